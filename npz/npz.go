@@ -1,0 +1,462 @@
+// Package npz reads and writes NumPy's .npy arrays and .npz archives, so that
+// every numeric output of the runner loads with numpy.load and PyTorch-made
+// files load here.
+//
+// Supported dtypes: float32, float64, int64, int32, uint8 and bool, little- or
+// big-endian on read, little-endian on write, C or Fortran order on read, C
+// order on write. Archives are read stored or deflated (np.savez and
+// np.savez_compressed) and written stored, with a fixed timestamp, so the same
+// arrays always give the same bytes — and the same artifact digest.
+package npz
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Array is an n-dimensional array in C (row-major) order. Data is one of
+// []float32, []float64, []int64, []int32, []uint8 or []bool, with as many
+// elements as the product of Shape (1 for a scalar, whose Shape is empty).
+type Array struct {
+	Shape []int
+	Data  any
+}
+
+// Len returns the number of elements the shape describes.
+func (a *Array) Len() int {
+	n := 1
+	for _, d := range a.Shape {
+		n *= d
+	}
+	return n
+}
+
+// DType returns the NumPy dtype string of the data, e.g. "<f4".
+func (a *Array) DType() (string, error) {
+	switch a.Data.(type) {
+	case []float32:
+		return "<f4", nil
+	case []float64:
+		return "<f8", nil
+	case []int64:
+		return "<i8", nil
+	case []int32:
+		return "<i4", nil
+	case []uint8:
+		return "|u1", nil
+	case []bool:
+		return "|b1", nil
+	}
+	return "", fmt.Errorf("npz: unsupported data type %T", a.Data)
+}
+
+// Float32s returns the data as float32, converting from any numeric dtype.
+func (a *Array) Float32s() []float32 {
+	if x, ok := a.Data.([]float32); ok {
+		return x
+	}
+	f := a.Float64s()
+	out := make([]float32, len(f))
+	for i, v := range f {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+// Float64s returns the data as float64, converting from any numeric dtype.
+func (a *Array) Float64s() []float64 {
+	switch x := a.Data.(type) {
+	case []float64:
+		return x
+	case []float32:
+		return convert[float32, float64](x)
+	case []int64:
+		return convert[int64, float64](x)
+	case []int32:
+		return convert[int32, float64](x)
+	case []uint8:
+		return convert[uint8, float64](x)
+	case []bool:
+		out := make([]float64, len(x))
+		for i, b := range x {
+			if b {
+				out[i] = 1
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// Int64s returns the data as int64, converting from integer dtypes. It
+// returns an error for floating-point or boolean data.
+func (a *Array) Int64s() ([]int64, error) {
+	switch x := a.Data.(type) {
+	case []int64:
+		return x, nil
+	case []int32:
+		return convert[int32, int64](x), nil
+	case []uint8:
+		return convert[uint8, int64](x), nil
+	}
+	return nil, fmt.Errorf("npz: want integer data, have %T", a.Data)
+}
+
+func convert[S, D int32 | int64 | uint8 | float32 | float64](s []S) []D {
+	out := make([]D, len(s))
+	for i, v := range s {
+		out[i] = D(v)
+	}
+	return out
+}
+
+const magic = "\x93NUMPY"
+
+// WriteNPY writes a in .npy format version 1.0.
+func WriteNPY(w io.Writer, a *Array) error {
+	dt, err := a.DType()
+	if err != nil {
+		return err
+	}
+	if n := dataLen(a.Data); n != a.Len() {
+		return fmt.Errorf("npz: shape %v holds %d elements, data has %d", a.Shape, a.Len(), n)
+	}
+	shape := make([]string, len(a.Shape))
+	for i, d := range a.Shape {
+		shape[i] = strconv.Itoa(d)
+	}
+	st := strings.Join(shape, ", ")
+	if len(a.Shape) == 1 {
+		st += ","
+	}
+	header := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", dt, st)
+	// magic(6) + version(2) + len(2) + header + '\n', padded to a multiple of 64.
+	total := 10 + len(header) + 1
+	pad := (64 - total%64) % 64
+	header += strings.Repeat(" ", pad) + "\n"
+	if len(header) > math.MaxUint16 {
+		return fmt.Errorf("npz: header too long (%d bytes)", len(header))
+	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.WriteString(magic)
+	bw.Write([]byte{1, 0})
+	binary.Write(bw, binary.LittleEndian, uint16(len(header)))
+	bw.WriteString(header)
+	if err := binary.Write(bw, binary.LittleEndian, a.Data); err != nil {
+		return fmt.Errorf("npz: writing data: %w", err)
+	}
+	return bw.Flush()
+}
+
+func dataLen(d any) int {
+	switch x := d.(type) {
+	case []float32:
+		return len(x)
+	case []float64:
+		return len(x)
+	case []int64:
+		return len(x)
+	case []int32:
+		return len(x)
+	case []uint8:
+		return len(x)
+	case []bool:
+		return len(x)
+	}
+	return -1
+}
+
+var (
+	reDescr   = regexp.MustCompile(`'descr'\s*:\s*'([^']*)'`)
+	reFortran = regexp.MustCompile(`'fortran_order'\s*:\s*(True|False)`)
+	reShape   = regexp.MustCompile(`'shape'\s*:\s*\(([^)]*)\)`)
+)
+
+// ReadNPY reads one array in .npy format (versions 1, 2 and 3).
+func ReadNPY(r io.Reader) (*Array, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	pre := make([]byte, 8)
+	if _, err := io.ReadFull(br, pre); err != nil {
+		return nil, fmt.Errorf("npy: reading magic: %w", err)
+	}
+	if string(pre[:6]) != magic {
+		return nil, errors.New("npy: not a .npy file (bad magic)")
+	}
+	var hlen int
+	switch pre[6] {
+	case 1:
+		var n uint16
+		if err := binary.Read(br, binary.LittleEndian, &n); err != nil {
+			return nil, fmt.Errorf("npy: reading header length: %w", err)
+		}
+		hlen = int(n)
+	case 2, 3:
+		var n uint32
+		if err := binary.Read(br, binary.LittleEndian, &n); err != nil {
+			return nil, fmt.Errorf("npy: reading header length: %w", err)
+		}
+		hlen = int(n)
+	default:
+		return nil, fmt.Errorf("npy: unsupported format version %d.%d", pre[6], pre[7])
+	}
+	hdr := make([]byte, hlen)
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		return nil, fmt.Errorf("npy: reading header: %w", err)
+	}
+	h := string(hdr)
+	md, mf, ms := reDescr.FindStringSubmatch(h), reFortran.FindStringSubmatch(h), reShape.FindStringSubmatch(h)
+	if md == nil || mf == nil || ms == nil {
+		return nil, fmt.Errorf("npy: malformed header %q", strings.TrimSpace(h))
+	}
+	a := &Array{}
+	for _, f := range strings.Split(ms[1], ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		d, err := strconv.Atoi(strings.TrimSuffix(f, "L"))
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("npy: bad shape %q", ms[1])
+		}
+		a.Shape = append(a.Shape, d)
+	}
+	n := a.Len()
+	descr := md[1]
+	var order binary.ByteOrder = binary.LittleEndian
+	if strings.HasPrefix(descr, ">") {
+		order = binary.BigEndian
+	}
+	switch strings.TrimLeft(descr, "<>|=") {
+	case "f4":
+		a.Data = make([]float32, n)
+	case "f8":
+		a.Data = make([]float64, n)
+	case "i8":
+		a.Data = make([]int64, n)
+	case "i4":
+		a.Data = make([]int32, n)
+	case "u1":
+		a.Data = make([]uint8, n)
+	case "b1":
+		a.Data = make([]bool, n)
+	default:
+		return nil, fmt.Errorf("npy: unsupported dtype %q", descr)
+	}
+	if err := binary.Read(br, order, a.Data); err != nil {
+		return nil, fmt.Errorf("npy: reading %d elements of %s: %w", n, descr, err)
+	}
+	if mf[1] == "True" && len(a.Shape) > 1 {
+		a.Data = fortranToC(a.Data, a.Shape)
+	}
+	return a, nil
+}
+
+// fortranToC reorders column-major data into row-major order.
+func fortranToC(data any, shape []int) any {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	// perm[i] = Fortran offset of the i-th element in C order.
+	perm := make([]int, n)
+	idx := make([]int, len(shape))
+	fstride := make([]int, len(shape))
+	s := 1
+	for k := range shape {
+		fstride[k] = s
+		s *= shape[k]
+	}
+	for i := 0; i < n; i++ {
+		off := 0
+		for k := range shape {
+			off += idx[k] * fstride[k]
+		}
+		perm[i] = off
+		for k := len(shape) - 1; k >= 0; k-- {
+			idx[k]++
+			if idx[k] < shape[k] {
+				break
+			}
+			idx[k] = 0
+		}
+	}
+	switch x := data.(type) {
+	case []float32:
+		return permute(x, perm)
+	case []float64:
+		return permute(x, perm)
+	case []int64:
+		return permute(x, perm)
+	case []int32:
+		return permute(x, perm)
+	case []uint8:
+		return permute(x, perm)
+	case []bool:
+		return permute(x, perm)
+	}
+	return data
+}
+
+func permute[T any](x []T, perm []int) []T {
+	out := make([]T, len(x))
+	for i, p := range perm {
+		out[i] = x[p]
+	}
+	return out
+}
+
+// Named pairs an array with its name inside an archive.
+type Named struct {
+	Name  string
+	Array *Array
+}
+
+// Write writes arrays as an .npz archive to w, in the given order. Names must
+// be unique; ".npy" is appended inside the archive as NumPy does.
+func Write(w io.Writer, arrays []Named) error {
+	zw := zip.NewWriter(w)
+	seen := map[string]bool{}
+	for _, na := range arrays {
+		if seen[na.Name] {
+			return fmt.Errorf("npz: array %q written twice", na.Name)
+		}
+		seen[na.Name] = true
+		fw, err := zw.CreateHeader(&zip.FileHeader{
+			Name:     na.Name + ".npy",
+			Method:   zip.Store,
+			Modified: time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC),
+		})
+		if err != nil {
+			return fmt.Errorf("npz: %s: %w", na.Name, err)
+		}
+		if err := WriteNPY(fw, na.Array); err != nil {
+			return fmt.Errorf("npz: %s: %w", na.Name, err)
+		}
+	}
+	return zw.Close()
+}
+
+// WriteFile writes an .npz archive to path, through a temporary file in the
+// same directory renamed into place, so a reader never sees half a file.
+func WriteFile(path string, arrays []Named) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("npz: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := Write(tmp, arrays); err != nil {
+		tmp.Close()
+		return fmt.Errorf("npz: writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("npz: writing %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("npz: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("npz: %w", err)
+	}
+	return nil
+}
+
+// Archive is the content of an .npz file: its arrays by name (without the
+// .npy suffix) and the names in archive order.
+type Archive struct {
+	Names  []string
+	Arrays map[string]*Array
+}
+
+// Get returns the named array or an error that lists the names present.
+func (a *Archive) Get(name string) (*Array, error) {
+	if x, ok := a.Arrays[name]; ok {
+		return x, nil
+	}
+	names := append([]string(nil), a.Names...)
+	sort.Strings(names)
+	return nil, fmt.Errorf("npz: no array %q (have %s)", name, strings.Join(names, ", "))
+}
+
+// Read reads an .npz archive from r of the given size.
+func Read(r io.ReaderAt, size int64) (*Archive, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("npz: %w", err)
+	}
+	ar := &Archive{Arrays: map[string]*Array{}}
+	for _, f := range zr.File {
+		name := strings.TrimSuffix(f.Name, ".npy")
+		rc, err := f.Open()
+		if err != nil {
+			return nil, fmt.Errorf("npz: %s: %w", f.Name, err)
+		}
+		a, err := ReadNPY(rc)
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("npz: %s: %w", f.Name, err)
+		}
+		ar.Names = append(ar.Names, name)
+		ar.Arrays[name] = a
+	}
+	return ar, nil
+}
+
+// ReadFile reads the .npz archive at path. Errors name the file.
+func ReadFile(path string) (*Archive, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	ar, err := Read(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ar, nil
+}
+
+// ReadNPYFile reads the .npy file at path. Errors name the file.
+func ReadNPYFile(path string) (*Array, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	a, err := ReadNPY(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return a, nil
+}
+
+// WriteNPYFile writes a to path atomically (temporary file, then rename).
+func WriteNPYFile(path string, a *Array) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("npy: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := WriteNPY(tmp, a); err != nil {
+		tmp.Close()
+		return fmt.Errorf("npy: writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("npy: writing %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("npy: %w", err)
+	}
+	return os.Rename(tmp.Name(), path)
+}

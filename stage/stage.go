@@ -1,0 +1,200 @@
+// Package stage is the contract between the runner and a stage kind: what a kind
+// declares (its params with types and defaults, its named inputs, an implementation
+// version) and what it receives when it runs (resolved params, input artifacts, an
+// output directory, a log and a progress sink).
+//
+// A stage kind is a thin adapter: it reads its params and input artifacts, calls a
+// numerical library (datasets, models, hessian), and writes files into Env.OutDir.
+// Everything it writes there becomes its artifact once Run returns nil; nothing it
+// writes survives a failed or cancelled Run. A stage must rely on nothing but its
+// Env: no memory of the parent process, no global state, so that it can also be
+// executed in a process of its own from the cache alone.
+package stage
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+)
+
+// Kind describes one stage kind: its name in specs, its parameter schema, its
+// inputs, and the function that runs it.
+type Kind struct {
+	// Name is the value of `kind:` in a spec, e.g. "train".
+	Name string
+	// Version is the implementation version. Bump it whenever a change makes
+	// cached results of this kind stale (different numbers, different files).
+	// It is part of every stage key of this kind.
+	Version int
+	// Doc is one sentence for `runner kinds` and error messages.
+	Doc string
+	// Params is the parameter schema. Names are unique; validation rejects
+	// unknown names with a "did you mean" hint.
+	Params []Param
+	// Inputs are the named artifacts the kind reads, addressed in a spec by
+	// `needs: {name: stage-ref}`.
+	Inputs []Input
+	// Run executes the stage. It must honour ctx (return ctx.Err() promptly
+	// after cancellation) and write its outputs under e.OutDir only.
+	Run func(ctx context.Context, e *Env) error
+}
+
+// Input declares one named input of a kind.
+type Input struct {
+	Name string
+	Doc  string
+	// Optional inputs may be left out of `needs`.
+	Optional bool
+	// Many inputs accept a list of stage references or a wildcard such as
+	// "train[*]"; the stage then receives every matching artifact.
+	Many bool
+}
+
+// Param returns the schema of the named param and whether it exists.
+func (k *Kind) Param(name string) (Param, bool) {
+	for _, p := range k.Params {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Param{}, false
+}
+
+// Input returns the declaration of the named input and whether it exists.
+func (k *Kind) Input(name string) (Input, bool) {
+	for _, in := range k.Inputs {
+		if in.Name == name {
+			return in, true
+		}
+	}
+	return Input{}, false
+}
+
+// Env is everything a running stage may use.
+type Env struct {
+	// ID is the stage instance id, e.g. "spectrum[epoch=3,layer=conv1.weight]".
+	ID string
+	// Params holds the resolved params, defaults filled in, in canonical types
+	// (see Type).
+	Params Params
+	// Inputs maps each input name to its artifacts, in the order the spec
+	// lists them (for wildcards: the order of the matrix expansion).
+	Inputs map[string][]Artifact
+	// OutDir is an empty directory the stage writes its outputs into.
+	OutDir string
+	// Log receives the stage's own log; the runner stores it in the artifact
+	// as log.txt and prints its tail when the stage fails.
+	Log io.Writer
+	// Progress reports progress of long loops (epochs, batches, iterations).
+	Progress Progress
+	// Backend is the compute backend requested on the command line or by
+	// GOMLX_BACKEND ("" means the default). It is not part of the stage key.
+	Backend string
+}
+
+// Artifact is one input artifact as a stage sees it.
+type Artifact struct {
+	// Dir is the artifact directory. It is read-only.
+	Dir string
+	// Stage is the id of the stage instance that produced it.
+	Stage string
+	// Matrix holds the matrix values of that instance (empty when it has no matrix).
+	Matrix map[string]any
+	// Digest is the artifact's content digest.
+	Digest string
+}
+
+// Input returns the single artifact bound to name. It fails when the input is
+// missing or bound to several artifacts.
+func (e *Env) Input(name string) (Artifact, error) {
+	as := e.Inputs[name]
+	switch len(as) {
+	case 0:
+		return Artifact{}, fmt.Errorf("%s: input %q is not bound", e.ID, name)
+	case 1:
+		return as[0], nil
+	default:
+		return Artifact{}, fmt.Errorf("%s: input %q is bound to %d artifacts, want one", e.ID, name, len(as))
+	}
+}
+
+// Logf writes one line to the stage log.
+func (e *Env) Logf(format string, args ...any) {
+	if e.Log == nil {
+		return
+	}
+	fmt.Fprintf(e.Log, format, args...)
+	if len(format) == 0 || format[len(format)-1] != '\n' {
+		io.WriteString(e.Log, "\n")
+	}
+}
+
+// Progress receives progress of a stage's long loops. Implementations must be
+// safe for use by one goroutine at a time; a stage reports from one goroutine.
+type Progress interface {
+	// Start begins a unit of work of total steps (0 when unknown), named by
+	// what, e.g. "epoch 3/50" or "lanczos full".
+	Start(what string, total int)
+	// Advance records n more steps of the current unit as done.
+	Advance(n int)
+	// Finish ends the current unit.
+	Finish()
+}
+
+// Discard is a Progress that reports nothing.
+var Discard Progress = discard{}
+
+type discard struct{}
+
+func (discard) Start(string, int) {}
+func (discard) Advance(int)       {}
+func (discard) Finish()           {}
+
+// Registry is a set of stage kinds by name.
+type Registry map[string]*Kind
+
+// Register adds k to r. It panics on a duplicate name or an invalid schema,
+// which are programming errors found at start-up.
+func (r Registry) Register(k *Kind) {
+	if _, dup := r[k.Name]; dup {
+		panic(fmt.Sprintf("stage kind %q registered twice", k.Name))
+	}
+	if err := k.check(); err != nil {
+		panic(err)
+	}
+	r[k.Name] = k
+}
+
+// Names returns the registered kind names, sorted.
+func (r Registry) Names() []string {
+	names := make([]string, 0, len(r))
+	for n := range r {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (k *Kind) check() error {
+	if k.Name == "" || k.Run == nil || k.Version < 1 {
+		return fmt.Errorf("stage kind %q: needs a name, a Run function and a version ≥ 1", k.Name)
+	}
+	seen := map[string]bool{}
+	for _, p := range k.Params {
+		if seen[p.Name] {
+			return fmt.Errorf("stage kind %q: param %q declared twice", k.Name, p.Name)
+		}
+		seen[p.Name] = true
+		if err := p.check(); err != nil {
+			return fmt.Errorf("stage kind %q: %w", k.Name, err)
+		}
+	}
+	for _, in := range k.Inputs {
+		if seen["needs."+in.Name] {
+			return fmt.Errorf("stage kind %q: input %q declared twice", k.Name, in.Name)
+		}
+		seen["needs."+in.Name] = true
+	}
+	return nil
+}
