@@ -91,6 +91,10 @@ type Env struct {
 	// Backend is the compute backend requested on the command line or by
 	// GOMLX_BACKEND ("" means the default). It is not part of the stage key.
 	Backend string
+	// Downloads is a directory shared by every run on this cache where a
+	// stage may keep partial downloads (keyed by URL) so that an interrupted
+	// download resumes. It may be empty, meaning no such directory.
+	Downloads string
 }
 
 // Artifact is one input artifact as a stage sees it.
