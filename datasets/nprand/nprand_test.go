@@ -6,8 +6,8 @@ import (
 )
 
 // Every expected value below was printed by NumPy 1.24.2 (Debian's
-// python3-numpy, /usr/bin/python3) on 2025-11 with the expression quoted
-// beside it; none comes from this package.
+// python3-numpy, /usr/bin/python3) with the expression quoted beside
+// it; none comes from this package.
 
 func TestUint32MatchesNumPy(t *testing.T) {
 	// rs = np.random.RandomState(seed); rs._bit_generator.random_raw(3), then

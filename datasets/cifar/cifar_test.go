@@ -1,0 +1,184 @@
+package cifar
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// record builds one record the way the CIFAR page describes it: label
+// byte(s), then 1024 red, 1024 green and 1024 blue bytes. Pixel (c, y, x)
+// of image id gets the value (id + 7c + 3y + x) mod 256, so every byte
+// position is checkable.
+func record(labels []byte, id int) []byte {
+	r := append([]byte{}, labels...)
+	for c := 0; c < 3; c++ {
+		for y := 0; y < 32; y++ {
+			for x := 0; x < 32; x++ {
+				r = append(r, byte(id+7*c+3*y+x))
+			}
+		}
+	}
+	return r
+}
+
+func pixel(id, c, y, x int) byte { return byte(id + 7*c + 3*y + x) }
+
+// cifar10Files writes the CIFAR-10 binary layout: 5 training batches of 2
+// records and a test batch of 1, labels chosen to cover 0 and 9.
+func cifar10Files() map[string][]byte {
+	files := map[string][]byte{}
+	id := 0
+	for b := 1; b <= 5; b++ {
+		var f []byte
+		for range 2 {
+			f = append(f, record([]byte{byte(id % 10)}, id)...)
+			id++
+		}
+		files[CIFAR10.Train[b-1]] = f
+	}
+	files["test_batch.bin"] = record([]byte{9}, 100)
+	files["batches.meta.txt"] = []byte("airplane\nautomobile\n")
+	return files
+}
+
+func checkCIFAR10(t *testing.T, train, test *Images) {
+	t.Helper()
+	if train.N != 10 || test.N != 1 {
+		t.Fatalf("got %d train and %d test images, want 10 and 1", train.N, test.N)
+	}
+	for i := 0; i < 10; i++ {
+		if int(train.Labels[i]) != i%10 {
+			t.Errorf("train label %d = %d, want %d", i, train.Labels[i], i%10)
+		}
+		for _, p := range [][3]int{{0, 0, 0}, {1, 5, 7}, {2, 31, 31}} {
+			got := train.Pixels[i*ImageBytes+p[0]*1024+p[1]*32+p[2]]
+			if want := pixel(i, p[0], p[1], p[2]); got != want {
+				t.Errorf("train image %d pixel %v = %d, want %d", i, p, got, want)
+			}
+		}
+	}
+	if test.Labels[0] != 9 || test.Pixels[2*1024+31*32+31] != pixel(100, 2, 31, 31) {
+		t.Errorf("test image decoded wrong: label %d", test.Labels[0])
+	}
+}
+
+func writeDir(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for n, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func tarGz(t *testing.T, folder string, files map[string][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: folder + "/", Typeflag: tar.TypeDir, Mode: 0o755})
+	for _, n := range []string{"batches.meta.txt", "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin", "train.bin", "test.bin"} {
+		b, ok := files[n]
+		if !ok {
+			continue
+		}
+		tw.WriteHeader(&tar.Header{Name: folder + "/" + n, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(b))})
+		tw.Write(b)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestCIFAR10DirAndTarball(t *testing.T) {
+	files := cifar10Files()
+	dir := t.TempDir()
+	writeDir(t, dir, files)
+	train, test, err := CIFAR10.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCIFAR10(t, train, test)
+
+	tgz := filepath.Join(dir, CIFAR10.Tarball)
+	os.WriteFile(tgz, tarGz(t, CIFAR10.Folder, files), 0o644)
+	train, test, err = CIFAR10.ReadTarGzFile(tgz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCIFAR10(t, train, test)
+}
+
+func TestCIFAR100FineLabels(t *testing.T) {
+	files := map[string][]byte{
+		"train.bin": append(record([]byte{19, 99}, 0), record([]byte{0, 42}, 1)...),
+		"test.bin":  record([]byte{3, 7}, 2),
+	}
+	tgz := tarGz(t, CIFAR100.Folder, files)
+	train, test, err := CIFAR100.ReadTarGz(bytes.NewReader(tgz), "mem.tar.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.N != 2 || train.Labels[0] != 99 || train.Labels[1] != 42 || test.Labels[0] != 7 {
+		t.Errorf("fine labels: train %v test %v, want [99 42] [7]", train.Labels, test.Labels)
+	}
+	if got, want := train.Pixels[ImageBytes+1024+32+1], pixel(1, 1, 1, 1); got != want {
+		t.Errorf("pixel = %d, want %d", got, want)
+	}
+}
+
+func TestCorruptCIFAR(t *testing.T) {
+	files := cifar10Files()
+	good := tarGz(t, CIFAR10.Folder, files)
+
+	short := cifar10Files()
+	short["data_batch_3.bin"] = short["data_batch_3.bin"][:3073+100]
+	badLabel := cifar10Files()
+	badLabel["test_batch.bin"] = record([]byte{10}, 0)
+	missing := cifar10Files()
+	delete(missing, "data_batch_4.bin")
+	badCRC := bytes.Clone(good)
+	badCRC[len(badCRC)-6] ^= 0xff
+
+	dir := t.TempDir()
+	tests := []struct {
+		name, want string
+		tgz        []byte
+	}{
+		{"short-record", "data_batch_3.bin: 3173 bytes is not a whole number of 3073-byte", tarGz(t, CIFAR10.Folder, short)},
+		{"label-range", "test_batch.bin: record 0: label byte 0 is 10, want below 10", tarGz(t, CIFAR10.Folder, badLabel)},
+		{"missing-member", "no data_batch_4.bin in the archive", tarGz(t, CIFAR10.Folder, missing)},
+		{"truncated", "truncated", good[:len(good)/2]},
+		{"bad-crc", "checksum", badCRC},
+		{"not-gzip", "gzip", []byte("this is not an archive")},
+	}
+	for _, tt := range tests {
+		p := filepath.Join(dir, tt.name+".tar.gz")
+		os.WriteFile(p, tt.tgz, 0o644)
+		_, _, err := CIFAR10.ReadTarGzFile(p)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: error %v, want it to name %s and contain %q", tt.name, err, p, tt.want)
+		}
+	}
+
+	// The same faults in an extracted folder.
+	for name, fs := range map[string]map[string][]byte{"short-record": short, "label-range": badLabel, "missing": missing} {
+		d := filepath.Join(dir, name)
+		writeDir(t, d, fs)
+		if _, _, err := CIFAR10.ReadDir(d); err == nil || !strings.Contains(err.Error(), d) {
+			t.Errorf("dir %s: error %v, want one naming a file in %s", name, err, d)
+		}
+	}
+}
