@@ -1,0 +1,434 @@
+// Package download fetches published files over HTTP into a local directory:
+// it resumes partial downloads with range requests, retries transient
+// failures with backoff, tries mirrors in order, verifies the published
+// checksum before a file is used, and fails at once when no network is there.
+//
+// Files in Client.Dir:
+//
+//	<url-hash>-<name>.part   a partial download from one URL (kept across runs, for resuming)
+//	<checksum>-<name>        a complete, verified file (reused without any network access)
+//
+// where <url-hash> is the first 16 hex digits of the SHA-256 of the URL and
+// <checksum> the file's published MD5 (or SHA-256). Several processes may use
+// one directory: a lock file per partial download keeps them from writing the
+// same file at once (flock on Unix, released by the kernel if a process dies),
+// and complete files appear by rename only after their checksum matched. The
+// directory must be on a local file system for the locks to hold.
+package download
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// File is one published file.
+type File struct {
+	// Name is the file name, e.g. "train-images-idx3-ubyte.gz".
+	Name string
+	// URLs are the addresses to try, in order (mirrors of one file).
+	URLs []string
+	// MD5 and SHA256 are published checksums in hex; at least one is needed.
+	MD5, SHA256 string
+}
+
+func (f File) checksum() (algo, want string, h hash.Hash) {
+	if f.SHA256 != "" {
+		return "sha256", strings.ToLower(f.SHA256), sha256.New()
+	}
+	return "md5", strings.ToLower(f.MD5), md5.New()
+}
+
+// Progress receives download progress in bytes. stage.Progress satisfies it.
+type Progress interface {
+	Start(what string, total int)
+	Advance(n int)
+	Finish()
+}
+
+// Client downloads files into Dir. The zero value of every field but Dir
+// selects a default.
+type Client struct {
+	// Dir holds partial and complete downloads. Required.
+	Dir string
+	// HTTP is the client used; nil means one with DialTimeout, proxy
+	// settings from the environment, and no overall time limit (files are
+	// large; a stalled transfer is caught by IdleTimeout instead).
+	HTTP *http.Client
+	// DialTimeout bounds connecting to a server (default 15 s). A server
+	// that cannot be reached fails the download at once, without retries.
+	DialTimeout time.Duration
+	// IdleTimeout aborts an attempt that receives no byte for this long
+	// (default 60 s); the next attempt resumes where it stopped.
+	IdleTimeout time.Duration
+	// Attempts is the number of tries per URL for transient failures
+	// (broken transfers, HTTP 5xx and 429), default 4.
+	Attempts int
+	// Backoff is the wait before the second try, doubled for each further
+	// one (default 1 s).
+	Backoff time.Duration
+	// Progress, if not nil, receives one unit per download.
+	Progress Progress
+	// Log, if not nil, receives one line per retry or fallback.
+	Log io.Writer
+}
+
+// UnreachableError reports that no server of a file could be contacted at
+// all (DNS failure, connection refused, no route, connect timeout): most
+// often, no network.
+type UnreachableError struct {
+	URL string
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach %s: %v", e.URL, shortNetErr(e.Err))
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// ChecksumError reports a complete download whose checksum differs from the
+// published one.
+type ChecksumError struct {
+	URL, Algo, Got, Want string
+}
+
+func (e *ChecksumError) Error() string {
+	return fmt.Sprintf("%s: %s checksum %s, want the published %s", e.URL, e.Algo, e.Got, e.Want)
+}
+
+// Fetch returns the path of a complete, verified copy of f in c.Dir,
+// downloading it when it is not there yet.
+func (c *Client) Fetch(ctx context.Context, f File) (string, error) {
+	if c.Dir == "" {
+		return "", errors.New("download: no directory given")
+	}
+	if f.MD5 == "" && f.SHA256 == "" {
+		return "", fmt.Errorf("download %s: no published checksum to verify it with", f.Name)
+	}
+	if len(f.URLs) == 0 {
+		return "", fmt.Errorf("download %s: no URL", f.Name)
+	}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return "", fmt.Errorf("download %s: %w", f.Name, err)
+	}
+	algo, want, _ := f.checksum()
+	final := filepath.Join(c.Dir, want+"-"+filepath.Base(f.Name))
+	if _, err := os.Stat(final); err == nil {
+		got, err := fileSum(final, f)
+		if err == nil && got == want {
+			return final, nil
+		}
+		c.logf("%s: cached copy fails its %s check, downloading again", final, algo)
+		os.Remove(final)
+	}
+	var errs []error
+	allUnreachable := true
+	for _, u := range f.URLs {
+		err := c.fetchURL(ctx, u, f, final)
+		if err == nil {
+			return final, nil
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		var ue *UnreachableError
+		if !errors.As(err, &ue) {
+			allUnreachable = false
+		}
+		errs = append(errs, err)
+		if len(f.URLs) > 1 {
+			c.logf("%v; trying the next mirror", err)
+		}
+	}
+	if allUnreachable {
+		return "", errs[0]
+	}
+	return "", fmt.Errorf("download %s: %w", f.Name, errors.Join(errs...))
+}
+
+func (c *Client) logf(format string, args ...any) {
+	if c.Log != nil {
+		fmt.Fprintf(c.Log, format+"\n", args...)
+	}
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	dt := c.DialTimeout
+	if dt == 0 {
+		dt = 15 * time.Second
+	}
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: dt}).DialContext,
+		TLSHandshakeTimeout:   dt,
+		ResponseHeaderTimeout: 2 * dt,
+	}}
+}
+
+// errTransient marks failures worth another attempt at the same URL.
+type errTransient struct{ err error }
+
+func (e errTransient) Error() string { return e.err.Error() }
+func (e errTransient) Unwrap() error { return e.err }
+
+// fetchURL downloads url into its partial file, resuming and retrying, and
+// renames it to final once its checksum matches.
+func (c *Client) fetchURL(ctx context.Context, url string, f File, final string) error {
+	uh := sha256.Sum256([]byte(url))
+	part := filepath.Join(c.Dir, hex.EncodeToString(uh[:8])+"-"+filepath.Base(f.Name)+".part")
+	unlock, err := lock(part + ".lock")
+	if err != nil {
+		return fmt.Errorf("%s: %w", url, err)
+	}
+	defer unlock()
+	// Another process may have completed the file while we waited.
+	if _, err := os.Stat(final); err == nil {
+		return nil
+	}
+	attempts := c.Attempts
+	if attempts <= 0 {
+		attempts = 4
+	}
+	backoff := c.Backoff
+	if backoff <= 0 {
+		backoff = time.Second
+	}
+	restarted := false
+	var last error
+	for attempt := 1; attempt <= attempts; attempt++ {
+		if attempt > 1 {
+			c.logf("%s: %v; retrying in %v (attempt %d of %d)", url, last, backoff, attempt, attempts)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff *= 2
+		}
+		resumed, err := c.attempt(ctx, url, part, filepath.Base(f.Name))
+		if err == nil {
+			algo, want, _ := f.checksum()
+			got, err := fileSum(part, f)
+			if err != nil {
+				return fmt.Errorf("%s: %w", url, err)
+			}
+			if got == want {
+				if err := os.Rename(part, final); err != nil {
+					return fmt.Errorf("%s: %w", url, err)
+				}
+				return nil
+			}
+			os.Remove(part)
+			cerr := &ChecksumError{URL: url, Algo: algo, Got: got, Want: want}
+			if resumed && !restarted {
+				// The server may have changed the file between the two
+				// halves; one fresh download settles it.
+				restarted = true
+				last = cerr
+				attempt = 0
+				continue
+			}
+			return cerr
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var te errTransient
+		var ue *UnreachableError
+		switch {
+		case errors.As(err, &ue) && attempt > 1:
+			// The network went away during this download: worth a retry,
+			// unlike a server that was never reachable.
+		case !errors.As(err, &te):
+			return err
+		}
+		last = err
+	}
+	return fmt.Errorf("%s: giving up after %d attempts: %w", url, attempts, last)
+}
+
+// attempt makes one request for the rest of the partial file and appends
+// what arrives. It reports whether it resumed a partial file.
+func (c *Client) attempt(ctx context.Context, url, part, name string) (resumed bool, err error) {
+	var offset int64
+	if st, err := os.Stat(part); err == nil {
+		offset = st.Size()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", url, err)
+	}
+	if offset > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		if isUnreachable(err) {
+			return false, &UnreachableError{URL: url, Err: err}
+		}
+		return false, errTransient{fmt.Errorf("%s: %w", url, err)}
+	}
+	defer resp.Body.Close()
+	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	total := int64(-1)
+	switch {
+	case resp.StatusCode == http.StatusPartialContent && offset > 0:
+		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != offset {
+			// Not the range asked for: start over without a range.
+			os.Remove(part)
+			return false, errTransient{fmt.Errorf("%s: server answered range %q to a request from byte %d", url, resp.Header.Get("Content-Range"), offset)}
+		}
+		total = size
+		resumed = true
+	case resp.StatusCode == http.StatusOK:
+		flags |= os.O_TRUNC // the server ignored the range, or there was none
+		offset = 0
+		total = resp.ContentLength
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && offset > 0:
+		// The partial file may already be complete; the checksum decides.
+		return true, nil
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+		return false, errTransient{fmt.Errorf("%s: HTTP %s", url, resp.Status)}
+	default:
+		return false, fmt.Errorf("%s: HTTP %s", url, resp.Status)
+	}
+	out, err := os.OpenFile(part, flags, 0o644)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", url, err)
+	}
+	defer out.Close()
+	if c.Progress != nil {
+		c.Progress.Start("download "+name, int(total))
+		defer c.Progress.Finish()
+		c.Progress.Advance(int(offset))
+	}
+	idle := c.IdleTimeout
+	if idle <= 0 {
+		idle = 60 * time.Second
+	}
+	body := &watchdog{r: resp.Body, timer: time.AfterFunc(idle, cancel), idle: idle, progress: c.Progress}
+	defer body.timer.Stop()
+	n, err := io.Copy(out, body)
+	if err != nil {
+		return resumed, errTransient{fmt.Errorf("%s: transfer broke after %d bytes: %w", url, offset+n, err)}
+	}
+	if total >= 0 && offset+n != total {
+		return resumed, errTransient{fmt.Errorf("%s: got %d of %d bytes", url, offset+n, total)}
+	}
+	if err := out.Close(); err != nil {
+		return resumed, fmt.Errorf("%s: %w", url, err)
+	}
+	return resumed, nil
+}
+
+// watchdog cancels the request when no byte arrives for idle, and reports
+// progress.
+type watchdog struct {
+	r        io.Reader
+	timer    *time.Timer
+	idle     time.Duration
+	progress Progress
+}
+
+func (w *watchdog) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if n > 0 {
+		w.timer.Reset(w.idle)
+		if w.progress != nil {
+			w.progress.Advance(n)
+		}
+	}
+	return n, err
+}
+
+// parseContentRange parses "bytes START-END/SIZE" (SIZE may be "*").
+func parseContentRange(s string) (start, size int64, ok bool) {
+	s, found := strings.CutPrefix(s, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, sz, found := strings.Cut(s, "/")
+	if !found {
+		return 0, 0, false
+	}
+	a, _, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(a, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	size = -1
+	if sz != "*" {
+		if size, err = strconv.ParseInt(sz, 10, 64); err != nil {
+			return 0, 0, false
+		}
+	}
+	return start, size, true
+}
+
+// isUnreachable reports whether err means the server could not be contacted
+// at all, as opposed to a failure during a transfer.
+func isUnreachable(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// shortNetErr strips the layers Go's HTTP client wraps around a network
+// error, keeping the reason ("connection refused", "no such host", ...).
+func shortNetErr(err error) string {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return dns.Error()
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		if op.Timeout() {
+			return "connection timed out"
+		}
+		msg := op.Err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:]
+		}
+		return msg
+	}
+	return err.Error()
+}
+
+// fileSum returns the hex checksum of the file at path by f's algorithm.
+func fileSum(path string, f File) (string, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	_, _, h := f.checksum()
+	if _, err := io.Copy(h, in); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
