@@ -1,0 +1,226 @@
+package plots
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// Curve is one training run's per-epoch metrics. Accuracies are fractions in
+// [0, 1]; they are drawn in percent.
+type Curve struct {
+	// Group is the run's method (colour); Label names the rerun, e.g.
+	// "seed 3".
+	Group, Label                           string
+	Epoch                                  []float64
+	TrainLoss, TestLoss, TrainAcc, TestAcc []float64
+}
+
+// Curves describes the training-curves figure: loss and accuracy, train and
+// test, one line per run. With one group each run gets its own colour and
+// legend entry; with several, each group gets a colour and its reruns share
+// it, slightly transparent.
+type Curves struct {
+	Title string
+	// Groups lists the groups in legend order; every run's Group must be
+	// one of them.
+	Groups []string
+	Runs   []Curve
+	// LogLoss draws losses on a log axis (non-positive values at the
+	// smallest positive loss).
+	LogLoss bool
+	// Width is the figure's width; 0 means 10 inches.
+	Width vg.Length
+}
+
+// Figure lays the curves out: losses on top, accuracies below, train on
+// the left, test on the right, both panels of a row on one y range, and the
+// legend to the right of the panels so that it covers no data.
+func (cv Curves) Figure() (*Figure, error) {
+	if len(cv.Runs) == 0 {
+		return nil, fmt.Errorf("curves: no runs")
+	}
+	gi := map[string]int{}
+	for i, g := range cv.Groups {
+		gi[g] = i
+	}
+	for _, r := range cv.Runs {
+		if _, ok := gi[r.Group]; !ok {
+			return nil, fmt.Errorf("curves: run %s is in group %q, not among %q", r.Label, r.Group, cv.Groups)
+		}
+		n := len(r.Epoch)
+		if n == 0 || len(r.TrainLoss) != n || len(r.TestLoss) != n || len(r.TrainAcc) != n || len(r.TestAcc) != n {
+			return nil, fmt.Errorf("curves: run %s: %d epochs but %d, %d, %d, %d values", r.Label, n, len(r.TrainLoss), len(r.TestLoss), len(r.TrainAcc), len(r.TestAcc))
+		}
+	}
+	byRun := len(cv.Groups) == 1
+	runColour := func(i int, r Curve) int {
+		if byRun {
+			return i
+		}
+		return gi[r.Group]
+	}
+	alpha := 1.0
+	if !byRun {
+		alpha = 0.7
+	}
+
+	// Loss floor on a log axis: the smallest positive loss.
+	floor := math.Inf(1)
+	for _, r := range cv.Runs {
+		for _, vs := range [][]float64{r.TrainLoss, r.TestLoss} {
+			for _, v := range vs {
+				if v > 0 && v < floor {
+					floor = v
+				}
+			}
+		}
+	}
+	logLoss := cv.LogLoss && !math.IsInf(floor, 1)
+
+	type panel struct {
+		title, ylabel string
+		value         func(Curve) []float64
+		log           bool
+	}
+	pct := func(a []float64) []float64 {
+		out := make([]float64, len(a))
+		for i, v := range a {
+			out[i] = 100 * v
+		}
+		return out
+	}
+	scale := ""
+	if logLoss {
+		scale = " (log scale)"
+	}
+	panels := [2][2]panel{
+		// No y label on the loss row: gonum/plot v0.17 centres an axis
+		// label at the arithmetic mid-range, which on a log axis lies near
+		// the top and pushes the panel down; the title says it instead.
+		{{"train cross-entropy loss" + scale, "", func(c Curve) []float64 { return c.TrainLoss }, logLoss},
+			{"test cross-entropy loss" + scale, "", func(c Curve) []float64 { return c.TestLoss }, logLoss}},
+		{{"train accuracy", "accuracy (%)", func(c Curve) []float64 { return pct(c.TrainAcc) }, false},
+			{"test accuracy", "accuracy (%)", func(c Curve) []float64 { return pct(c.TestAcc) }, false}},
+	}
+	plots := make([][]*plot.Plot, 2)
+	legend := plot.NewLegend()
+	legend.TextStyle.Font = sans(legendSize)
+	legend.Top, legend.Left = true, true
+	legend.ThumbnailWidth = vg.Points(20)
+	legend.Padding = vg.Points(2)
+	inLegend := map[int]bool{}
+	for row := range panels {
+		plots[row] = make([]*plot.Plot, 2)
+		ymin, ymax := math.Inf(1), math.Inf(-1)
+		for col, pn := range panels[row] {
+			p := newPlot()
+			p.Title.Text = pn.title
+			p.X.Label.Text = "epoch"
+			if col == 0 {
+				p.Y.Label.Text = pn.ylabel
+			}
+			p.X.Tick.Marker = linearTicks{n: 6}
+			if pn.log {
+				p.Y.Scale = plot.LogScale{}
+				p.Y.Tick.Marker = logTicks{maxLabels: 6}
+			} else {
+				p.Y.Tick.Marker = linearTicks{n: 5}
+			}
+			for i, r := range cv.Runs {
+				ys := pn.value(r)
+				pts := make(plotter.XYs, len(ys))
+				for k := range ys {
+					y := ys[k]
+					if pn.log && !(y > 0) {
+						y = floor
+					}
+					pts[k] = plotter.XY{X: r.Epoch[k], Y: y}
+					ymin, ymax = math.Min(ymin, y), math.Max(ymax, y)
+				}
+				line, err := plotter.NewLine(pts)
+				if err != nil {
+					return nil, fmt.Errorf("curves: run %s, %s: %w", r.Label, pn.title, err)
+				}
+				c := runColour(i, r)
+				line.Color = colour(c, alpha)
+				line.Width = vg.Points(1)
+				p.Add(line)
+				if !inLegend[c] {
+					inLegend[c] = true
+					name := r.Label
+					if !byRun {
+						name = fmt.Sprintf("%s (%d reruns)", r.Group, countGroup(cv.Runs, r.Group))
+					}
+					legend.Add(name, line)
+				}
+			}
+			plots[row][col] = p
+		}
+		for _, p := range plots[row] {
+			if panels[row][0].log {
+				p.Y.Min, p.Y.Max = ymin/1.2, ymax*1.2
+			} else {
+				pad := 0.04 * (ymax - ymin)
+				if pad == 0 {
+					pad = 1
+				}
+				p.Y.Min, p.Y.Max = ymin-pad, ymax+pad
+			}
+		}
+	}
+
+	width := cv.Width
+	if width == 0 {
+		width = 10 * vg.Inch
+	}
+	legendW := legend.Rectangle(draw.Canvas{}).Size().X + vg.Inch/4
+	head := vg.Inch * 0.45
+	if cv.Title == "" {
+		head = vg.Inch / 8
+	}
+	height := head + (width-legendW)*0.7
+	return &Figure{
+		Width:  width,
+		Height: height,
+		draw: func(dc draw.Canvas) {
+			if cv.Title != "" {
+				top := dc
+				top.Min.Y = dc.Max.Y - head
+				textBox(top, cv.Title, headSize)
+			}
+			body := dc
+			body.Max.Y -= head
+			body.Max.X -= legendW
+			tiles := draw.Tiles{
+				Rows: 2, Cols: 2,
+				PadX: vg.Inch / 4, PadY: vg.Inch / 5,
+				PadLeft: vg.Inch / 10, PadRight: vg.Inch / 10, PadBottom: vg.Inch / 10,
+			}
+			cs := plot.Align(plots, tiles, body)
+			for r := range plots {
+				for c := range plots[r] {
+					plots[r][c].Draw(cs[r][c])
+				}
+			}
+			leg := dc
+			leg.Min.X = body.Max.X + vg.Inch/8
+			leg.Max.Y = body.Max.Y - vg.Inch/5
+			legend.Draw(leg)
+		},
+	}, nil
+}
+
+func countGroup(runs []Curve, g string) int {
+	n := 0
+	for _, r := range runs {
+		if r.Group == g {
+			n++
+		}
+	}
+	return n
+}
