@@ -1,0 +1,239 @@
+package aggregate
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/hessian-spectra/runner/analysis"
+	"github.com/hessian-spectra/runner/analysis/records"
+	"github.com/hessian-spectra/runner/stage"
+)
+
+// methodRow is one method's line of the penalisation table, as summary.json
+// holds it.
+type methodRow struct {
+	Method string   `json:"method"`
+	Label  string   `json:"label"`
+	Runs   []string `json:"runs"`
+	// Epochs is each rerun's number of epochs.
+	Epochs []int `json:"epochs"`
+	analysis.Penalization
+	Paper *paperValue `json:"paper"`
+}
+
+// paperValue is a published test error %, mean ± std.
+type paperValue struct {
+	Mean float64  `json:"mean"`
+	Std  *float64 `json:"std"`
+}
+
+type penalizationSummary struct {
+	Table   string      `json:"table"`
+	Title   string      `json:"title"`
+	LastK   int         `json:"last_k"`
+	Methods []methodRow `json:"methods"`
+}
+
+func penalization(ctx context.Context, e *stage.Env) error {
+	arts := e.Inputs["runs"]
+	if len(arts) == 0 {
+		return fmt.Errorf(`no training runs: bind them with needs: {runs: ["sgd[*]", ...]}`)
+	}
+	k := e.Params.Int("last_k")
+	groups, err := records.GroupBy(arts, e.Params.String("group_by"))
+	if err != nil {
+		return err
+	}
+	names := map[string]bool{}
+	for _, g := range groups {
+		names[g.Name] = true
+	}
+	labels, err := stringMap(e.Params, "labels", names)
+	if err != nil {
+		return err
+	}
+	paper := map[string]*paperValue{}
+	papers, err := stringMap(e.Params, "paper", names)
+	if err != nil {
+		return err
+	}
+	for name, s := range papers {
+		if paper[name], err = parsePaper(s); err != nil {
+			return fmt.Errorf("paper %s: %w", name, err)
+		}
+	}
+
+	sum := penalizationSummary{Table: "penalization", Title: e.Params.String("title"), LastK: k}
+	runTitles := map[string]bool{}
+	for _, g := range groups {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		row := methodRow{Method: g.Name, Label: g.Name, Paper: paper[g.Name]}
+		if l, ok := labels[g.Name]; ok {
+			row.Label = l
+		}
+		var accs []analysis.Accuracies
+		for _, a := range g.Artifacts {
+			r, err := records.LoadRun(a)
+			if err != nil {
+				return err
+			}
+			runTitles[runTitle(r)] = true
+			row.Runs = append(row.Runs, a.Stage)
+			row.Epochs = append(row.Epochs, len(r.Metrics.Epoch))
+			accs = append(accs, analysis.Accuracies{Train: r.Metrics.TrainAcc, Test: r.Metrics.TestAcc})
+		}
+		p, err := analysis.PoolLastK(accs, k)
+		if err != nil {
+			return fmt.Errorf("method %s (%s): %w", g.Name, strings.Join(row.Runs, ", "), err)
+		}
+		row.Penalization = p
+		sum.Methods = append(sum.Methods, row)
+		e.Logf("%s: test error %.2f ± %.2f %% over %d reruns × %d epochs", row.Label, p.TestError.Mean, p.TestError.Std, p.Reruns, k)
+	}
+	if sum.Title == "" && len(runTitles) == 1 {
+		for t := range runTitles {
+			sum.Title = t
+		}
+	}
+	if err := writePenalizationMD(filepath.Join(e.OutDir, "table.md"), sum); err != nil {
+		return err
+	}
+	if err := writePenalizationCSV(filepath.Join(e.OutDir, "table.csv"), sum); err != nil {
+		return err
+	}
+	return writeJSON(filepath.Join(e.OutDir, "summary.json"), sum)
+}
+
+// runTitle is "Model+Dataset" of a run, or "" when unknown.
+func runTitle(r *records.Run) string {
+	if r.Model() == "" || r.Dataset() == "" {
+		return ""
+	}
+	return r.Model() + "+" + r.Dataset()
+}
+
+// stringMap returns a Map param of strings (empty when absent) and fails on
+// a key that names no group, listing the groups.
+func stringMap(p stage.Params, name string, groups map[string]bool) (map[string]string, error) {
+	out := map[string]string{}
+	if !p.Has(name) {
+		return out, nil
+	}
+	for k, v := range p.Map(name) {
+		if !groups[k] {
+			return nil, fmt.Errorf("%s names %q, which is no method among the inputs (%s)", name, k, sortedKeys(groups))
+		}
+		out[k] = v.(string)
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string]bool) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}
+
+var paperRE = regexp.MustCompile(`^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(?:(?:±|\+-|\+/-)\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))?\s*%?\s*$`)
+
+// parsePaper reads "5.43 ± 0.10", "5.43 +- 0.10", "5.43 +/- 0.10" or "5.43".
+func parsePaper(s string) (*paperValue, error) {
+	m := paperRE.FindStringSubmatch(s)
+	if m == nil {
+		return nil, fmt.Errorf(`%q is not "mean ± std" or "mean"`, s)
+	}
+	mean, _ := strconv.ParseFloat(m[1], 64)
+	v := &paperValue{Mean: mean}
+	if m[2] != "" {
+		std, _ := strconv.ParseFloat(m[2], 64)
+		v.Std = &std
+	}
+	return v, nil
+}
+
+func (v *paperValue) String() string {
+	if v == nil {
+		return "–"
+	}
+	if v.Std == nil {
+		return fmt.Sprintf("%.2f", v.Mean)
+	}
+	return fmt.Sprintf("%.2f ± %.2f", v.Mean, *v.Std)
+}
+
+func pm(s analysis.Stat) string { return fmt.Sprintf("%.2f ± %.2f", s.Mean, s.Std) }
+
+// epochsCell is "400", or "380–400" when reruns differ.
+func epochsCell(eps []int) string {
+	lo, hi := eps[0], eps[0]
+	for _, n := range eps {
+		lo, hi = min(lo, n), max(hi, n)
+	}
+	if lo == hi {
+		return strconv.Itoa(lo)
+	}
+	return fmt.Sprintf("%d–%d", lo, hi)
+}
+
+func writePenalizationMD(path string, s penalizationSummary) error {
+	var b strings.Builder
+	title := "Test error over reruns"
+	if s.Title != "" {
+		title = s.Title + ": test error over reruns"
+	}
+	fmt.Fprintf(&b, "# %s\n\n", title)
+	fmt.Fprintf(&b, "Mean ± population std over the last %d epochs of every rerun, pooled (the seed's plot_penalization). "+
+		"Error %% = 100·(1 − accuracy); gap = train accuracy − test accuracy, in percentage points. "+
+		"Paper: the published test error %%.\n\n", s.LastK)
+	b.WriteString("| method | test error % | paper | train error % | gap (points) | reruns | epochs |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, m := range s.Methods {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %s |\n", mdEscape(m.Label), pm(m.TestError), m.Paper, pm(m.TrainError), pm(m.Gap), m.Reruns, epochsCell(m.Epochs))
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+func writePenalizationCSV(path string, s penalizationSummary) error {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+	rows := [][]string{{"method", "label", "reruns", "epochs_min", "epochs_max", "last_k",
+		"test_error_mean", "test_error_std", "paper_test_error_mean", "paper_test_error_std",
+		"train_error_mean", "train_error_std", "gap_mean", "gap_std"}}
+	for _, m := range s.Methods {
+		pmean, pstd := "", ""
+		if m.Paper != nil {
+			pmean = f(m.Paper.Mean)
+			if m.Paper.Std != nil {
+				pstd = f(*m.Paper.Std)
+			}
+		}
+		lo, hi := m.Epochs[0], m.Epochs[0]
+		for _, n := range m.Epochs {
+			lo, hi = min(lo, n), max(hi, n)
+		}
+		rows = append(rows, []string{m.Method, m.Label, strconv.Itoa(m.Reruns), strconv.Itoa(lo), strconv.Itoa(hi), strconv.Itoa(m.K),
+			f(m.TestError.Mean), f(m.TestError.Std), pmean, pstd,
+			f(m.TrainError.Mean), f(m.TrainError.Std), f(m.Gap.Mean), f(m.Gap.Std)})
+	}
+	return writeCSV(path, rows)
+}
+
+func writeCSV(path string, rows [][]string) error {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	if err := w.WriteAll(rows); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
