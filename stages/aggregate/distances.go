@@ -3,9 +3,9 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
-	"os"
 	"strings"
 
 	"github.com/hessian-spectra/runner/analysis"
