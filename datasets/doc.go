@@ -32,7 +32,7 @@
 //
 //	meta.json     dataset, classes, channels, height, width, pad, mean, std,
 //	              pixels ("uint8" or "float32"), train and test {n, label_counts},
-//	              source {kind, location, files: name, bytes, sha256 [, url, md5]}
+//	              source {kind, files: name, bytes, sha256 [, url, md5]}
 //	train_x.npy   [N,C,H,W] padded images: uint8 raw values (0–255), or float32
 //	              already normalised when an npz source gave float32
 //	train_y.npy   [N] int64 labels
@@ -47,8 +47,8 @@
 //	x = ((u.astype(np.float32) / np.float32(255)
 //	      - np.float32(m["mean"])[:, None, None]) / np.float32(m["std"])[:, None, None])
 //
-// The same input always gives the same bytes (no timestamps anywhere), so
-// the same artifact digest. meta.json is written last.
+// The same input always gives the same bytes (no timestamps, no local paths),
+// so the same artifact digest. meta.json is written last.
 //
 // # Subsets and batches
 //

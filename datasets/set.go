@@ -76,13 +76,13 @@ type Set struct {
 	Source Source
 }
 
-// Source records the origin of a Set, for meta.json.
+// Source records the origin of a Set, for meta.json. It holds no local
+// path: the same files read from another folder (another checkout, another
+// machine) give the same artifact, byte for byte.
 type Source struct {
 	// Kind is "url", "dir" or "npz".
 	Kind string `json:"kind"`
-	// Location is the folder or file read (empty for url: see Files).
-	Location string `json:"location,omitempty"`
-	// Files are the files read, with their checksums.
+	// Files are the files read, by base name, with their checksums.
 	Files []SourceFile `json:"files"`
 }
 

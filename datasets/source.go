@@ -83,11 +83,7 @@ func ReadDir(info Info, dir string, legacy bool, p Progress) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		abs = dir
-	}
-	set.Source.Kind, set.Source.Location = "dir", abs
+	set.Source.Kind = "dir"
 	return set, nil
 }
 
@@ -386,11 +382,7 @@ func ReadNPZ(info Info, path string, legacy bool) (*Set, error) {
 	if set.Source.Files, err = hashFiles([]string{path}); err != nil {
 		return nil, fmt.Errorf("%s: %w", info.Name, err)
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		abs = path
-	}
-	set.Source.Kind, set.Source.Location = "npz", abs
+	set.Source.Kind = "npz"
 	if err := set.check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
