@@ -266,3 +266,23 @@ func TestParseReorthogonalization(t *testing.T) {
 		t.Error("partial accepted")
 	}
 }
+
+func TestDenseOperator(t *testing.T) {
+	op := newSpectral(hessianLike(100, 2), 2, 2)
+	d := Dense{A: op.dense(t)}
+	x := make([]float64, 100)
+	gaussian(x, newRand(1, 1))
+	got, want := make([]float64, 100), make([]float64, 100)
+	if err := d.Apply(context.Background(), got, x); err != nil {
+		t.Fatal(err)
+	}
+	_ = op.Apply(context.Background(), want, x)
+	for i := range got {
+		if math.Abs(got[i]-want[i]) > 1e-12 {
+			t.Fatalf("component %d: %g, want %g", i, got[i], want[i])
+		}
+	}
+	if err := d.Apply(context.Background(), got[:99], x); err == nil {
+		t.Error("short dst accepted")
+	}
+}
