@@ -20,8 +20,9 @@ type DepthLine struct {
 // layer's relative depth i/(L−1), y its normalised layer-versus-full
 // distance, the legend outside the axes on the right.
 type DepthProfile struct {
-	Title, YLabel string
-	Lines         []DepthLine
+	// Title and Subtitle head the figure, across its whole width.
+	Title, Subtitle, YLabel string
+	Lines                   []DepthLine
 	// Width is the figure's width; 0 means 9 inches.
 	Width vg.Length
 }
@@ -39,7 +40,6 @@ func (d DepthProfile) Figure() (*Figure, error) {
 		return nil, fmt.Errorf("depth profile %q: no lines", d.Title)
 	}
 	p := newPlot()
-	p.Title.Text = d.Title
 	p.X.Label.Text = "relative depth i/(L−1): 0 = first layer, 1 = last"
 	p.Y.Label.Text = d.YLabel
 	p.X.Tick.Marker = plot.ConstantTicks{
@@ -85,17 +85,26 @@ func (d DepthProfile) Figure() (*Figure, error) {
 		width = 9 * vg.Inch
 	}
 	legendW := legend.Rectangle(draw.Canvas{}).Size().X + vg.Inch/3
+	head := vg.Inch * 0.6
 	return &Figure{
 		Width:  width,
-		Height: (width - legendW) * 0.7,
+		Height: head + (width-legendW)*0.6,
 		draw: func(dc draw.Canvas) {
+			top := dc
+			top.Min.Y = dc.Max.Y - head
+			line1, line2 := top, top
+			line1.Min.Y = top.Max.Y - head/2
+			line2.Max.Y = line1.Min.Y
+			textBox(line1, d.Title, headSize)
+			textBox(line2, d.Subtitle, labelSize)
 			body := dc
+			body.Max.Y -= head
 			body.Max.X -= legendW
 			body = draw.Crop(body, vg.Inch/10, -vg.Inch/10, vg.Inch/10, -vg.Inch/10)
 			p.Draw(body)
 			leg := dc
 			leg.Min.X = body.Max.X + vg.Inch/5
-			leg.Max.Y -= vg.Inch / 2
+			leg.Max.Y = body.Max.Y
 			legend.Draw(leg)
 		},
 	}, nil

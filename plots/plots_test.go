@@ -75,9 +75,9 @@ func TestSpectraGridPNG(t *testing.T) {
 		t.Fatal(err)
 	}
 	img, b1 := render(t, f, 150)
-	// 4 in wide at 150 dpi; 3 rows of 0.2·4+0.1 in plus a 0.55 in heading.
-	if w, h := img.Bounds().Dx(), img.Bounds().Dy(); w != 600 || math.Abs(float64(h)-150*(0.55+3*0.9)) > 1 {
-		t.Errorf("PNG is %d×%d, want 600×%v", w, h, 150*(0.55+3*0.9))
+	// 4 in wide at 150 dpi; 3 rows of 0.2·4+0.1 in plus a 0.7 in heading.
+	if w, h := img.Bounds().Dx(), img.Bounds().Dy(); w != 600 || math.Abs(float64(h)-150*(0.7+3*0.9)) > 1 {
+		t.Errorf("PNG is %d×%d, want 600×%v", w, h, 150*(0.7+3*0.9))
 	}
 	// The layer's blue is drawn on the left, the full network's violet on
 	// the right, and neither on the other side.
@@ -306,7 +306,7 @@ func TestCurves(t *testing.T) {
 }
 
 func TestDepthProfile(t *testing.T) {
-	d := DepthProfile{Title: "x", YLabel: "y", Width: 6 * vg.Inch}
+	d := DepthProfile{Title: "x", Subtitle: "s", YLabel: "y", Width: 6 * vg.Inch}
 	for i := range 12 {
 		d.Lines = append(d.Lines, DepthLine{Label: "run " + string(rune('a'+i)), Position: []float64{0, 0.5, 1}, Value: []float64{1, 0.2 + 0.05*float64(i), 0.9}})
 	}

@@ -82,7 +82,7 @@ func (g SpectraGrid) Figure() (*Figure, error) {
 		width = 8 * vg.Inch
 	}
 	rowH := width/5 + vg.Inch/10
-	head := vg.Inch * 0.55
+	head := vg.Inch * 0.7
 	n := len(g.Rows)
 
 	// Axis ranges by share group: group (row r, column c) → index.
@@ -149,9 +149,11 @@ func (g SpectraGrid) Figure() (*Figure, error) {
 		draw: func(dc draw.Canvas) {
 			top := dc
 			top.Min.Y = dc.Max.Y - head
+			// Heading, subtitle, then a gap above the first panel titles.
 			line1, line2 := top, top
-			line1.Min.Y = top.Max.Y - head/2
+			line1.Min.Y = top.Max.Y - head*0.45
 			line2.Max.Y = line1.Min.Y
+			line2.Min.Y = line2.Max.Y - head*0.3
 			textBox(line1, heading, headSize)
 			textBox(line2, sub, labelSize)
 			body := dc
