@@ -3,7 +3,6 @@ package aggregate
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -117,8 +116,8 @@ func TestPenalization(t *testing.T) {
 	if got := read(t, out, "table.csv"); got != wantCSV {
 		t.Errorf("table.csv:\n%s\nwant:\n%s", got, wantCSV)
 	}
-	var sum penalizationSummary
-	if err := json.Unmarshal([]byte(read(t, out, "summary.json")), &sum); err != nil {
+	sum, err := records.ReadPenalizationSummary(filepath.Join(out, "summary.json"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(sum.Methods) != 2 || math.Abs(sum.Methods[0].TestError.Std-math.Sqrt(5)) > 1e-9 || sum.Methods[0].TestError.N != 4 ||

@@ -16,31 +16,6 @@ import (
 	"github.com/hessian-spectra/runner/stage"
 )
 
-// methodRow is one method's line of the penalisation table, as summary.json
-// holds it.
-type methodRow struct {
-	Method string   `json:"method"`
-	Label  string   `json:"label"`
-	Runs   []string `json:"runs"`
-	// Epochs is each rerun's number of epochs.
-	Epochs []int `json:"epochs"`
-	analysis.Penalization
-	Paper *paperValue `json:"paper"`
-}
-
-// paperValue is a published test error %, mean ± std.
-type paperValue struct {
-	Mean float64  `json:"mean"`
-	Std  *float64 `json:"std"`
-}
-
-type penalizationSummary struct {
-	Table   string      `json:"table"`
-	Title   string      `json:"title"`
-	LastK   int         `json:"last_k"`
-	Methods []methodRow `json:"methods"`
-}
-
 func penalization(ctx context.Context, e *stage.Env) error {
 	arts := e.Inputs["runs"]
 	if len(arts) == 0 {
@@ -59,7 +34,7 @@ func penalization(ctx context.Context, e *stage.Env) error {
 	if err != nil {
 		return err
 	}
-	paper := map[string]*paperValue{}
+	paper := map[string]*records.PaperValue{}
 	papers, err := stringMap(e.Params, "paper", names)
 	if err != nil {
 		return err
@@ -70,13 +45,13 @@ func penalization(ctx context.Context, e *stage.Env) error {
 		}
 	}
 
-	sum := penalizationSummary{Table: "penalization", Title: e.Params.String("title"), LastK: k}
+	sum := records.PenalizationSummary{Table: "penalization", Title: e.Params.String("title"), LastK: k}
 	runTitles := map[string]bool{}
 	for _, g := range groups {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		row := methodRow{Method: g.Name, Label: g.Name, Paper: paper[g.Name]}
+		row := records.MethodRow{Method: g.Name, Label: g.Name, Paper: paper[g.Name]}
 		if l, ok := labels[g.Name]; ok {
 			row.Label = l
 		}
@@ -149,13 +124,13 @@ func sortedKeys(m map[string]bool) string {
 var paperRE = regexp.MustCompile(`^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(?:(?:±|\+-|\+/-)\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))?\s*%?\s*$`)
 
 // parsePaper reads "5.43 ± 0.10", "5.43 +- 0.10", "5.43 +/- 0.10" or "5.43".
-func parsePaper(s string) (*paperValue, error) {
+func parsePaper(s string) (*records.PaperValue, error) {
 	m := paperRE.FindStringSubmatch(s)
 	if m == nil {
 		return nil, fmt.Errorf(`%q is not "mean ± std" or "mean"`, s)
 	}
 	mean, _ := strconv.ParseFloat(m[1], 64)
-	v := &paperValue{Mean: mean}
+	v := &records.PaperValue{Mean: mean}
 	if m[2] != "" {
 		std, _ := strconv.ParseFloat(m[2], 64)
 		v.Std = &std
@@ -163,7 +138,9 @@ func parsePaper(s string) (*paperValue, error) {
 	return v, nil
 }
 
-func (v *paperValue) String() string {
+// paperCell writes a paper value for the Markdown table: "5.43 ± 0.10",
+// "4.78", or "–" when none was given.
+func paperCell(v *records.PaperValue) string {
 	if v == nil {
 		return "–"
 	}
@@ -187,7 +164,7 @@ func epochsCell(eps []int) string {
 	return fmt.Sprintf("%d–%d", lo, hi)
 }
 
-func writePenalizationMD(path string, s penalizationSummary) error {
+func writePenalizationMD(path string, s records.PenalizationSummary) error {
 	var b strings.Builder
 	title := "Test error over reruns"
 	if s.Title != "" {
@@ -200,12 +177,12 @@ func writePenalizationMD(path string, s penalizationSummary) error {
 	b.WriteString("| method | test error % | paper | train error % | gap (points) | reruns | epochs |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, m := range s.Methods {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %s |\n", mdEscape(m.Label), pm(m.TestError), m.Paper, pm(m.TrainError), pm(m.Gap), m.Reruns, epochsCell(m.Epochs))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %s |\n", mdEscape(m.Label), pm(m.TestError), paperCell(m.Paper), pm(m.TrainError), pm(m.Gap), m.Reruns, epochsCell(m.Epochs))
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-func writePenalizationCSV(path string, s penalizationSummary) error {
+func writePenalizationCSV(path string, s records.PenalizationSummary) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	rows := [][]string{{"method", "label", "reruns", "epochs_min", "epochs_max", "last_k",
 		"test_error_mean", "test_error_std", "paper_test_error_mean", "paper_test_error_std",
