@@ -140,6 +140,9 @@ func (r PeakRule) Pick(d *Distances, model, dataset string) (int, error) {
 		}
 		return d.Epochs[best], nil
 	case PeakSeed:
+		if model == "" || dataset == "" {
+			return 0, fmt.Errorf("the seed's peak epochs are per model and dataset, and this run's are not both known (model %q, dataset %q)", model, dataset)
+		}
 		var ok bool
 		if e, ok = SeedPeakEpoch(model, dataset); !ok {
 			return 0, fmt.Errorf("the seed has no peak epoch for %s+%s (it has LeNet, VGG11_bn and ResNet18 on MNIST, FashionMNIST, SVHN and CIFAR10)", model, dataset)

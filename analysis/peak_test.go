@@ -80,6 +80,9 @@ func TestPeakRule(t *testing.T) {
 	if _, err := (PeakRule{Rule: PeakSeed}).Pick(long, "VGG11", "CIFAR100"); err == nil {
 		t.Error("seed rule for a run the seed lacks: no error")
 	}
+	if _, err := (PeakRule{Rule: PeakSeed}).Pick(long, "LeNet", ""); err == nil || !strings.Contains(err.Error(), `dataset ""`) {
+		t.Errorf("seed rule without a dataset: %v", err)
+	}
 	if _, err := (PeakRule{Rule: PeakSeed}).Pick(d, "LeNet", "MNIST"); err == nil {
 		t.Error("seed epoch 19 beyond a 4-epoch run: no error")
 	}
