@@ -68,6 +68,14 @@ func (g opGroup) batches() bool { // whether batching several vectors saves anyt
 }
 
 func (g opGroup) ApplyGroup(ctx context.Context, which []int, dst, src [][]float64) error {
+	if len(dst) != len(which) || len(src) != len(which) {
+		return fmt.Errorf("apply group: %d operator indices, %d destinations, %d sources", len(which), len(dst), len(src))
+	}
+	for _, i := range which {
+		if i < 0 || i >= len(g) {
+			return fmt.Errorf("apply group: operator %d of a group of %d", i, len(g))
+		}
+	}
 	for k := 0; k < len(which); {
 		op := g[which[k]]
 		end := k + 1

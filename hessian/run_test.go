@@ -213,3 +213,14 @@ func TestDensityOfZeroOperator(t *testing.T) {
 		t.Errorf("%d applications, breakdown %v; want 2 (one per run) and a breakdown", d.Applications, d.Bounds.Breakdown)
 	}
 }
+
+func TestNewGroupRejectsBadCalls(t *testing.T) {
+	g := NewGroup(newSpectral(uniformSpectrum(10, 0, 1), 1, 1))
+	v := [][]float64{make([]float64, 10)}
+	if err := g.ApplyGroup(context.Background(), []int{1}, v, v); err == nil {
+		t.Error("operator index 1 of a group of 1 accepted")
+	}
+	if err := g.ApplyGroup(context.Background(), []int{0, 0}, v, v); err == nil {
+		t.Error("2 indices for 1 vector accepted")
+	}
+}
