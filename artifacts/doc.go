@@ -1,0 +1,58 @@
+// Package artifacts is the runner's content-addressed store of stage outputs:
+// put, get, lock, verify and collect garbage, plus the human-readable
+// results/ view that links stage ids to stored artifacts.
+//
+// # Concepts
+//
+// A stage Key is the SHA-256 of a complete description of one stage
+// computation (kind, implementation version, resolved params, input
+// digests); package runner computes it. A Digest is the SHA-256 of an
+// artifact's Manifest: the sorted list of its files with their sizes and
+// SHA-256 sums. The runner-added log.txt at the top of an artifact is kept but
+// left out of the manifest, so a deterministic stage recomputed yields the
+// same digest however its log differs. A Record maps a key to a digest.
+//
+// # Layout
+//
+// A store is one directory (the cache root, by default .runner/ in the
+// working directory):
+//
+//	objects/ab/<digest>/           artifact directories, read-only once stored
+//	objects/ab/<digest>.manifest   their manifests (the text the digest hashes)
+//	keys/ab/<key>.json             records: key → digest, written last
+//	keys/ab/<key>.desc.json        what went into the key and how to run it again
+//	locks/ab/<key>.lock            one flock(2) lock per key
+//	tmp/<key>.<pid>.<n>/           outputs of running stages
+//	failed/<key>.log               logs of stages that failed
+//	quarantine/<digest>.<time>/    corrupt artifacts set aside by Verify
+//	downloads/                     partial downloads shared by all runs (stage.Env.Downloads)
+//	index/<spec>.json              stage id → key of each spec's latest run
+//	cache.lock                     shared by every run, exclusive for GC and Verify
+//
+// where ab is the first two hex digits of the name.
+//
+// # Crash safety
+//
+// A stage writes into a fresh directory under tmp/. Put hashes it, makes it
+// read-only, writes its manifest (to a temporary name, then rename), moves the
+// directory into objects/ by rename, and only then writes the record, again by
+// rename. A process killed at any instant therefore leaves either a complete
+// entry or garbage that no record points to: a directory under tmp/ (removed
+// by the next process that takes that key's lock, or by GC), or an object
+// without a record (removed by GC). A record is never written before its
+// object is complete, so no later run trusts a half entry. Nothing is
+// fsync'ed: the contract covers crashed and killed processes, not power
+// loss; after a power failure run Verify, which re-hashes every artifact and
+// quarantines those that do not match their digest.
+//
+// # Concurrency
+//
+// It is safe for several processes on one machine to use the same store at
+// once. They coordinate with flock(2) locks: a runner holds a key's lock while
+// it computes that key, so two runners never compute the same stage twice,
+// and a lock held by a process that dies is released by the kernel, never left
+// stale. Every run holds cache.lock shared; GC and the quarantining step of
+// Verify take it exclusively, so they never delete what a running process
+// uses. It is NOT safe to share a store between machines over a network file
+// system unless that file system implements flock faithfully; many do not.
+package artifacts

@@ -1,0 +1,219 @@
+package artifacts
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// GCPolicy says which records GC removes. A record is removed when every
+// rule that is set says so; at least one rule must be set.
+type GCPolicy struct {
+	// Keep, when non-nil, is the set of keys to keep (those of the stages of
+	// the specs named by gc --keep); the rule removes every other record.
+	Keep map[Key]bool
+	// OlderThan, when positive, removes records not used for longer than
+	// this: created or found by a run (Get refreshes a record's time at most
+	// once an hour).
+	OlderThan time.Duration
+	// DryRun reports what would be removed and removes nothing.
+	DryRun bool
+}
+
+// GCReport counts what GC removed (or would remove, in a dry run).
+type GCReport struct {
+	Records, Objects int
+	// Bytes is the size of the removed objects.
+	Bytes int64
+	// Temp counts directories under tmp/ left by dead processes, Locks the
+	// lock files, Failed the logs of failed stages, Quarantined the
+	// quarantined artifacts, Junk other leftovers (interrupted atomic writes).
+	Temp, Locks, Failed, Quarantined, Junk int
+	// KeptRecords and KeptObjects count what stays.
+	KeptRecords, KeptObjects int
+}
+
+// GC removes records by policy, then every object no remaining record
+// points to, and every leftover of crashed processes (temp dirs, unheld lock
+// files, failed logs, quarantine). Descriptions follow their records; a
+// description without a record (a stage that never finished) follows the
+// same policy by its own age. Downloads and spec indexes are kept.
+//
+// GC takes cache.lock exclusively and fails with ErrBusy while a run holds it.
+func (s *Store) GC(p GCPolicy) (GCReport, error) {
+	var rep GCReport
+	if p.Keep == nil && p.OlderThan <= 0 {
+		return rep, errors.New("gc needs a scope: keys to keep or a minimum age")
+	}
+	l, err := s.Exclude()
+	if err != nil {
+		return rep, err
+	}
+	defer l.Unlock()
+	now := s.now()
+	remove := func(path string) error {
+		if p.DryRun {
+			return nil
+		}
+		return RemoveTree(path)
+	}
+	removable := func(k Key, mtime time.Time) bool {
+		if p.Keep != nil && p.Keep[k] {
+			return false
+		}
+		if p.OlderThan > 0 && now.Sub(mtime) <= p.OlderThan {
+			return false
+		}
+		return true
+	}
+
+	// Records and descriptions.
+	used := map[Digest]bool{}
+	err = s.eachShardFile("keys", func(path, name string, info fs.FileInfo) error {
+		switch {
+		case strings.HasSuffix(name, ".desc.json"):
+			k := Key(strings.TrimSuffix(name, ".desc.json"))
+			if _, err := os.Stat(s.recordPath(k)); err == nil {
+				// Decided with its record below.
+				if removable(k, s.recordTime(k)) {
+					return remove(path)
+				}
+				return nil
+			}
+			if removable(k, info.ModTime()) {
+				return remove(path)
+			}
+		case strings.HasSuffix(name, ".json") && isHex(strings.TrimSuffix(name, ".json")):
+			k := Key(strings.TrimSuffix(name, ".json"))
+			if removable(k, info.ModTime()) {
+				rep.Records++
+				return remove(path)
+			}
+			var r Record
+			data, err := os.ReadFile(path)
+			if err == nil && json.Unmarshal(data, &r) == nil && isHex(string(r.Digest)) {
+				used[r.Digest] = true
+				rep.KeptRecords++
+				return nil
+			}
+			rep.Records++ // unreadable: cannot be trusted
+			return remove(path)
+		default:
+			rep.Junk++
+			return remove(path)
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+
+	// Objects and their manifests.
+	err = s.eachShardFile("objects", func(path, name string, info fs.FileInfo) error {
+		d := Digest(strings.TrimSuffix(name, ".manifest"))
+		switch {
+		case info.IsDir() && isHex(name):
+			if used[d] {
+				rep.KeptObjects++
+				return nil
+			}
+			rep.Objects++
+			rep.Bytes += treeSize(path)
+			return remove(path)
+		case strings.HasSuffix(name, ".manifest") && isHex(string(d)):
+			if used[d] {
+				return nil
+			}
+			return remove(path)
+		}
+		rep.Junk++
+		return remove(path)
+	})
+	if err != nil {
+		return rep, err
+	}
+
+	// Leftovers. No run holds cache.lock, so no live process owns these.
+	for _, sub := range []struct {
+		dir   string
+		count *int
+	}{{"tmp", &rep.Temp}, {"failed", &rep.Failed}, {"quarantine", &rep.Quarantined}} {
+		entries, err := os.ReadDir(filepath.Join(s.dir, sub.dir))
+		if err != nil {
+			return rep, err
+		}
+		for _, e := range entries {
+			*sub.count++
+			if err := remove(filepath.Join(s.dir, sub.dir, e.Name())); err != nil {
+				return rep, err
+			}
+		}
+	}
+	err = s.eachShardFile("locks", func(path, name string, info fs.FileInfo) error {
+		if heldLock(path) {
+			return nil // an exec-stage process outside any run; leave it
+		}
+		rep.Locks++
+		return remove(path)
+	})
+	return rep, err
+}
+
+// recordTime returns the modification time of k's record (zero if absent).
+func (s *Store) recordTime(k Key) time.Time {
+	info, err := os.Stat(s.recordPath(k))
+	if err != nil {
+		return time.Time{}
+	}
+	return info.ModTime()
+}
+
+// eachShardFile calls fn for each entry of each shard directory of sub.
+func (s *Store) eachShardFile(sub string, fn func(path, name string, info fs.FileInfo) error) error {
+	root := filepath.Join(s.dir, sub)
+	shards, err := os.ReadDir(root)
+	if err != nil {
+		return err
+	}
+	for _, sh := range shards {
+		if !sh.IsDir() {
+			continue
+		}
+		dir := filepath.Join(root, sh.Name())
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			info, err := e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := fn(filepath.Join(dir, e.Name()), e.Name(), info); err != nil {
+				return fmt.Errorf("%s: %w", sub, err)
+			}
+		}
+	}
+	return nil
+}
+
+func treeSize(p string) int64 {
+	var n int64
+	_ = filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

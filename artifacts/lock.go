@@ -1,0 +1,150 @@
+package artifacts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Lock is a held flock(2) lock on a file of the store. The kernel releases it
+// when the process dies, so a lock is never left stale.
+type Lock struct {
+	f *os.File
+}
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	return err
+}
+
+// pollMin and pollMax bound the interval at which a waiting locker retries:
+// flock(2) cannot be interrupted by a context, so waiting is polling.
+const (
+	pollMin = 5 * time.Millisecond
+	pollMax = 200 * time.Millisecond
+)
+
+// LockKey takes the exclusive lock of key k, waiting while another process or
+// goroutine holds it, until ctx is done. If it has to wait, it calls waiting
+// once first (waiting may be nil).
+func (s *Store) LockKey(ctx context.Context, k Key, waiting func()) (*Lock, error) {
+	p := s.lockPath(k)
+	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+		return nil, err
+	}
+	l, err := lockFile(ctx, p, unix.LOCK_EX, waiting)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", k.Short(), err)
+	}
+	return l, nil
+}
+
+// TryLockKey takes the lock of key k if it is free and reports whether it did.
+func (s *Store) TryLockKey(k Key) (*Lock, bool, error) {
+	return tryLock(s.lockPath(k), unix.LOCK_EX)
+}
+
+// ErrBusy is returned when the store is in use by a process that excludes the
+// requested operation.
+var ErrBusy = errors.New("cache is in use by another runner")
+
+// Share takes cache.lock shared, as every run does for its whole duration, so
+// that GC and Verify never remove what it uses. It waits while GC or Verify
+// hold it exclusively, calling waiting once first.
+func (s *Store) Share(ctx context.Context, waiting func()) (*Lock, error) {
+	return lockFile(ctx, filepath.Join(s.dir, "cache.lock"), unix.LOCK_SH, waiting)
+}
+
+// Exclude takes cache.lock exclusively without waiting: it fails with ErrBusy
+// while any run holds it.
+func (s *Store) Exclude() (*Lock, error) {
+	l, ok, err := tryLock(filepath.Join(s.dir, "cache.lock"), unix.LOCK_EX)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrBusy
+	}
+	return l, nil
+}
+
+func lockFile(ctx context.Context, p string, how int, waiting func()) (*Lock, error) {
+	wait := pollMin
+	for {
+		l, ok, err := tryLock(p, how)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return l, nil
+		}
+		if waiting != nil {
+			waiting()
+			waiting = nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, pollMax)
+	}
+}
+
+// tryLock opens p and takes a flock of kind how without blocking. It checks
+// that the file it locked is still the one at p: GC removes lock files, and a
+// lock on a removed file would exclude nobody.
+func tryLock(p string, how int) (*Lock, bool, error) {
+	for {
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o666)
+		if err != nil {
+			return nil, false, err
+		}
+		err = unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, false, nil
+		}
+		if err != nil {
+			f.Close()
+			return nil, false, fmt.Errorf("flock %s: %w", p, err)
+		}
+		fi, err1 := f.Stat()
+		pi, err2 := os.Stat(p)
+		if err1 == nil && err2 == nil && os.SameFile(fi, pi) {
+			return &Lock{f: f}, true, nil
+		}
+		f.Close() // the file was replaced or removed under us: retry
+	}
+}
+
+// heldLock reports whether some process holds the lock file at p.
+func heldLock(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return false
+	}
+	return errors.Is(err, syscall.EWOULDBLOCK)
+}

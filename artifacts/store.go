@@ -1,0 +1,380 @@
+package artifacts
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Store is a content-addressed store of artifacts in one directory. See the
+// package documentation for its layout and its crash-safety and concurrency
+// contract.
+type Store struct {
+	dir string
+	now func() time.Time
+}
+
+// Record maps a stage key to the artifact it produced.
+type Record struct {
+	Key    Key    `json:"key"`
+	Digest Digest `json:"digest"`
+	// Files and Size describe the artifact (log.txt excluded).
+	Files int   `json:"files"`
+	Size  int64 `json:"size"`
+	// Stage and Kind name the stage instance that first produced the record.
+	Stage string `json:"stage,omitempty"`
+	Kind  string `json:"kind,omitempty"`
+	// Created is when the record was written; Seconds how long the stage ran.
+	Created time.Time `json:"created"`
+	Seconds float64   `json:"seconds"`
+}
+
+// DefaultDir is the cache root used when neither --cache nor $RUNNER_CACHE
+// names one, relative to the working directory.
+const DefaultDir = ".runner"
+
+// Open opens the store in dir, creating it and its layout if needed.
+func Open(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cache %s: %w", dir, err)
+	}
+	if info, err := os.Stat(abs); err == nil && !info.IsDir() {
+		return nil, fmt.Errorf("cache %s: not a directory", dir)
+	}
+	for _, sub := range []string{"objects", "keys", "locks", "tmp", "failed", "quarantine", "downloads", "index"} {
+		if err := os.MkdirAll(filepath.Join(abs, sub), 0o777); err != nil {
+			return nil, fmt.Errorf("cache %s: %w", dir, err)
+		}
+	}
+	readme := filepath.Join(abs, "README")
+	if _, err := os.Stat(readme); errors.Is(err, fs.ErrNotExist) {
+		_ = writeFileAtomic(readme, []byte(readmeText))
+	}
+	return &Store{dir: abs, now: time.Now}, nil
+}
+
+const readmeText = `This directory is the cache of the runner tool (github.com/hessian-spectra/runner).
+Its layout is documented in package artifacts. It can be deleted at any time
+when no runner is using it; "runner gc" removes parts of it safely.
+`
+
+// Dir returns the store's root directory (absolute).
+func (s *Store) Dir() string { return s.dir }
+
+// Downloads returns the directory shared by all runs for partial downloads.
+func (s *Store) Downloads() string { return filepath.Join(s.dir, "downloads") }
+
+func shard(name string) string {
+	if len(name) < 2 {
+		return "__"
+	}
+	return name[:2]
+}
+
+// ObjectDir returns the directory of the artifact with digest d (which may not
+// exist).
+func (s *Store) ObjectDir(d Digest) string {
+	return filepath.Join(s.dir, "objects", shard(string(d)), string(d))
+}
+
+func (s *Store) manifestPath(d Digest) string { return s.ObjectDir(d) + ".manifest" }
+
+func (s *Store) recordPath(k Key) string {
+	return filepath.Join(s.dir, "keys", shard(string(k)), string(k)+".json")
+}
+
+func (s *Store) descPath(k Key) string {
+	return filepath.Join(s.dir, "keys", shard(string(k)), string(k)+".desc.json")
+}
+
+func (s *Store) lockPath(k Key) string {
+	return filepath.Join(s.dir, "locks", shard(string(k)), string(k)+".lock")
+}
+
+// FailedLog returns where the log of a failed run of k is kept.
+func (s *Store) FailedLog(k Key) string { return filepath.Join(s.dir, "failed", string(k)+".log") }
+
+// touchAge is how stale a record's modification time may get before Get
+// refreshes it: the time of last use that GC's age policy reads, updated
+// at most once an hour so that a no-op rerun writes nothing.
+const touchAge = time.Hour
+
+// Get returns the record of key k and true when both the record and its
+// artifact are present. A missing entry is not an error.
+func (s *Store) Get(k Key) (Record, bool, error) {
+	p := s.recordPath(k)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, fmt.Errorf("cache record %s: %w", p, err)
+	}
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil || r.Key != k || !isHex(string(r.Digest)) {
+		return Record{}, false, fmt.Errorf("cache record %s is corrupt (run runner verify)", p)
+	}
+	info, err := os.Stat(s.ObjectDir(r.Digest))
+	if err != nil || !info.IsDir() {
+		return Record{}, false, nil
+	}
+	if now := s.now(); now.Sub(r.Created) > touchAge {
+		if st, err := os.Stat(p); err == nil && now.Sub(st.ModTime()) > touchAge {
+			_ = os.Chtimes(p, now, now)
+		}
+	}
+	return r, true, nil
+}
+
+var tmpSeq atomic.Int64
+
+// TempDir creates a fresh directory under tmp/ for a stage computing k.
+func (s *Store) TempDir(k Key) (string, error) {
+	for {
+		name := fmt.Sprintf("%s.%d.%d", k, os.Getpid(), tmpSeq.Add(1))
+		p := filepath.Join(s.dir, "tmp", name)
+		err := os.Mkdir(p, 0o777)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("cache temp dir: %w", err)
+		}
+	}
+}
+
+// CleanTemp removes temp dirs that earlier, dead processes left for key k,
+// keeping the one named keep. Call it only while holding k's lock: then no
+// live process owns them.
+func (s *Store) CleanTemp(k Key, keep string) error {
+	entries, err := os.ReadDir(filepath.Join(s.dir, "tmp"))
+	if err != nil {
+		return err
+	}
+	prefix := string(k) + "."
+	for _, e := range entries {
+		p := filepath.Join(s.dir, "tmp", e.Name())
+		if strings.HasPrefix(e.Name(), prefix) && p != keep {
+			if err := RemoveTree(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// PutInfo is what the caller knows about an artifact it puts.
+type PutInfo struct {
+	Stage   string
+	Kind    string
+	Seconds float64
+}
+
+// Put moves the finished artifact in dir (normally under TempDir) into the
+// store and records it as the result of key k. dir is consumed: on success it
+// no longer exists. If an artifact with the same digest is already stored,
+// dir is removed and the stored one is kept (with its log.txt).
+func (s *Store) Put(k Key, dir string, info PutInfo) (Record, error) {
+	m, err := HashDir(dir)
+	if err != nil {
+		return Record{}, err
+	}
+	d := m.Digest()
+	if err := s.putObject(d, m, dir); err != nil {
+		return Record{}, err
+	}
+	r := Record{
+		Key: k, Digest: d, Files: len(m), Size: m.Size(),
+		Stage: info.Stage, Kind: info.Kind, Created: s.now().UTC().Round(time.Millisecond), Seconds: info.Seconds,
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return Record{}, err
+	}
+	p := s.recordPath(k)
+	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+		return Record{}, err
+	}
+	if err := writeFileAtomic(p, append(data, '\n')); err != nil {
+		return Record{}, fmt.Errorf("cache record for %s: %w", k.Short(), err)
+	}
+	return r, nil
+}
+
+// putObject stores dir as the object with digest d unless it exists.
+func (s *Store) putObject(d Digest, m Manifest, dir string) error {
+	obj := s.ObjectDir(d)
+	if info, err := os.Stat(obj); err == nil && info.IsDir() {
+		return RemoveTree(dir)
+	}
+	if err := os.MkdirAll(filepath.Dir(obj), 0o777); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(s.manifestPath(d), m.Bytes()); err != nil {
+		return fmt.Errorf("artifact %s: manifest: %w", d.Short(), err)
+	}
+	if err := makeReadOnly(dir); err != nil {
+		return fmt.Errorf("artifact %s: %w", dir, err)
+	}
+	if err := os.Rename(dir, obj); err != nil {
+		// Another process stored the same content first.
+		if info, serr := os.Stat(obj); serr == nil && info.IsDir() {
+			return RemoveTree(dir)
+		}
+		return fmt.Errorf("artifact %s: %w", d.Short(), err)
+	}
+	return nil
+}
+
+// VerifyObject re-hashes the artifact with digest d and reports how it differs from
+// its manifest; nil means intact.
+func (s *Store) VerifyObject(d Digest) ([]string, error) {
+	got, err := HashDir(s.ObjectDir(d))
+	if err != nil {
+		return nil, err
+	}
+	if got.Digest() == d {
+		return nil, nil
+	}
+	want, err := s.Manifest(d)
+	if err != nil {
+		return []string{fmt.Sprintf("digest %s, want %s (manifest unreadable: %v)", got.Digest().Short(), d.Short(), err)}, nil
+	}
+	diff := want.Diff(got)
+	if len(diff) == 0 {
+		diff = []string{fmt.Sprintf("digest %s, want %s (the manifest file itself was altered)", got.Digest().Short(), d.Short())}
+	}
+	return diff, nil
+}
+
+// Manifest reads the stored manifest of the artifact with digest d.
+func (s *Store) Manifest(d Digest) (Manifest, error) {
+	data, err := os.ReadFile(s.manifestPath(d))
+	if err != nil {
+		return nil, err
+	}
+	return ParseManifest(data)
+}
+
+// WriteDesc stores the description of key k (what went into it and how to run
+// it), replacing any earlier one.
+func (s *Store) WriteDesc(k Key, data []byte) error {
+	p := s.descPath(k)
+	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+		return err
+	}
+	return writeFileAtomic(p, data)
+}
+
+// ReadDesc returns the description stored for key k.
+func (s *Store) ReadDesc(k Key) ([]byte, error) {
+	data, err := os.ReadFile(s.descPath(k))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no description of key %s in cache %s", k, s.dir)
+	}
+	return data, err
+}
+
+// HasDesc reports whether a description of key k is stored.
+func (s *Store) HasDesc(k Key) bool {
+	_, err := os.Stat(s.descPath(k))
+	return err == nil
+}
+
+// Index maps the stage ids of one spec to the keys of their latest run.
+type Index map[string]Key
+
+// ReadIndex returns the index of spec; an absent index is empty.
+func (s *Store) ReadIndex(spec string) (Index, error) {
+	data, err := os.ReadFile(filepath.Join(s.dir, "index", spec+".json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Index{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	idx := Index{}
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return Index{}, nil // an unreadable index only loses plan reasons
+	}
+	return idx, nil
+}
+
+// WriteIndex replaces the index of spec.
+func (s *Store) WriteIndex(spec string, idx Index) error {
+	data, err := json.MarshalIndent(idx, "", " ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(s.dir, "index", spec+".json"), append(data, '\n'))
+}
+
+var atomicSeq atomic.Int64
+
+// writeFileAtomic writes data to a temporary file beside p and renames it
+// into place, so that readers see the old content or the new, never a part.
+func writeFileAtomic(p string, data []byte) error {
+	tmp := p + ".tmp." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(atomicSeq.Add(1), 10)
+	if err := os.WriteFile(tmp, data, 0o666); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// makeReadOnly clears the write bits of every file and directory under dir.
+func makeReadOnly(dir string) error {
+	// Files first, then directories bottom-up, so the walk can still list them.
+	var dirs []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			dirs = append(dirs, p)
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return os.Chmod(p, info.Mode().Perm()&^0o222)
+	})
+	if err != nil {
+		return err
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Chmod(dirs[i], 0o555); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveTree removes p and everything under it, read-only directories
+// included. A missing p is not an error.
+func RemoveTree(p string) error {
+	err := os.RemoveAll(p)
+	if err == nil || !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.EACCES) {
+		return err
+	}
+	_ = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(q, 0o755)
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
+}
