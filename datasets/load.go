@@ -13,6 +13,7 @@ import (
 // Split is one split ready for a model: N normalised images of C×H×W
 // float32 pixels in row-major [N,C,H,W] order, and their labels.
 type Split struct {
+	// N images of C channels of H×W pixels.
 	N, C, H, W int
 	// X holds N·C·H·W pixels.
 	X []float32
@@ -41,7 +42,9 @@ func (s *Split) Take(idx []int) *Split {
 
 // Dataset is a loaded fetch artifact.
 type Dataset struct {
-	Meta        Meta
+	// Meta is the artifact's meta.json.
+	Meta Meta
+	// Train and Test are the two splits, normalised.
 	Train, Test *Split
 }
 

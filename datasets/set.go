@@ -13,6 +13,7 @@ import (
 // pixels, already padded to the models' input size, with their labels.
 // Exactly one of U8 and F32 is set.
 type Images struct {
+	// N images of C channels of H×W pixels.
 	N, C, H, W int
 	// U8 holds raw pixel values (0–255), normalised when loaded. Sources
 	// that publish integers (every dataset's own files) give these.

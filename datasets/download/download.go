@@ -93,10 +93,12 @@ type UnreachableError struct {
 	Err error
 }
 
+// Error says which address could not be reached and why, on one line.
 func (e *UnreachableError) Error() string {
 	return fmt.Sprintf("cannot reach %s: %v", e.URL, shortNetErr(e.Err))
 }
 
+// Unwrap returns the network error.
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // ChecksumError reports a complete download whose checksum differs from the
@@ -105,6 +107,7 @@ type ChecksumError struct {
 	URL, Algo, Got, Want string
 }
 
+// Error names the address and both checksums.
 func (e *ChecksumError) Error() string {
 	return fmt.Sprintf("%s: %s checksum %s, want the published %s", e.URL, e.Algo, e.Got, e.Want)
 }
