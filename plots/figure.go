@@ -140,7 +140,7 @@ func colour(i int, a float64) color.NRGBA {
 	return c
 }
 
-// textBox draws txt centred in c at size points, bold when bold.
+// textBox draws txt centred in c at size points.
 func textBox(c draw.Canvas, txt string, size vg.Length) {
 	sty := draw.TextStyle{
 		Color:   color.Black,
