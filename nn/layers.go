@@ -27,10 +27,11 @@ func ReLU(x *Node) *Node {
 }
 
 // MaxPool2x2 is a 2×2 max-pool with stride 2 on x [N, H, W, C], as PyTorch's
-// MaxPool2d(2, 2): an odd last row or column is dropped. It is a reshape to
-// [N, H/2, 2, W/2, 2, C] and a max over the two window axes; its gradient goes
-// to every position that attains the maximum (ties have measure zero for
-// continuous inputs).
+// MaxPool2d(2, 2): an odd last row or column is dropped, and on ties the
+// gradient goes to the first maximum of the window in row-major order, as
+// PyTorch's does. (Ties are common: a zero-padded border gives equal
+// activations.) It takes the maximum of the two columns of each window, then
+// of the two rows, each step a Where(a ≥ b, a, b) that keeps a on ties.
 func MaxPool2x2(x *Node) *Node {
 	n, h, w, c := x.Shape().Dimensions[0], x.Shape().Dimensions[1], x.Shape().Dimensions[2], x.Shape().Dimensions[3]
 	if h < 2 || w < 2 {
@@ -39,7 +40,19 @@ func MaxPool2x2(x *Node) *Node {
 	if h%2 != 0 || w%2 != 0 {
 		x = Slice(x, AxisRange(), AxisRange(0, h/2*2), AxisRange(0, w/2*2), AxisRange())
 	}
-	return ReduceMax(Reshape(x, n, h/2, 2, w/2, 2, c), 2, 4)
+	h, w = h/2, w/2
+	// [N, H/2, 2, W/2·2·C]: the window's column pair is the first and second
+	// C values of each 2C run, so one reshape exposes it as an axis.
+	xr := Reshape(x, n*h*2*w, 2, c)
+	cols := firstMax(SliceAxis(xr, 1, AxisElem(0)), SliceAxis(xr, 1, AxisElem(1))) // [N·H/2·2·W/2, 1, C]
+	rows := Reshape(cols, n*h, 2, w*c)
+	y := firstMax(SliceAxis(rows, 1, AxisElem(0)), SliceAxis(rows, 1, AxisElem(1)))
+	return Reshape(y, n, h, w, c)
+}
+
+// firstMax is max(a, b) whose gradient goes to a when a = b.
+func firstMax(a, b *Node) *Node {
+	return Where(GreaterOrEqual(a, b), a, b)
 }
 
 // AvgPool is PyTorch's AvgPool2d(k, stride) without padding on x [N, H, W, C].

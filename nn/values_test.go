@@ -321,3 +321,32 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// TestMaxPoolTies checks PyTorch's tie rule: the gradient of a window whose
+// maxima are equal goes to the first of them in row-major order.
+func TestMaxPoolTies(t *testing.T) {
+	// One image, one channel, 4×4: windows (0,0) all equal; (0,1) max at
+	// (0,1) and (1,0) of the window; (1,0) max at (1,0) and (1,1); (1,1) unique at (1,1).
+	x := arr{dims: []int{1, 4, 4, 1}, data: []float64{
+		5, 5, 1, 7,
+		5, 5, 7, 2,
+		0, 1, 3, 3,
+		4, 4, 3, 9,
+	}}
+	got := run(t, func(in []*Node) []*Node {
+		y := MaxPool2x2(in[0])
+		return []*Node{y, Gradient(ReduceAllSum(y), in[0])[0]}
+	}, x.tensor())
+	if want := []float64{5, 7, 4, 9}; maxAbsDiff(got[0], want) != 0 {
+		t.Errorf("pooled %v, want %v", got[0], want)
+	}
+	wantGrad := []float64{
+		1, 0, 0, 1,
+		0, 0, 0, 0,
+		0, 0, 0, 0,
+		1, 0, 0, 1,
+	}
+	if maxAbsDiff(got[1], wantGrad) != 0 {
+		t.Errorf("gradient %v, want %v (first maximum of each window)", got[1], wantGrad)
+	}
+}
