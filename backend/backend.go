@@ -1,0 +1,88 @@
+// Package backend opens a GoMLX compute backend by the name a user gives on
+// the command line or in GOMLX_BACKEND, with a safe configuration of the
+// pure-Go backend and one-line errors (naming the missing piece and the fix)
+// for XLA backends that cannot start. It never downloads anything.
+//
+// Names:
+//
+//	""               $GOMLX_BACKEND if set, else "go"
+//	go               GoMLX's pure-Go backend ("simplego"), ops executed one at a time
+//	go:OPTIONS       the pure-Go backend with GoMLX's own options, e.g. go:ops_parallel
+//	xla              XLA/PJRT with the first plugin found (cuda, then cpu)
+//	xla:cpu, xla:cuda, xla:NAME
+//	                 XLA/PJRT with the named plugin, found under PJRT_PLUGIN_LIBRARY_PATH
+//	                 or GoMLX's standard directories
+//	xla:/abs/path.so XLA/PJRT with the plugin file at that path
+//
+// XLA names accept GoMLX's trailing options (",shared_buffers", ",tf32", …).
+//
+// # The pure-Go executor
+//
+// "go" means "go:ops_sequential": the ops of a graph run one after another and
+// only DotGeneral (and a few element-wise ops) split their own work over the
+// cores. GoMLX's default executor instead runs independent ops concurrently on
+// a pool of 2×cores worker slots, and a DotGeneral running in a slot waits for
+// free slots to start its batch splits (simplego exec.go executeParallel →
+// workersPool.WaitToStart, dotgeneral_small.go/dotgeneral_large.go). When every
+// slot holds a DotGeneral waiting for a slot, execution deadlocks — which is
+// what happened in 5 of 8 benchmark runs on 2 cores with gradients full of
+// independent matrix products. Sequential op execution cannot deadlock, and on
+// 2 cores it was as fast (see models' benchmarks).
+package backend
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+)
+
+// EnvVar is the environment variable read when no name is given.
+const EnvVar = "GOMLX_BACKEND"
+
+// Default is the backend used when neither a name nor EnvVar is given.
+const Default = "go"
+
+// Resolve returns the backend name Open would use for name: name itself, or
+// $GOMLX_BACKEND, or Default.
+func Resolve(name string) string {
+	if name != "" {
+		return name
+	}
+	if env := os.Getenv(EnvVar); env != "" {
+		return env
+	}
+	return Default
+}
+
+// Open returns the backend for name (see the package documentation). Errors
+// are one line, name the backend, and say how to fix or avoid the problem.
+func Open(name string) (backends.Backend, error) {
+	name = Resolve(name)
+	kind, config, _ := strings.Cut(name, ":")
+	switch kind {
+	case "go":
+		if config == "" {
+			config = "ops_sequential"
+		}
+		b, err := simplego.New(config)
+		if err != nil {
+			return nil, fmt.Errorf("backend %q: %s", name, oneLine(err))
+		}
+		return b, nil
+	case "xla":
+		return openXLA(name, config)
+	}
+	return nil, fmt.Errorf("backend %q: unknown; use go, xla:cpu, xla:cuda or xla:/path/to/pjrt_plugin.so", name)
+}
+
+// oneLine flattens an error message to its first line.
+func oneLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}

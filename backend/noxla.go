@@ -1,0 +1,14 @@
+//go:build !cgo || noxla
+
+package backend
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/backends"
+)
+
+// openXLA reports that this binary has no XLA support.
+func openXLA(name, _ string) (backends.Backend, error) {
+	return nil, fmt.Errorf("backend %q: this binary was built without XLA (needs cgo and no \"noxla\" tag); rebuild with CGO_ENABLED=1 or use --backend go", name)
+}
