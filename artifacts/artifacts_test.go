@@ -282,6 +282,8 @@ func TestCleanTemp(t *testing.T) {
 }
 
 func TestLockKeyExcludes(t *testing.T) {
+	defer func(d time.Duration) { waitNotice = d }(waitNotice)
+	waitNotice = 0
 	s := newStore(t)
 	k := key("a")
 	ctx := context.Background()

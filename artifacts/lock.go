@@ -38,9 +38,13 @@ const (
 	pollMax = 200 * time.Millisecond
 )
 
+// waitNotice is how long a locker waits before it calls its waiting
+// callback: short waits are normal and not worth a message.
+var waitNotice = time.Second
+
 // LockKey takes the exclusive lock of key k, waiting while another process or
-// goroutine holds it, until ctx is done. If it has to wait, it calls waiting
-// once first (waiting may be nil).
+// goroutine holds it, until ctx is done. After waiting a second it calls
+// waiting once (waiting may be nil).
 func (s *Store) LockKey(ctx context.Context, k Key, waiting func()) (*Lock, error) {
 	p := s.lockPath(k)
 	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
@@ -64,7 +68,7 @@ var ErrBusy = errors.New("cache is in use by another runner")
 
 // Share takes cache.lock shared, as every run does for its whole duration, so
 // that GC and Verify never remove what it uses. It waits while GC or Verify
-// hold it exclusively, calling waiting once first.
+// hold it exclusively, calling waiting once after a second.
 func (s *Store) Share(ctx context.Context, waiting func()) (*Lock, error) {
 	return lockFile(ctx, filepath.Join(s.dir, "cache.lock"), unix.LOCK_SH, waiting)
 }
@@ -84,6 +88,7 @@ func (s *Store) Exclude() (*Lock, error) {
 
 func lockFile(ctx context.Context, p string, how int, waiting func()) (*Lock, error) {
 	wait := pollMin
+	start := time.Now()
 	for {
 		l, ok, err := tryLock(p, how)
 		if err != nil {
@@ -92,7 +97,7 @@ func lockFile(ctx context.Context, p string, how int, waiting func()) (*Lock, er
 		if ok {
 			return l, nil
 		}
-		if waiting != nil {
+		if waiting != nil && time.Since(start) >= waitNotice {
 			waiting()
 			waiting = nil
 		}

@@ -8,7 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 )
 
 // ViewName turns a stage id into the name of its entry in the results view:
@@ -27,9 +30,34 @@ func ViewName(id string) string {
 	return name
 }
 
-// maxViewName keeps view names (and their ".tmp-" siblings) under the
-// 255-byte limit of common file systems.
+// maxViewName keeps view names under the 255-byte limit of common file
+// systems.
 const maxViewName = 200
+
+// tmpLinkPrefix starts the names of links being created: ".tmp-<pid>.<n>".
+// Stage ids start with a letter or '_', so they never collide.
+const tmpLinkPrefix = ".tmp-"
+
+var viewSeq atomic.Int64
+
+// tmpLinkPID returns the process id in a temporary link's name, or 0.
+func tmpLinkPID(name string) int {
+	rest := strings.TrimPrefix(name, tmpLinkPrefix)
+	pid, err := strconv.Atoi(rest[:max(0, strings.IndexByte(rest, '.'))])
+	if err != nil {
+		return 0
+	}
+	return pid
+}
+
+// pidAlive reports whether a process with this id exists.
+func pidAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
 
 // UpdateView makes dir hold exactly the symlinks in links (entry name →
 // target): it creates missing ones, replaces wrong ones atomically, removes
@@ -47,6 +75,15 @@ func UpdateView(dir string, links map[string]string) error {
 	existing := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		name := e.Name()
+		if strings.HasPrefix(name, tmpLinkPrefix) {
+			// Another process's link about to be renamed into place, or the
+			// leftover of a dead one.
+			if pidAlive(tmpLinkPID(name)) {
+				continue
+			}
+			os.Remove(filepath.Join(dir, name))
+			continue
+		}
 		if e.Type()&fs.ModeSymlink == 0 {
 			if _, ok := links[name]; ok {
 				return fmt.Errorf("results view: %s is not a symlink; move it away", filepath.Join(dir, name))
@@ -68,8 +105,7 @@ func UpdateView(dir string, links map[string]string) error {
 				continue
 			}
 		}
-		tmp := filepath.Join(dir, ".tmp-"+name)
-		os.Remove(tmp)
+		tmp := filepath.Join(dir, fmt.Sprintf("%s%d.%d", tmpLinkPrefix, os.Getpid(), viewSeq.Add(1)))
 		if err := os.Symlink(target, tmp); err != nil {
 			return fmt.Errorf("results view: %w", err)
 		}

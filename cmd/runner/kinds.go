@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/hessian-spectra/runner/stage"
+)
+
+func init() {
+	register(&command{
+		name:    "kinds",
+		args:    "[KIND...]",
+		summary: "list the stage kinds with their params and inputs",
+		run:     runKinds,
+	})
+}
+
+const kindsHelp = `
+Kinds lists the stage kinds built into this runner (or the named ones) with
+their version, params (name, type, default, bounds, doc) and inputs.`
+
+func runKinds(c *cli, args []string) int {
+	cmd := findCommand("kinds")
+	fs := c.newFlags(cmd, kindsHelp)
+	names, code, ok := c.parse(fs, args)
+	if !ok {
+		return code
+	}
+	if len(names) == 0 {
+		names = c.reg.Names()
+	}
+	if len(names) == 0 {
+		fmt.Fprintln(c.stdout, "no stage kinds are built into this runner")
+		return exitOK
+	}
+	for i, name := range names {
+		k := c.reg[name]
+		if k == nil {
+			fmt.Fprintf(c.stderr, "runner kinds: no kind %q%s\n", name, didYouMean(name, c.reg.Names()))
+			return exitUsage
+		}
+		if i > 0 {
+			fmt.Fprintln(c.stdout)
+		}
+		fmt.Fprintf(c.stdout, "%s (v%d): %s\n", k.Name, k.Version, k.Doc)
+		if len(k.Params) > 0 {
+			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "  PARAM\tTYPE\tDEFAULT\tDOC")
+			writeParams(tw, "", k.Params)
+			tw.Flush()
+		}
+		for _, in := range k.Inputs {
+			var tags []string
+			if in.Many {
+				tags = append(tags, "many")
+			}
+			if in.Optional {
+				tags = append(tags, "optional")
+			}
+			t := ""
+			if len(tags) > 0 {
+				t = " (" + strings.Join(tags, ", ") + ")"
+			}
+			fmt.Fprintf(c.stdout, "  input %s%s: %s\n", in.Name, t, in.Doc)
+		}
+	}
+	return exitOK
+}
+
+func writeParams(tw *tabwriter.Writer, prefix string, ps []stage.Param) {
+	for _, p := range ps {
+		typ := p.Type.String()
+		if p.Type == stage.List || p.Type == stage.Map {
+			typ += " of " + p.Elem.String()
+		}
+		def := "-"
+		switch {
+		case p.Required:
+			def = "(required)"
+		case p.Default != nil:
+			def = fmt.Sprint(p.Default)
+		}
+		doc := p.Doc
+		var limits []string
+		if p.Min != nil {
+			limits = append(limits, fmt.Sprintf("≥ %v", *p.Min))
+		}
+		if p.Max != nil {
+			limits = append(limits, fmt.Sprintf("≤ %v", *p.Max))
+		}
+		if len(p.Enum) > 0 {
+			limits = append(limits, "one of "+strings.Join(p.Enum, ", "))
+		}
+		if len(limits) > 0 {
+			doc = strings.TrimSpace(doc + " [" + strings.Join(limits, "; ") + "]")
+		}
+		fmt.Fprintf(tw, "  %s%s\t%s\t%s\t%s\n", prefix, p.Name, typ, def, doc)
+		if p.Type == stage.Object {
+			writeParams(tw, prefix+p.Name+".", p.Fields)
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+
+	"golang.org/x/term"
+
+	"github.com/hessian-spectra/runner/runner"
+)
+
+func init() {
+	register(&command{
+		name:    "run",
+		args:    "SPEC... [-j N] [--keep-going] [--force ID]... [--recheck ID]... [--cache DIR] [--set name=value]... [--backend B] [-v]",
+		summary: "run specs, serving unchanged stages from the cache",
+		run:     runRun,
+	})
+}
+
+const runHelp = `
+Run computes every stage instance of the specs whose key is not cached, in
+parallel as the DAG allows, and serves the rest from the cache. Afterwards
+results/<spec name>/<stage id> links each stage to its artifact.
+
+The last line printed is "N stages: X ran, Y cached, Z failed (S s)". A stage
+that could not start because an input failed, or because the run was
+cancelled, counts as failed. Without --keep-going the first failure cancels
+the running stages and starts no more; with it, every stage that does not
+depend on a failure still runs. The exit status is 1 when any stage failed,
+130 after Ctrl-C (the next run picks up where this one stopped).
+
+ID arguments of --force and --recheck are stage instance ids
+("spectrum[epoch=3,layer=full]"), stage names (all their instances) or
+wildcard refs ("spectrum[layer=full,*]").`
+
+func runRun(c *cli, args []string) int {
+	cmd := findCommand("run")
+	fs := c.newFlags(cmd, runHelp)
+	jobs := fs.Int("j", runtime.NumCPU(), "how many stages may run at once")
+	keepGoing := fs.Bool("keep-going", false, "after a failure, keep running the stages that do not depend on it")
+	var force, recheck listFlag
+	fs.Var(&force, "force", "run this stage even if cached; repeatable")
+	fs.Var(&recheck, "recheck", "recompute this cached stage in a temp dir and compare digests (a determinism test); repeatable")
+	cache := cacheFlag(fs)
+	backend := backendFlag(fs)
+	verbose := fs.Bool("v", false, "also list cached stages")
+	var sf specFlags
+	sf.add(fs)
+	files, code, ok := c.parse(fs, args)
+	if !ok {
+		return code
+	}
+	pipes, ok := c.loadSpecs(files, &sf)
+	if !ok {
+		return exitUsage
+	}
+	store, ok := c.openStore(*cache)
+	if !ok {
+		return exitFailed
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintf(c.stderr, "runner: %v\n", err)
+		return exitFailed
+	}
+	var rep runner.Reporter
+	if f, isFile := c.stdout.(*os.File); isFile && term.IsTerminal(int(f.Fd())) {
+		rep = runner.NewTerminalReporter(f, func() int {
+			w, _, err := term.GetSize(int(f.Fd()))
+			if err != nil {
+				return 80
+			}
+			return w
+		}, *verbose)
+	} else {
+		rep = runner.NewPlainReporter(c.stdout, *verbose)
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	sum, err := runner.Run(ctx, pipes, runner.Options{
+		Store: store, Jobs: *jobs, KeepGoing: *keepGoing, Force: force, Recheck: recheck,
+		Backend: *backend, WorkDir: wd, Reporter: rep,
+	})
+	rep.Close()
+	if err != nil {
+		fmt.Fprintf(c.stderr, "runner: %v\n", err)
+		if len(sum.Results) == 0 {
+			return exitFailed
+		}
+	}
+	if sum.Interrupted {
+		fmt.Fprintln(c.stdout, "interrupted: finished stages are cached; run again to continue")
+	}
+	fmt.Fprintln(c.stdout, sum.String())
+	switch {
+	case sum.Interrupted:
+		return exitInterrupted
+	case !sum.OK() || err != nil:
+		return exitFailed
+	}
+	return exitOK
+}

@@ -1,0 +1,332 @@
+// Package runner executes pipelines: it computes each stage instance's key,
+// serves cached artifacts, runs the rest in parallel under per-key locks, and
+// reports what it did and why.
+//
+// Plan and Run share one engine, so `runner plan` says exactly what `runner
+// run` would do. A stage whose input is computed in the same run has no key
+// until that input exists (keys cover input digests), so a plan shows such a
+// stage as "run" with an unknown key.
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/hessian-spectra/runner/artifacts"
+	"github.com/hessian-spectra/runner/pipelines"
+)
+
+// Options configure Plan and Run.
+type Options struct {
+	// Store is the cache.
+	Store *artifacts.Store
+	// Jobs bounds how many stages run at once; 0 means the number of CPUs.
+	Jobs int
+	// KeepGoing runs every stage whose inputs exist after a failure; without
+	// it the first failure cancels the rest.
+	KeepGoing bool
+	// Force lists patterns (ids, stage names, refs with *) of instances to
+	// run even if cached.
+	Force []string
+	// Recheck lists patterns of cached instances to recompute in a temp dir
+	// and compare with the cached digest, without replacing it.
+	Recheck []string
+	// Backend is passed to stages as stage.Env.Backend.
+	Backend string
+	// WorkDir, when set, receives the results view: WorkDir/results/<spec>/<id>.
+	WorkDir string
+	// Reporter shows progress and outcomes; nil shows nothing.
+	Reporter Reporter
+}
+
+// state is where a node stands.
+type state int
+
+const (
+	pending state = iota
+	cached
+	ran
+	failed
+	skipped
+)
+
+// node is one stage instance in the engine.
+type node struct {
+	pipe  *pipelines.Pipeline
+	inst  *pipelines.Instance
+	deps  []*node // distinct inputs
+	users []*node // distinct consumers
+
+	forced, recheck bool
+
+	// Known once the params are described.
+	kparams map[string]any
+	// Known once every input has a digest.
+	key  artifacts.Key
+	job  *Job
+	desc []byte // encoded job
+	// Set by the outcome.
+	state   state
+	digest  artifacts.Digest
+	err     error
+	reasons []string
+	result  Result
+
+	waiting int    // inputs not yet finished
+	blocked string // id of a failed input, which stops this node
+}
+
+// engine holds the nodes of one Plan or Run.
+type engine struct {
+	opts   Options
+	nodes  []*node // topological order within each pipeline, pipelines in order
+	byInst map[*pipelines.Instance]*node
+	hasher artifacts.PathHasher
+
+	indexes map[string]artifacts.Index // previous run's keys, by spec
+
+	keyMu sync.Mutex
+	keys  map[artifacts.Key]*sync.Mutex
+}
+
+func newEngine(pipes []*pipelines.Pipeline, opts Options) (*engine, error) {
+	if opts.Store == nil {
+		return nil, errors.New("runner: no cache store")
+	}
+	if opts.Jobs <= 0 {
+		opts.Jobs = runtime.NumCPU()
+	}
+	e := &engine{opts: opts, byInst: map[*pipelines.Instance]*node{}, indexes: map[string]artifacts.Index{}, keys: map[artifacts.Key]*sync.Mutex{}}
+	names := map[string]string{}
+	for _, p := range pipes {
+		if other, dup := names[p.Name]; dup {
+			return nil, fmt.Errorf("specs %s and %s are both named %q; names must differ (they name results/<name>)", other, p.File, p.Name)
+		}
+		names[p.Name] = p.File
+		for _, inst := range p.Instances {
+			n := &node{pipe: p, inst: inst}
+			e.byInst[inst] = n
+			e.nodes = append(e.nodes, n)
+		}
+		idx, err := opts.Store.ReadIndex(p.Name)
+		if err != nil {
+			return nil, err
+		}
+		e.indexes[p.Name] = idx
+	}
+	for _, n := range e.nodes {
+		seen := map[*node]bool{}
+		for _, b := range n.inst.Inputs {
+			for _, f := range b.From {
+				d := e.byInst[f]
+				if !seen[d] {
+					seen[d] = true
+					n.deps = append(n.deps, d)
+					d.users = append(d.users, n)
+				}
+			}
+		}
+		n.waiting = len(n.deps)
+	}
+	if err := e.mark(pipes, opts.Force, func(n *node) { n.forced = true }); err != nil {
+		return nil, fmt.Errorf("--force: %w", err)
+	}
+	if err := e.mark(pipes, opts.Recheck, func(n *node) { n.recheck = true }); err != nil {
+		return nil, fmt.Errorf("--recheck: %w", err)
+	}
+	return e, nil
+}
+
+// mark applies fn to the instances each pattern matches in any pipeline.
+func (e *engine) mark(pipes []*pipelines.Pipeline, patterns []string, fn func(*node)) error {
+	for _, pat := range patterns {
+		found := false
+		var errs []string
+		for _, p := range pipes {
+			insts, err := p.Match(pat)
+			if err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
+			for _, inst := range insts {
+				fn(e.byInst[inst])
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("%s matches no stage: %s", pat, strings.Join(errs, "; "))
+		}
+	}
+	return nil
+}
+
+// describeParams computes the key form of n's params (hashing Path params).
+func (e *engine) describeParams(n *node) error {
+	if n.kparams != nil {
+		return nil
+	}
+	kp, err := keyParams(n.inst.Stage.Kind.Params, n.inst.Params, &e.hasher)
+	if err != nil {
+		return err
+	}
+	n.kparams = kp
+	return nil
+}
+
+// inputsKnown reports whether every input of n has a digest.
+func inputsKnown(n *node) bool {
+	for _, d := range n.deps {
+		if d.digest == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// describe computes n's job and key; every input must have a digest.
+func (e *engine) describe(n *node) error {
+	if n.job != nil {
+		return nil
+	}
+	if err := e.describeParams(n); err != nil {
+		return err
+	}
+	k := n.inst.Stage.Kind
+	j := &Job{
+		Description: Description{Kind: k.Name, Version: k.Version, Params: n.kparams, Inputs: map[string][]artifacts.Digest{}},
+		ID:          n.inst.ID,
+		Spec:        n.pipe.Name,
+		Params:      n.inst.Params,
+		Inputs:      map[string][]JobInput{},
+	}
+	for _, b := range n.inst.Inputs {
+		for _, f := range b.From {
+			d := e.byInst[f].digest
+			j.Description.Inputs[b.Name] = append(j.Description.Inputs[b.Name], d)
+			j.Inputs[b.Name] = append(j.Inputs[b.Name], JobInput{Stage: f.ID, Matrix: f.Matrix, Digest: d})
+		}
+	}
+	key, err := j.Description.Key()
+	if err != nil {
+		return err
+	}
+	j.Key = key
+	n.job, n.key = j, key
+	return nil
+}
+
+// keyMutex returns the in-process mutex of key k: goroutines of one run that
+// need the same key take turns before they try its file lock.
+func (e *engine) keyMutex(k artifacts.Key) *sync.Mutex {
+	e.keyMu.Lock()
+	defer e.keyMu.Unlock()
+	m := e.keys[k]
+	if m == nil {
+		m = &sync.Mutex{}
+		e.keys[k] = m
+	}
+	return m
+}
+
+// reasonsFor explains why n must run, from the description of the key its
+// id had in the previous run of its spec.
+func (e *engine) reasonsFor(n *node) []string {
+	if n.forced {
+		return []string{"forced"}
+	}
+	prev := e.indexes[n.pipe.Name][n.inst.ID]
+	if prev == "" {
+		return []string{"new"}
+	}
+	if prev == n.key {
+		return []string{"its cached result was removed"}
+	}
+	data, err := e.opts.Store.ReadDesc(prev)
+	if err != nil {
+		return []string{"new (no record of the previous run)"}
+	}
+	old, err := decodeJob(data)
+	if err != nil {
+		return []string{"new (the previous run's description is unreadable)"}
+	}
+	od, k := old.Description, n.inst.Stage.Kind
+	var out []string
+	if od.Kind != k.Name {
+		out = append(out, fmt.Sprintf("kind %s → %s", od.Kind, k.Name))
+	} else if od.Version != k.Version {
+		out = append(out, fmt.Sprintf("implementation v%d → v%d", od.Version, k.Version))
+	}
+	if n.kparams != nil {
+		out = append(out, paramChanges(od.Params, n.kparams)...)
+	}
+	var names []string
+	for _, b := range n.inst.Inputs {
+		names = append(names, b.Name)
+	}
+	for name := range od.Inputs {
+		if !containsString(names, name) {
+			out = append(out, fmt.Sprintf("input %s removed", name))
+		}
+	}
+	for _, b := range n.inst.Inputs {
+		known := true
+		var cur []artifacts.Digest
+		for _, f := range b.From {
+			d := e.byInst[f].digest
+			if d == "" {
+				known = false
+			}
+			cur = append(cur, d)
+		}
+		old, had := od.Inputs[b.Name]
+		switch {
+		case !had:
+			out = append(out, fmt.Sprintf("input %s added", b.Name))
+		case !known:
+			out = append(out, fmt.Sprintf("input %s is recomputed first", b.Name))
+		case !equalDigests(old, cur):
+			out = append(out, fmt.Sprintf("input %s changed", b.Name))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "changed")
+	}
+	return out
+}
+
+func equalDigests(a, b []artifacts.Digest) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func containsString(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// viewTarget returns the symlink target for an artifact seen from a results
+// view directory: relative when the cache lies inside the working directory
+// (so the pair can move together), absolute otherwise.
+func viewTarget(workDir, viewDir, objDir string) string {
+	if rel, err := filepath.Rel(workDir, objDir); err == nil && !strings.HasPrefix(rel, "..") {
+		if r, err := filepath.Rel(viewDir, objDir); err == nil {
+			return r
+		}
+	}
+	return objDir
+}

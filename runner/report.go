@@ -1,0 +1,362 @@
+package runner
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hessian-spectra/runner/stage"
+)
+
+// progress is the state of one running stage's current unit of work, shared
+// by the stage (which advances it) and the display (which reads it).
+type progress struct {
+	mu      sync.Mutex
+	id      string
+	started time.Time // of the stage
+	what    string
+	total   int
+	done    int
+	unitAt  time.Time // start of the current unit
+	onStep  func(p *progress)
+}
+
+func (p *progress) Start(what string, total int) {
+	p.mu.Lock()
+	p.what, p.total, p.done, p.unitAt = what, total, 0, time.Now()
+	p.mu.Unlock()
+	if p.onStep != nil {
+		p.onStep(p)
+	}
+}
+
+func (p *progress) Advance(n int) {
+	p.mu.Lock()
+	p.done += n
+	p.mu.Unlock()
+	if p.onStep != nil {
+		p.onStep(p)
+	}
+}
+
+func (p *progress) Finish() {
+	p.mu.Lock()
+	if p.total > 0 {
+		p.done = p.total
+	}
+	p.mu.Unlock()
+	if p.onStep != nil {
+		p.onStep(p)
+	}
+}
+
+// snapshot describes the current unit: "epoch 3/50  58% 117/200  4.2/s  ETA 20s",
+// with a bar of barWidth cells when barWidth > 0.
+func (p *progress) snapshot(barWidth int) string {
+	p.mu.Lock()
+	what, total, done, at := p.what, p.total, p.done, p.unitAt
+	p.mu.Unlock()
+	var b strings.Builder
+	if what == "" {
+		fmt.Fprintf(&b, "running %s", fmtDur(time.Since(p.started)))
+		return b.String()
+	}
+	b.WriteString(what)
+	el := time.Since(at).Seconds()
+	rate := 0.0
+	if el > 0 {
+		rate = float64(done) / el
+	}
+	if total > 0 {
+		frac := min(1, float64(done)/float64(total))
+		if barWidth > 0 {
+			full := int(frac * float64(barWidth))
+			b.WriteString(" [" + strings.Repeat("#", full) + strings.Repeat(".", barWidth-full) + "]")
+		}
+		fmt.Fprintf(&b, " %3.0f%% %d/%d", 100*frac, done, total)
+	} else {
+		fmt.Fprintf(&b, " %d", done)
+	}
+	if rate > 0 {
+		fmt.Fprintf(&b, " %s/s", fmtRate(rate))
+		if total > 0 && done < total {
+			fmt.Fprintf(&b, " ETA %s", fmtDur(time.Duration(float64(total-done)/rate*float64(time.Second))))
+		}
+	}
+	return b.String()
+}
+
+func fmtRate(r float64) string {
+	switch {
+	case r >= 100:
+		return fmt.Sprintf("%.0f", r)
+	case r >= 10:
+		return fmt.Sprintf("%.1f", r)
+	}
+	return fmt.Sprintf("%.2f", r)
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// maxSkippedLines bounds how many skipped stages are listed one by one.
+const maxSkippedLines = 10
+
+// outcomeLines formats the outcome of a stage as the run output shows it.
+func outcomeLines(r Result, verbose bool) []string {
+	switch r.Outcome {
+	case Cached:
+		if !verbose {
+			return nil
+		}
+		return []string{fmt.Sprintf("cached   %s", r.ID)}
+	case Ran:
+		what := "ran"
+		if r.Rechecked {
+			what = "checked" // recomputed: same digest
+		}
+		line := fmt.Sprintf("%-8s %s  %.1f s", what, r.ID, r.Duration.Seconds())
+		if len(r.Reasons) > 0 {
+			line += "  (" + strings.Join(r.Reasons, "; ") + ")"
+		}
+		return []string{line}
+	case Failed:
+		out := []string{fmt.Sprintf("FAILED   %s: %v", r.ID, r.Err)}
+		if len(r.LogTail) > 0 {
+			out = append(out, "  log tail:")
+			for _, l := range r.LogTail {
+				out = append(out, "  | "+l)
+			}
+		}
+		if r.LogFile != "" {
+			out = append(out, "  full log: "+r.LogFile)
+		}
+		return out
+	case Skipped:
+		return []string{fmt.Sprintf("skipped  %s: %v", r.ID, r.Err)}
+	}
+	return nil
+}
+
+// PlainReporter prints one line per event, for logs and pipes: a line when a
+// stage starts and ends, and progress lines at most every 10 % of a unit or
+// every 10 s.
+type PlainReporter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	verbose bool
+	skipped int
+	last    map[string]plainMark
+}
+
+type plainMark struct {
+	what  string
+	tenth int
+	at    time.Time
+}
+
+// plainEvery is the longest interval between progress lines of one stage.
+const plainEvery = 10 * time.Second
+
+// NewPlainReporter prints to w; verbose also lists cached stages.
+func NewPlainReporter(w io.Writer, verbose bool) *PlainReporter {
+	return &PlainReporter{w: w, verbose: verbose, last: map[string]plainMark{}}
+}
+
+// Started prints the stage's start and returns its progress sink.
+func (r *PlainReporter) Started(id string) stage.Progress {
+	r.mu.Lock()
+	fmt.Fprintf(r.w, "run      %s\n", id)
+	r.mu.Unlock()
+	p := &progress{id: id, started: time.Now()}
+	p.onStep = r.step
+	return p
+}
+
+func (r *PlainReporter) step(p *progress) {
+	p.mu.Lock()
+	what, total, done := p.what, p.total, p.done
+	p.mu.Unlock()
+	tenth := -1
+	if total > 0 {
+		tenth = 10 * done / total
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, seen := r.last[p.id]
+	now := time.Now()
+	if seen && m.what == what && (tenth == m.tenth || tenth < 0) && now.Sub(m.at) < plainEvery {
+		return
+	}
+	if !seen && done == 0 {
+		r.last[p.id] = plainMark{what: what, tenth: tenth, at: now}
+		return // a unit just started: its first line comes with progress
+	}
+	r.last[p.id] = plainMark{what: what, tenth: tenth, at: now}
+	fmt.Fprintf(r.w, "  %s: %s\n", p.id, p.snapshot(0))
+}
+
+// Done prints the outcome.
+func (r *PlainReporter) Done(res Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.last, res.ID)
+	if res.Outcome == Skipped {
+		r.skipped++
+		if r.skipped > maxSkippedLines {
+			return
+		}
+	}
+	for _, l := range outcomeLines(res, r.verbose) {
+		fmt.Fprintln(r.w, l)
+	}
+}
+
+// Note prints msg.
+func (r *PlainReporter) Note(msg string) {
+	r.mu.Lock()
+	fmt.Fprintln(r.w, msg)
+	r.mu.Unlock()
+}
+
+// Close prints how many skipped stages were not listed.
+func (r *PlainReporter) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.skipped > maxSkippedLines {
+		fmt.Fprintf(r.w, "skipped  %d more stages\n", r.skipped-maxSkippedLines)
+	}
+}
+
+// TerminalReporter draws one status line per running stage (bar, rate, ETA)
+// below the event lines, redrawing a few times a second.
+type TerminalReporter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	width   func() int
+	verbose bool
+	running []*progress
+	drawn   int // status lines currently on screen
+	skipped int
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+// terminalRefresh is the redraw interval of the status lines.
+const terminalRefresh = 150 * time.Millisecond
+
+// NewTerminalReporter draws on the terminal w, whose width width returns.
+func NewTerminalReporter(w io.Writer, width func() int, verbose bool) *TerminalReporter {
+	t := &TerminalReporter{w: w, width: width, verbose: verbose, stop: make(chan struct{}), stopped: make(chan struct{})}
+	go t.loop()
+	return t
+}
+
+func (t *TerminalReporter) loop() {
+	defer close(t.stopped)
+	tick := time.NewTicker(terminalRefresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-tick.C:
+			t.mu.Lock()
+			t.redraw(nil)
+			t.mu.Unlock()
+		}
+	}
+}
+
+// redraw erases the status lines, prints events, and draws the status
+// lines again. t.mu is held.
+func (t *TerminalReporter) redraw(events []string) {
+	var b strings.Builder
+	for i := 0; i < t.drawn; i++ {
+		b.WriteString("\x1b[1A\x1b[2K")
+	}
+	b.WriteString("\r")
+	for _, e := range events {
+		b.WriteString(e)
+		b.WriteString("\n")
+	}
+	width := 80
+	if t.width != nil {
+		if w := t.width(); w > 20 {
+			width = w
+		}
+	}
+	t.drawn = 0
+	for _, p := range t.running {
+		line := fmt.Sprintf("  %s  %s", p.id, p.snapshot(20))
+		if r := []rune(line); len(r) >= width {
+			line = string(r[:width-1])
+		}
+		b.WriteString(line)
+		b.WriteString("\n")
+		t.drawn++
+	}
+	io.WriteString(t.w, b.String())
+}
+
+// Started adds a status line for the stage.
+func (t *TerminalReporter) Started(id string) stage.Progress {
+	p := &progress{id: id, started: time.Now()}
+	t.mu.Lock()
+	t.running = append(t.running, p)
+	t.mu.Unlock()
+	return p
+}
+
+// Done removes the stage's status line and prints its outcome.
+func (t *TerminalReporter) Done(res Result) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, p := range t.running {
+		if p.id == res.ID {
+			t.running = append(t.running[:i], t.running[i+1:]...)
+			break
+		}
+	}
+	if res.Outcome == Skipped {
+		t.skipped++
+		if t.skipped > maxSkippedLines {
+			return
+		}
+	}
+	lines := outcomeLines(res, t.verbose)
+	if res.Outcome == Cached && len(lines) == 0 {
+		return
+	}
+	t.redraw(lines)
+}
+
+// Note prints msg above the status lines.
+func (t *TerminalReporter) Note(msg string) {
+	t.mu.Lock()
+	t.redraw([]string{msg})
+	t.mu.Unlock()
+}
+
+// Close erases the status lines and stops redrawing.
+func (t *TerminalReporter) Close() {
+	close(t.stop)
+	<-t.stopped
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.running = nil
+	var events []string
+	if t.skipped > maxSkippedLines {
+		events = append(events, fmt.Sprintf("skipped  %d more stages", t.skipped-maxSkippedLines))
+	}
+	t.redraw(events)
+}

@@ -1,0 +1,313 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/hessian-spectra/runner/artifacts"
+	"github.com/hessian-spectra/runner/pipelines"
+)
+
+// Run executes the pipelines: every instance whose key is cached is served
+// from the cache, the others run, up to opts.Jobs at a time, each as soon as
+// its inputs exist. Without opts.KeepGoing the first failure cancels the
+// running stages and starts no more; with it, only the stages downstream of a
+// failure are skipped. Cancelling ctx (Ctrl-C) stops every stage through its
+// context and removes their temp dirs; what finished stays cached, so the
+// next run picks up where this one stopped.
+//
+// The error is about the run as a whole (the cache, a bad --force pattern);
+// stage failures are in the summary.
+func Run(ctx context.Context, pipes []*pipelines.Pipeline, opts Options) (Summary, error) {
+	start := time.Now()
+	e, err := newEngine(pipes, opts)
+	if err != nil {
+		return Summary{}, err
+	}
+	rep := opts.Reporter
+	if rep == nil {
+		rep = discardReporter{}
+	}
+	share, err := opts.Store.Share(ctx, func() { rep.Note("waiting: runner gc or verify holds the cache") })
+	if err != nil {
+		return Summary{}, fmt.Errorf("cache %s: %w", opts.Store.Dir(), err)
+	}
+	defer share.Unlock()
+
+	s := &scheduler{e: e, rep: rep, done: make(chan *node)}
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	defer s.cancel()
+	s.loop()
+
+	sum := Summary{Elapsed: time.Since(start), Interrupted: ctx.Err() != nil}
+	for _, n := range e.nodes {
+		sum.Results = append(sum.Results, n.result)
+		switch n.result.Outcome {
+		case Ran:
+			sum.Ran++
+		case Cached:
+			sum.Cached++
+		case Failed:
+			sum.Failed++
+		case Skipped:
+			sum.Skipped++
+		}
+	}
+	if opts.WorkDir != "" {
+		if err := e.updateViews(pipes); err != nil {
+			return sum, err
+		}
+	}
+	sum.Elapsed = time.Since(start)
+	return sum, nil
+}
+
+// scheduler runs the nodes of an engine.
+type scheduler struct {
+	e      *engine
+	rep    Reporter
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan *node
+
+	ready    []*node // inputs finished; cache not yet checked
+	queue    []*node // must run; waiting for a worker
+	running  int
+	finished int
+	stopping bool
+}
+
+func (s *scheduler) loop() {
+	for _, n := range s.e.nodes {
+		if n.waiting == 0 {
+			s.ready = append(s.ready, n)
+		}
+	}
+	total := len(s.e.nodes)
+	for s.finished < total {
+		if !s.stopping && s.ctx.Err() != nil {
+			s.stop()
+		}
+		s.drainReady()
+		for len(s.queue) > 0 && s.running < s.e.opts.Jobs && !s.stopping {
+			n := s.queue[0]
+			s.queue = s.queue[1:]
+			s.running++
+			go s.execute(n)
+		}
+		if s.stopping && s.running == 0 {
+			// Everything not finished is skipped.
+			for _, n := range s.e.nodes {
+				if n.result.Outcome == 0 {
+					s.skip(n, "run cancelled")
+				}
+			}
+			return
+		}
+		if s.running == 0 {
+			if len(s.ready) == 0 && len(s.queue) == 0 {
+				return // cannot happen in a DAG; avoid a deadlock all the same
+			}
+			continue
+		}
+		var n *node
+		select {
+		case n = <-s.done:
+		case <-s.ctx.Done():
+			s.stop()
+			n = <-s.done
+		}
+		s.running--
+		s.finish(n)
+	}
+}
+
+// stop cancels running stages and starts no more.
+func (s *scheduler) stop() {
+	s.stopping = true
+	s.cancel()
+}
+
+// drainReady checks the cache for every ready node: cached ones finish at
+// once (releasing their users), the others are queued to run.
+func (s *scheduler) drainReady() {
+	for len(s.ready) > 0 {
+		n := s.ready[0]
+		s.ready = s.ready[1:]
+		switch {
+		case n.blocked != "":
+			s.skip(n, fmt.Sprintf("input %s failed", n.blocked))
+			continue
+		case s.stopping:
+			s.skip(n, "run cancelled")
+			continue
+		}
+		if err := s.e.describe(n); err != nil {
+			n.state, n.err = failed, err
+			s.finish(n)
+			continue
+		}
+		if !n.forced {
+			rec, ok, err := s.e.opts.Store.Get(n.key)
+			if err != nil {
+				n.state, n.err = failed, err
+				s.finish(n)
+				continue
+			}
+			if ok && !n.recheck {
+				n.state, n.digest = cached, rec.Digest
+				s.finish(n)
+				continue
+			}
+			if !ok {
+				n.recheck = false // nothing to compare with: just run it
+			}
+		}
+		n.reasons = s.e.reasonsFor(n)
+		s.queue = append(s.queue, n)
+	}
+}
+
+// skip finishes n without running it.
+func (s *scheduler) skip(n *node, why string) {
+	n.state, n.err = skipped, errors.New(why)
+	s.finish(n)
+}
+
+// finish records n's outcome and releases its users.
+func (s *scheduler) finish(n *node) {
+	s.finished++
+	r := Result{
+		Spec: n.pipe.Name, ID: n.inst.ID, Kind: n.inst.Stage.Kind.Name,
+		Key: n.key, Digest: n.digest, Reasons: n.reasons, Err: n.err,
+		LogTail: n.result.LogTail, LogFile: n.result.LogFile, Duration: n.result.Duration, Rechecked: n.recheck,
+	}
+	switch n.state {
+	case cached:
+		r.Outcome = Cached
+	case ran:
+		r.Outcome = Ran
+	case failed:
+		r.Outcome = Failed
+	default:
+		r.Outcome = Skipped
+	}
+	if n.digest != "" {
+		r.Dir = s.e.opts.Store.ObjectDir(n.digest)
+	}
+	n.result = r
+	s.rep.Done(r)
+	if n.state == failed && !s.e.opts.KeepGoing && !s.stopping {
+		s.stop()
+	}
+	for _, u := range n.users {
+		if n.state != cached && n.state != ran && u.blocked == "" {
+			u.blocked = n.inst.ID
+		}
+		u.waiting--
+		if u.waiting == 0 {
+			s.ready = append(s.ready, u)
+		}
+	}
+}
+
+// execute runs n in a worker goroutine and hands it back on s.done.
+func (s *scheduler) execute(n *node) {
+	defer func() { s.done <- n }()
+	e := s.e
+	store := e.opts.Store
+	mu := e.keyMutex(n.key)
+	mu.Lock()
+	defer mu.Unlock()
+	lock, err := store.LockKey(s.ctx, n.key, func() {
+		s.rep.Note(fmt.Sprintf("%s: waiting for another runner computing the same stage (key %s)", n.inst.ID, n.key.Short()))
+	})
+	if err != nil {
+		n.state, n.err = failed, err
+		return
+	}
+	defer lock.Unlock()
+	var recheck artifacts.Digest
+	if !n.forced {
+		rec, ok, err := store.Get(n.key)
+		switch {
+		case err != nil:
+			n.state, n.err = failed, err
+			return
+		case ok && n.recheck:
+			recheck = rec.Digest
+		case ok:
+			// Another runner (or goroutine) computed it while we waited.
+			n.state, n.digest, n.reasons = cached, rec.Digest, nil
+			return
+		}
+	}
+	data, err := encodeJob(n.job)
+	if err == nil {
+		err = store.WriteDesc(n.key, data)
+	}
+	if err != nil {
+		n.state, n.err = failed, fmt.Errorf("store job description: %w", err)
+		return
+	}
+	prog := s.rep.Started(n.inst.ID)
+	res, err := runJob(s.ctx, store, task{
+		kind: n.inst.Stage.Kind, job: n.job, params: n.inst.Params,
+		backend: e.opts.Backend, prog: prog, recheck: recheck,
+	})
+	n.result.Duration, n.result.LogTail, n.result.LogFile = res.duration, res.logTail, res.logFile
+	if err != nil {
+		n.state, n.err = failed, err
+		if s.ctx.Err() != nil && errors.Is(err, s.ctx.Err()) {
+			n.state, n.err = skipped, fmt.Errorf("cancelled while running")
+		}
+		return
+	}
+	n.state, n.digest = ran, res.digest
+}
+
+// updateViews refreshes results/<spec>/ and the spec's index of keys.
+func (e *engine) updateViews(pipes []*pipelines.Pipeline) error {
+	for _, p := range pipes {
+		viewDir := filepath.Join(e.opts.WorkDir, "results", p.Name)
+		links := map[string]string{}
+		idx := artifacts.Index{}
+		old := e.indexes[p.Name]
+		for _, inst := range p.Instances {
+			n := e.byInst[inst]
+			if n.digest != "" {
+				links[artifacts.ViewName(inst.ID)] = viewTarget(e.opts.WorkDir, viewDir, e.opts.Store.ObjectDir(n.digest))
+			}
+			switch {
+			case n.key != "":
+				idx[inst.ID] = n.key
+			case old[inst.ID] != "":
+				idx[inst.ID] = old[inst.ID]
+			}
+		}
+		if err := artifacts.UpdateView(viewDir, links); err != nil {
+			return err
+		}
+		if !sameIndex(old, idx) {
+			if err := e.opts.Store.WriteIndex(p.Name, idx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func sameIndex(a, b artifacts.Index) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}

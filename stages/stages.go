@@ -1,0 +1,19 @@
+// Package stages is the registry of the stage kinds built into the runner
+// binary.
+package stages
+
+import "github.com/hessian-spectra/runner/stage"
+
+// Registry returns every stage kind the runner knows, by name.
+//
+// Each kind package under stages/ adds exactly one line here,
+//
+//	r.Register(train.Kind)
+//
+// (with its import), and nothing else: the registry is the only place that
+// knows the full set of kinds. Test kinds never belong here; tests build
+// their own registries (see internal/fakekinds).
+func Registry() stage.Registry {
+	r := stage.Registry{}
+	return r
+}
