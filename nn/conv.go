@@ -38,7 +38,6 @@ func Conv2D(x, w, b *Node, stride, padding int) *Node {
 		panic(fmt.Errorf("nn.Conv2D: kernel %dx%d does not fit input %dx%d (padding %d)", kh, kw, h-2*padding, wd-2*padding, padding))
 	}
 
-	patches := Im2Col(x, kh, kw, stride) // [N, Ho·Wo, kH·kW·C]
 	// Weights [O, C, kH, kW] -> [O, kH, kW, C] -> [O, kH·kW·C], matching the patch columns.
 	wm := w
 	if kh*kw > 1 && c > 1 {
@@ -46,7 +45,13 @@ func Conv2D(x, w, b *Node, stride, padding int) *Node {
 	}
 	wm = Reshape(wm, o, kh*kw*c)
 
-	y := matMulNT(patches, wm) // [N, L, O]
+	var y *Node // [N, L, O]
+	if l := ho * wo; isSimpleGo(x.Graph()) && n > 1 && l*o <= simpleGoSmallDot && o <= l {
+		y = convBatched(x, wm, kh, kw, stride)
+	} else {
+		patches := Reshape(Im2Col(x, kh, kw, stride), n*l, kh*kw*c)
+		y = Reshape(DotGeneral(patches, []int{1}, nil, wm, []int{1}, nil), n, l, o)
+	}
 	if b != nil {
 		y = Add(y, BroadcastToShape(Reshape(b, 1, 1, o), y.Shape()))
 	}
@@ -88,22 +93,30 @@ func ZeroPad2D(x *Node, p int) *Node {
 	return x
 }
 
-// matMulNT multiplies a [N, L, K] by bᵀ for b [O, K], giving [N, L, O].
+// convBatched computes the convolution of NHWC x with weights wm
+// [O, kh·kw·C] as one matrix product per image, y[n] = P[n]·wmᵀ with patches
+// P [N, L, K], the weights broadcast over the batch: the form simplego runs
+// with its per-batch "small" kernel, in parallel over images. It registers the
+// adjoint recipe of recipes.go for the product.
 //
-// On the pure-Go backend the product is expressed as a batched DotGeneral
-// (b broadcast over N) when each image's product is small enough for
-// simplego's per-batch "small" kernel and the broadcast is no larger than a
-// itself; simplego then runs the batch in parallel. Otherwise (and on every
-// other backend) it is one [N·L, K]×[K, O] product.
-func matMulNT(a, b *Node) *Node {
-	n, l, k := a.Shape().Dimensions[0], a.Shape().Dimensions[1], a.Shape().Dimensions[2]
-	o := b.Shape().Dimensions[0]
-	if isSimpleGo(a.Graph()) && n > 1 && l*o <= simpleGoSmallDot && o <= l {
-		bb := BroadcastToShape(Reshape(b, 1, o, k), shapes.Make(b.DType(), n, o, k))
-		return DotGeneral(a, []int{2}, []int{0}, bb, []int{2}, []int{0})
+// With fewer than 4 input channels the patches are built channels-first
+// ([N, K, L]: each window one contiguous run of L values) and transposed:
+// gathering windows of 1–3 values NHWC-style costs more than the
+// transposition, and the weight adjoint reuses the channels-first patches.
+func convBatched(x, wm *Node, kh, kw, stride int) *Node {
+	n, c := x.Shape().Dimensions[0], x.Shape().Dimensions[3]
+	o, k := wm.Shape().Dimensions[0], wm.Shape().Dimensions[1]
+	var p, pt *Node
+	if c < 4 && kh*kw > 1 {
+		pt = im2colChannelsFirst(x, kh, kw, stride) // [N, K, L]
+		p = Transpose(pt, 1, 2)
+	} else {
+		p = Im2Col(x, kh, kw, stride) // [N, L, K]
 	}
-	y := DotGeneral(Reshape(a, n*l, k), []int{1}, nil, b, []int{1}, nil)
-	return Reshape(y, n, l, o)
+	wb := BroadcastToShape(Reshape(wm, 1, o, k), shapes.Make(wm.DType(), n, o, k))
+	y := DotGeneral(p, []int{2}, []int{0}, wb, []int{2}, []int{0})
+	setConvRecipe(y, x, wm, pt, kh, kw, stride)
+	return y
 }
 
 // simpleGoSmallDot is the largest per-batch output (lhs cross × rhs cross

@@ -35,4 +35,9 @@
 // against GoMLX's own rules in this package's tests. They are installed by an
 // init function so that they are in place before any gradient is built and are
 // never written while another goroutine reads the registry.
+//
+// On the pure-Go backend the DotGeneral rule also consults a table of
+// per-node recipes that Conv2D registers for its matrix products: the same
+// adjoints computed from operands laid out so that simplego need not
+// transpose the patch matrix (see recipes.go).
 package nn

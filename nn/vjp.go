@@ -107,6 +107,9 @@ func iotaFrom(start, n int) []int {
 // (skipped when it is the identity). GoMLX's stock rule instead materialises
 // the broadcast product [batch, lhs cross, rhs cross, contracted] and sums it.
 func dotGeneralVJP(node, v *Node) []*Node {
+	if r, ok := lookupConvRecipe(node); ok {
+		return r.adjoints(node.Graph(), v)
+	}
 	ax := parseDotGeneral(node)
 	in := node.Inputs()
 	return dotGeneralAdjoints(in[0], in[1], ax, v)
