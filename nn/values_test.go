@@ -370,8 +370,8 @@ func TestConvRecipesMatchGenericRule(t *testing.T) {
 	fn := func(in []*Node) []*Node {
 		p, v := in[:6], in[6:12]
 		h := ReLU(MaxPool2x2(Conv2D(in[12], p[0], p[1], 1, 0))) // [3,3,3,4]
-		h = ReLU(Conv2D(h, p[2], p[3], 1, 1))                    // [3,3,3,5] -> batched? L=9, O=5
-		h = AvgPool(h, 2, 1)                                     // [3,2,2,5]
+		h = ReLU(Conv2D(h, p[2], p[3], 1, 1))                   // [3,3,3,5] -> batched? L=9, O=5
+		h = AvgPool(h, 2, 1)                                    // [3,2,2,5]
 		loss := CrossEntropy(Linear(Reshape(h, 3, 20), p[4], p[5]), in[13])
 		g := Gradient(loss, p...)
 		hv := Gradient(innerProducts(g, v), p...)
