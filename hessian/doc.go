@@ -13,8 +13,17 @@
 // extensions let one call compute several products: BatchOperator (one
 // operator, several vectors) and Group (several operators that share work,
 // such as the layer Hessians of one snapshot, which share a forward and a
-// first backward pass). Hessian-vector products of GoMLX models are
-// Operators defined in a file of their own.
+// first backward pass).
+//
+// # Hessians of GoMLX models
+//
+// ModelHessian is the Group of the Hessians of a classifier's mean
+// cross-entropy over a data set (a Classifier: a GoMLX graph function of
+// explicit parameter nodes, e.g. ModelClassifier of a models.Weights), one
+// operator per Target: every parameter (the full Hessian) or one tensor
+// with all others fixed (its diagonal block). Products are Pearlmutter's,
+// by double backpropagation, from graphs compiled once and reused; several
+// products in one call share a forward and a first backward pass.
 //
 // # The seed's density estimator
 //
