@@ -1,0 +1,228 @@
+// Package train is the train stage kind: one model trained with one seed on a
+// fetch artifact, with PyTorch's SGD or Adam, MultiStepLR and optional
+// Hessian-trace regularisation, written as a train artifact (docs/ARTIFACTS.md).
+//
+//	train:
+//	  kind: train
+//	  needs: {data: data}
+//	  with: {model: LeNet, lr: 0.01, momentum: 0.9, batch_size: 256, epochs: 50, seed: 0}
+//	htr:
+//	  kind: train
+//	  needs: {data: data}
+//	  with: {model: LeNet, lr: 0.01, momentum: 0, epochs: 400, milestones: [250, 350],
+//	         htr: {gamma: 1e-3, start_epoch: 15, freq: 50, probes: 10}}
+//
+// Defaults follow the seed's eigenspectrum runs (SGD, momentum 0.9, batch 256,
+// constant rate); its HTR scripts used momentum 0, which a spec then states.
+// Reruns are separate instances with different seeds (a matrix over seed),
+// not a loop in the stage. The numerics live in package train.
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+
+	"github.com/hessian-spectra/runner/backend"
+	"github.com/hessian-spectra/runner/datasets"
+	"github.com/hessian-spectra/runner/models"
+	"github.com/hessian-spectra/runner/stage"
+	trainlib "github.com/hessian-spectra/runner/train"
+)
+
+// version is the kind's implementation version: bump it when the artifact
+// changes meaning or layout.
+const version = 1
+
+// MetaFile is the name of the artifact's meta.json.
+const MetaFile = "meta.json"
+
+// Kind is the train stage kind.
+var Kind = &stage.Kind{
+	Name:    "train",
+	Version: version,
+	Doc:     "trains one model with one seed (SGD or Adam, MultiStepLR, optional L2 and Hessian-trace regularisation); metrics.csv and checkpoints",
+	Params: []stage.Param{
+		{Name: "model", Type: stage.String, Required: true, Enum: models.Names(),
+			Doc: "the architecture; input channels and classes come from the data"},
+		{Name: "optimizer", Type: stage.String, Default: trainlib.NameSGD, Enum: []string{trainlib.NameSGD, trainlib.NameAdam},
+			Doc: "PyTorch's SGD or Adam"},
+		{Name: "lr", Type: stage.Float, Required: true, Min: stage.Bound(0),
+			Doc: "initial learning rate (the seed's -lr)"},
+		{Name: "momentum", Type: stage.Float, Default: 0.9, Min: stage.Bound(0),
+			Doc: "SGD momentum: 0.9 as the seed's eigenspectrum runs; its HTR scripts used 0"},
+		{Name: "dampening", Type: stage.Float, Default: 0.0,
+			Doc: "SGD dampening (PyTorch's; the seed's 0)"},
+		{Name: "nesterov", Type: stage.Bool, Default: false,
+			Doc: "Nesterov momentum (needs momentum > 0 and dampening 0)"},
+		{Name: "weight_decay", Type: stage.Float, Default: 0.0, Min: stage.Bound(0),
+			Doc: "coupled L2 on every parameter, biases and batch norm included (the seed's -l2)"},
+		{Name: "betas", Type: stage.List, Elem: stage.Float, Default: []float64{0.9, 0.999}, Min: stage.Bound(0), Max: stage.Bound(1),
+			Doc: "Adam's (β₁, β₂)"},
+		{Name: "eps", Type: stage.Float, Default: 1e-8, Min: stage.Bound(0),
+			Doc: "Adam's ε, added outside the square root"},
+		{Name: "batch_size", Type: stage.Int, Default: 256, Min: stage.Bound(1),
+			Doc: "training batch (the seed's -b); the last partial batch is kept"},
+		{Name: "epochs", Type: stage.Int, Required: true, Min: stage.Bound(1),
+			Doc: "training epochs (the seed's -n)"},
+		{Name: "milestones", Type: stage.List, Elem: stage.Int, Default: []int{}, Min: stage.Bound(0),
+			Doc: "MultiStepLR milestones, 0-based epoch indices (none: constant rate)"},
+		{Name: "lr_gamma", Type: stage.Float, Default: 0.1, Min: stage.Bound(0),
+			Doc: "MultiStepLR factor (the seed's --lr_gamma / --step_gamma)"},
+		{Name: "seed", Type: stage.Int, Default: 0, Min: stage.Bound(0), Max: stage.Bound(1<<32 - 1),
+			Doc: "drives the initialisation, the shuffling and the HTR probes"},
+		{Name: "htr", Type: stage.Object, Doc: "Hessian-trace regularisation (SEED-SPEC §5); absent or gamma 0: off",
+			Fields: []stage.Param{
+				{Name: "gamma", Type: stage.Float, Default: 1e-3, Doc: "coefficient of the trace penalty (the seed's -gamma)"},
+				{Name: "start_epoch", Type: stage.Int, Default: 15, Min: stage.Bound(0),
+					Doc: "first penalised epoch, 0-based (the seed's -sp)"},
+				{Name: "freq", Type: stage.Int, Default: 50, Min: stage.Bound(1),
+					Doc: "penalise steps whose 0-based index within the epoch is a multiple of freq (the seed's -freq)"},
+				{Name: "probes", Type: stage.Int, Default: 10, Min: stage.Bound(1),
+					Doc: "Hutchinson probe vectors per penalised step (the seed's -hi)"},
+				{Name: "distribution", Type: stage.String, Default: trainlib.Rademacher, Enum: []string{trainlib.Rademacher, trainlib.Gaussian},
+					Doc: "probe entries: ±1 (the seed's) or standard normal (its later Regularization scripts)"},
+				{Name: "params", Type: stage.List, Elem: stage.String, Default: []string{trainlib.AllParams},
+					Doc: "tensors the trace covers: all (the seed's), weights (the conv and linear weights), or parameter names; a union"},
+			}},
+		{Name: "snapshot_every", Type: stage.Int, Default: 1, Min: stage.Bound(0),
+			Doc: "checkpoint the initialisation and every N epochs (0: only the last epoch)"},
+		{Name: "eval_batch_size", Type: stage.Int, Default: 500, Min: stage.Bound(1),
+			Doc: "batch of the per-epoch evaluations (changes no result beyond float rounding)"},
+		{Name: "dtype", Type: stage.String, Default: "float32", Enum: []string{"float32", "float64"},
+			Doc: "precision of weights, optimizer state and data"},
+		{Name: "legacy", Type: stage.Bool, Default: false,
+			Doc: "reproduce the seed's eval-mode bug: batch norm frozen (running statistics) from the second epoch on"},
+	},
+	Inputs: []stage.Input{{Name: "data", Doc: "a fetch artifact"}},
+	Run:    run,
+}
+
+// Meta is the artifact's meta.json.
+type Meta struct {
+	Model      string       `json:"model"`
+	Dataset    string       `json:"dataset"`
+	InChannels int          `json:"in_channels"`
+	Classes    int          `json:"classes"`
+	ParamCount int          `json:"param_count"`
+	Epochs     int          `json:"epochs"`
+	Seed       int          `json:"seed"`
+	DType      string       `json:"dtype"`
+	Backend    string       `json:"backend"`
+	Params     stage.Params `json:"params"`
+}
+
+// Config turns resolved params into a training configuration for m and
+// validates it.
+func Config(p stage.Params, m *models.Model) (trainlib.Config, error) {
+	opt := trainlib.Optimizer{Name: p.String("optimizer"), LR: p.Float("lr"), WeightDecay: p.Float("weight_decay")}
+	if opt.Name == trainlib.NameAdam {
+		betas := p.Floats("betas")
+		if len(betas) != 2 {
+			return trainlib.Config{}, fmt.Errorf("param betas: want two values (β₁, β₂), got %d", len(betas))
+		}
+		opt.Beta1, opt.Beta2 = betas[0], betas[1]
+		opt.Eps = p.Float("eps")
+	} else {
+		opt.Momentum, opt.Dampening, opt.Nesterov = p.Float("momentum"), p.Float("dampening"), p.Bool("nesterov")
+	}
+	cfg := trainlib.Config{
+		Model:         m,
+		DType:         dtypes.Float32,
+		Optimizer:     opt,
+		Schedule:      trainlib.MultiStepLR{Milestones: p.Ints("milestones"), Gamma: p.Float("lr_gamma")},
+		BatchSize:     p.Int("batch_size"),
+		EvalBatchSize: p.Int("eval_batch_size"),
+		Epochs:        p.Int("epochs"),
+		Seed:          uint32(p.Int("seed")),
+		SnapshotEvery: p.Int("snapshot_every"),
+		Legacy:        p.Bool("legacy"),
+	}
+	if p.String("dtype") == "float64" {
+		cfg.DType = dtypes.Float64
+	}
+	if p.Has("htr") {
+		h := p.Object("htr")
+		cfg.HTR = trainlib.HTR{Gamma: h.Float("gamma"), StartEpoch: h.Int("start_epoch"), Freq: h.Int("freq"),
+			Probes: h.Int("probes"), Distribution: h.String("distribution"), Params: h.Strings("params")}
+		if cfg.HTR.Enabled() {
+			if _, err := cfg.HTR.Select(m); err != nil {
+				return cfg, err
+			}
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+func run(ctx context.Context, e *stage.Env) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: train failed: %v", e.ID, r)
+		}
+	}()
+	wrap := func(err error) error { return fmt.Errorf("%s: %w", e.ID, err) }
+	p := e.Params
+	in, err := e.Input("data")
+	if err != nil {
+		return err
+	}
+	data, err := datasets.Load(in.Dir)
+	if err != nil {
+		return wrap(fmt.Errorf("input data (%s): %w", in.Stage, err))
+	}
+	meta := data.Meta
+	m, err := models.New(p.String("model"), meta.Channels, meta.Classes)
+	if err != nil {
+		return wrap(err)
+	}
+	if meta.Height != models.InputSize || meta.Width != models.InputSize {
+		return wrap(fmt.Errorf("input data (%s): %s images are %d×%d, the models take %d×%d",
+			in.Stage, meta.Dataset, meta.Height, meta.Width, models.InputSize, models.InputSize))
+	}
+	cfg, err := Config(p, m)
+	if err != nil {
+		return wrap(err)
+	}
+	name := backend.Resolve(e.Backend)
+	b, err := backend.Open(name)
+	if err != nil {
+		return wrap(err)
+	}
+	e.Logf("backend %s; data %s from %s", name, meta.Dataset, in.Stage)
+	t, err := trainlib.New(b, cfg, nil)
+	if err != nil {
+		return wrap(err)
+	}
+	progress := e.Progress
+	if progress == nil {
+		progress = stage.Discard
+	}
+	if _, err := trainlib.Run(ctx, t, data, trainlib.Output{Dir: e.OutDir, Log: e.Log, Progress: progress}); err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		return wrap(err)
+	}
+	mj := Meta{Model: m.Name(), Dataset: meta.Dataset, InChannels: m.InChannels(), Classes: m.Classes(),
+		ParamCount: m.ParamCount(), Epochs: cfg.Epochs, Seed: p.Int("seed"), DType: p.String("dtype"),
+		Backend: name, Params: p}
+	js, err := json.MarshalIndent(mj, "", "  ")
+	if err != nil {
+		return wrap(err)
+	}
+	return writeFile(filepath.Join(e.OutDir, MetaFile), append(js, '\n'))
+}
+
+// writeFile writes b to path through a temporary file renamed into place.
+func writeFile(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,208 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hessian-spectra/runner/datasets"
+)
+
+// Output says where Run writes and reports. Every field may be left zero.
+type Output struct {
+	// Dir receives the train artifact's files (docs/ARTIFACTS.md):
+	// metrics.csv and timings.csv, rewritten after every epoch, and
+	// checkpoints/. Each file appears by rename, complete. "" writes nothing.
+	Dir string
+	// Log receives one line per epoch.
+	Log io.Writer
+	// Progress receives one unit per epoch with one step per batch.
+	Progress Progress
+}
+
+// Result is what Run measured.
+type Result struct {
+	// Metrics has one row per completed epoch.
+	Metrics []Metrics
+	// Timings has one row per completed epoch.
+	Timings []Timing
+	// Checkpoints lists the epochs checkpointed (0 = initialisation).
+	Checkpoints []int
+}
+
+// Run trains t for its configured epochs on data (train split) and evaluates
+// after every epoch on both splits, writing the artifact files into out.Dir.
+// It stops at the first error: a *DivergedError for a NaN or infinite loss,
+// ctx.Err() when ctx is cancelled (checked between steps).
+func Run(ctx context.Context, t *Trainer, data *datasets.Dataset, out Output) (res *Result, err error) {
+	defer recoverInto(&err, "train: run")
+	cfg := t.cfg
+	res = &Result{}
+	logf := func(format string, args ...any) {
+		if out.Log != nil {
+			fmt.Fprintf(out.Log, format+"\n", args...)
+		}
+	}
+	checkpoint := func(epoch int) error {
+		if out.Dir != "" {
+			if err := t.WriteCheckpoint(out.Dir, epoch); err != nil {
+				return err
+			}
+		}
+		res.Checkpoints = append(res.Checkpoints, epoch)
+		return nil
+	}
+	if cfg.SnapshotEvery > 0 {
+		if err := checkpoint(0); err != nil {
+			return res, err
+		}
+	}
+	logf("%s: %d parameters in %d tensors, %s, %d training and %d test images, batch %d, %d epochs, seed %d",
+		cfg.Model.Name(), cfg.Model.ParamCount(), len(cfg.Model.Params()), strings.ToLower(cfg.DType.String()), data.Train.N, data.Test.N,
+		cfg.BatchSize, cfg.Epochs, cfg.Seed)
+	for e := range cfg.Epochs {
+		st, err := t.TrainEpoch(ctx, data.Train, e, out.Progress)
+		if err != nil {
+			if d := (*DivergedError)(nil); errors.As(err, &d) {
+				logf("epoch %d/%d stopped at step %d: %s is %v (lr %g, %d optimizer steps so far)",
+					d.Epoch, cfg.Epochs, d.Step, d.What, d.Value, d.LR, t.Steps())
+			}
+			return res, err
+		}
+		evalStart := time.Now()
+		tr, err := t.Evaluate(ctx, data.Train)
+		if err != nil {
+			return res, fmt.Errorf("train: epoch %d: training split: %w", e+1, err)
+		}
+		te, err := t.Evaluate(ctx, data.Test)
+		if err != nil {
+			return res, fmt.Errorf("train: epoch %d: test split: %w", e+1, err)
+		}
+		evalSeconds := time.Since(evalStart).Seconds()
+		row := Metrics{Epoch: e + 1, LR: st.LR, TrainLoss: tr.Loss, TrainAcc: tr.Accuracy,
+			TestLoss: te.Loss, TestAcc: te.Accuracy, Penalty: st.MeanTrace}
+		res.Metrics = append(res.Metrics, row)
+		res.Timings = append(res.Timings, Timing{Epoch: e + 1, TrainSeconds: st.Seconds, EvalSeconds: evalSeconds})
+		if out.Dir != "" {
+			if err := WriteMetrics(filepath.Join(out.Dir, MetricsFile), res.Metrics); err != nil {
+				return res, err
+			}
+			if err := WriteTimings(filepath.Join(out.Dir, TimingsFile), res.Timings); err != nil {
+				return res, err
+			}
+		}
+		penalty := ""
+		if st.Penalised > 0 {
+			penalty = fmt.Sprintf("  trace %.6g (%d penalised steps)", st.MeanTrace, st.Penalised)
+		}
+		logf("epoch %d/%d  lr %g  batch loss %.6g  train loss %.6g acc %.4f  test loss %.6g acc %.4f%s  %.1f s + eval %.1f s",
+			e+1, cfg.Epochs, st.LR, st.MeanLoss, tr.Loss, tr.Accuracy, te.Loss, te.Accuracy, penalty, st.Seconds, evalSeconds)
+		if last := e+1 == cfg.Epochs; last || (cfg.SnapshotEvery > 0 && (e+1)%cfg.SnapshotEvery == 0) {
+			if err := checkpoint(e + 1); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// Metrics is one row of metrics.csv: the state after epoch Epoch (1-based,
+// the number of completed epochs).
+type Metrics struct {
+	Epoch int
+	// LR is the learning rate used during the epoch.
+	LR float64
+	// Losses are mean cross-entropies against the labels and accuracies
+	// fractions, on the full splits in eval mode after the epoch.
+	TrainLoss, TrainAcc, TestLoss, TestAcc float64
+	// Penalty is the mean HTR trace estimate over the epoch's penalised
+	// steps; NaN (an empty cell) when none.
+	Penalty float64
+}
+
+// Timing is one row of timings.csv: wall times in seconds.
+type Timing struct {
+	Epoch        int
+	TrainSeconds float64
+	EvalSeconds  float64
+}
+
+// Artifact file names.
+const (
+	MetricsFile    = "metrics.csv"
+	TimingsFile    = "timings.csv"
+	CheckpointsDir = "checkpoints"
+)
+
+// MetricsHeader is the header row of metrics.csv.
+const MetricsHeader = "epoch,lr,train_loss,train_acc,test_loss,test_acc,penalty"
+
+// WriteMetrics writes rows as metrics.csv to path (atomically). Numbers are
+// written in the shortest form that reads back to the same float64, so the
+// same values always give the same bytes.
+func WriteMetrics(path string, rows []Metrics) error {
+	b := []byte(MetricsHeader + "\n")
+	for _, r := range rows {
+		b = fmt.Appendf(b, "%d,%s,%s,%s,%s,%s,%s\n", r.Epoch, num(r.LR), num(r.TrainLoss), num(r.TrainAcc),
+			num(r.TestLoss), num(r.TestAcc), optNum(r.Penalty))
+	}
+	return writeFileAtomic(path, b)
+}
+
+// WriteTimings writes rows as timings.csv to path (atomically).
+func WriteTimings(path string, rows []Timing) error {
+	b := []byte("epoch,train_seconds,eval_seconds\n")
+	for _, r := range rows {
+		b = fmt.Appendf(b, "%d,%.3f,%.3f\n", r.Epoch, r.TrainSeconds, r.EvalSeconds)
+	}
+	return writeFileAtomic(path, b)
+}
+
+// num formats v as the shortest decimal that parses back to v; NaN and
+// infinities as pandas reads them (NaN, inf, -inf).
+func num(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "NaN"
+	case math.IsInf(v, 1):
+		return "inf"
+	case math.IsInf(v, -1):
+		return "-inf"
+	}
+	return fmt.Sprint(v)
+}
+
+// optNum is num, with NaN as an empty cell.
+func optNum(v float64) string {
+	if math.IsNaN(v) {
+		return ""
+	}
+	return num(v)
+}
+
+// writeFileAtomic writes b to path through a temporary file in the same
+// directory renamed into place.
+func writeFileAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return fmt.Errorf("train: write %s: %w", path, err)
+	}
+	return nil
+}
