@@ -1,0 +1,356 @@
+// Package lanczos is the lanczos stage kind: the spectral density, top
+// eigenvalues and trace of one Hessian operator — the full network's or one
+// layer's — of a snapshot's weights on the seed's per-class data subset.
+//
+//	spectrum:
+//	  kind: lanczos
+//	  needs: {weights: snap, data: data}
+//	  with: {layer: conv1.weight, subset: {per_class: 10, seed: 0}, top_k: 3, trace_probes: 200}
+//
+// The Hessian is that of the mean cross-entropy over the subset (package
+// hessian's ModelHessian), in batch-norm eval mode by default (the seed's
+// mode bug, SEED-SPEC §8.1, is not reproduced; bn_mode: train uses batch
+// statistics). The density is the seed's LanczosLoop with its constants
+// (SEED-SPEC §4.3) as defaults. It writes spectrum.npz and summary.json as
+// docs/ARTIFACTS.md describes.
+package lanczos
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+
+	"github.com/hessian-spectra/runner/backend"
+	"github.com/hessian-spectra/runner/datasets"
+	"github.com/hessian-spectra/runner/hessian"
+	"github.com/hessian-spectra/runner/models"
+	"github.com/hessian-spectra/runner/npz"
+	"github.com/hessian-spectra/runner/stage"
+)
+
+// version is the kind's implementation version: bump it when the artifact
+// changes meaning or layout.
+const version = 1
+
+// vectorsPerPass is the number of Lanczos recurrences advanced in lockstep,
+// their Hessian-vector products computed by one graph execution that shares
+// the forward and first backward pass. It changes speed and memory, not
+// results (products are summed in a fixed order), so it is no param.
+const vectorsPerPass = 4
+
+// Kind is the lanczos stage kind.
+var Kind = &stage.Kind{
+	Name:    "lanczos",
+	Version: version,
+	Doc:     "spectral density (the seed's stochastic Lanczos quadrature), top eigenvalues and Hutchinson trace of the full or one layer's loss Hessian on the per-class subset",
+	Params: []stage.Param{
+		{Name: "layer", Type: stage.String, Default: hessian.FullTarget,
+			Doc: "full (every trainable parameter, biases and batch norm included) or a parameter name such as conv1.weight (that tensor's Hessian, all others fixed)"},
+		{Name: "subset", Type: stage.Object, Default: map[string]any{}, Doc: "the seed's per-class subset of the training split",
+			Fields: []stage.Param{
+				{Name: "per_class", Type: stage.Int, Default: 10, Min: stage.Bound(1), Doc: "images of each class"},
+				{Name: "seed", Type: stage.Int, Default: 0, Min: stage.Bound(0), Max: stage.Bound(math.MaxUint32), Doc: "numpy seed reset before each class's pick"},
+			}},
+		{Name: "batch_size", Type: stage.Int, Default: 128, Min: stage.Bound(1),
+			Doc: "subset images per graph execution (the seed's loader batch); matters for results only with bn_mode: train"},
+		{Name: "bn_mode", Type: stage.String, Default: "eval", Enum: []string{"eval", "train"},
+			Doc: "batch norm with running statistics (eval) or each batch's statistics (train)"},
+		{Name: "dtype", Type: stage.String, Default: "float32", Enum: []string{"float32", "float64"},
+			Doc: "precision of the whole graph; weights and data are converted at load"},
+		{Name: "steps", Type: stage.Int, Default: 128, Min: stage.Bound(2), Doc: "Lanczos steps per density probe (the seed's poly_deg)"},
+		{Name: "bound_steps", Type: stage.Int, Default: 64, Min: stage.Bound(1), Doc: "Lanczos steps of the range run (init_poly_deg)"},
+		{Name: "grid", Type: stage.Int, Default: 1024, Min: stage.Bound(2), Doc: "density grid points (poly_points)"},
+		{Name: "kappa", Type: stage.Float, Default: 1.25, Min: stage.Bound(1.000001), Doc: "kernel width constant: σ = h/√(8 ln kappa)"},
+		{Name: "margin", Type: stage.Float, Default: 0.05, Min: stage.Bound(0), Doc: "widening of [lb, ub] on each side, as a fraction of ub − lb (spectrum_margin)"},
+		{Name: "probes", Type: stage.Int, Default: 1, Min: stage.Bound(1), Doc: "independent density runs averaged (the seed: 1)"},
+		{Name: "reorthogonalize", Type: stage.String, Default: "none", Enum: []string{"none", "full"},
+			Doc: "none: the seed's three-term recurrence; full: Gram–Schmidt against every Lanczos vector (memory: steps vectors)"},
+		{Name: "top_k", Type: stage.Int, Default: 0, Min: stage.Bound(0), Doc: "largest eigenvalues to find (0: none)"},
+		{Name: "top_k_tol", Type: stage.Float, Default: 1e-6, Min: stage.Bound(1e-15), Max: stage.Bound(0.1),
+			Doc: "relative residual at which a top eigenvalue counts as converged"},
+		{Name: "trace_probes", Type: stage.Int, Default: 0, Min: stage.Bound(0), Doc: "Hutchinson probes for the trace (0: no trace)"},
+		{Name: "trace_distribution", Type: stage.String, Default: "rademacher", Enum: []string{"rademacher", "gaussian"},
+			Doc: "law of the trace probes' entries"},
+		{Name: "seed", Type: stage.Int, Default: 0, Min: stage.Bound(0), Doc: "seed of every random start vector and probe"},
+	},
+	Inputs: []stage.Input{
+		{Name: "weights", Doc: "a snapshot artifact: weights.npz and meta.json (model, in_channels, classes, epoch)"},
+		{Name: "data", Doc: "a fetch artifact; its training split gives the subset"},
+	},
+	Run: run,
+}
+
+// snapshotMeta is the part of a snapshot's meta.json this kind reads.
+type snapshotMeta struct {
+	Model      string `json:"model"`
+	InChannels int    `json:"in_channels"`
+	Classes    int    `json:"classes"`
+	Epoch      *int   `json:"epoch"`
+}
+
+// Summary is the content of summary.json (docs/ARTIFACTS.md).
+type Summary struct {
+	Layer          string          `json:"layer"`
+	Dim            int             `json:"dim"`
+	Model          string          `json:"model"`
+	Dataset        string          `json:"dataset"`
+	Epoch          *int            `json:"epoch"`
+	Loss           float64         `json:"loss"`
+	HVPs           int             `json:"hvps"`
+	Seconds        float64         `json:"seconds"`
+	LB             float64         `json:"lb"`
+	UB             float64         `json:"ub"`
+	Probes         int             `json:"probes"`
+	Steps          int             `json:"steps"`
+	TopEigenvalues []float64       `json:"top_eigenvalues,omitempty"`
+	Trace          *float64        `json:"trace,omitempty"`
+	TraceStdErr    json.RawMessage `json:"trace_stderr,omitempty"`
+	DType          string          `json:"dtype"`
+	Backend        string          `json:"backend"`
+	BNMode         string          `json:"bn_mode"`
+	Subset         SubsetSummary   `json:"subset"`
+}
+
+// SubsetSummary describes the data subset in summary.json.
+type SubsetSummary struct {
+	PerClass int `json:"per_class"`
+	Seed     int `json:"seed"`
+	N        int `json:"n"`
+}
+
+func run(ctx context.Context, e *stage.Env) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: lanczos failed: %v", e.ID, r)
+		}
+	}()
+	start := time.Now()
+	p := e.Params
+	layer := p.String("layer")
+	dtype := dtypes.Float32
+	if p.String("dtype") == "float64" {
+		dtype = dtypes.Float64
+	}
+
+	// Inputs.
+	wa, err := e.Input("weights")
+	if err != nil {
+		return err
+	}
+	da, err := e.Input("data")
+	if err != nil {
+		return err
+	}
+	var meta snapshotMeta
+	if err := readJSON(filepath.Join(wa.Dir, "meta.json"), &meta); err != nil {
+		return fmt.Errorf("%s: weights: %w", e.ID, err)
+	}
+	m, err := models.New(meta.Model, meta.InChannels, meta.Classes)
+	if err != nil {
+		return fmt.Errorf("%s: weights %s: %w", e.ID, filepath.Join(wa.Dir, "meta.json"), err)
+	}
+	w, err := m.ReadWeights(filepath.Join(wa.Dir, "weights.npz"), dtype)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.ID, err)
+	}
+	defer func() { _ = w.Finalize() }()
+	split, dmeta, err := datasets.LoadSplit(da.Dir, "train")
+	if err != nil {
+		return fmt.Errorf("%s: data: %w", e.ID, err)
+	}
+	sub := p.Object("subset")
+	perClass, subSeed := sub.Int("per_class"), sub.Int("seed")
+	subset, _, err := split.Subset(perClass, uint32(subSeed))
+	if err != nil {
+		return fmt.Errorf("%s: %s training split: %w", e.ID, dmeta.Dataset, err)
+	}
+	if subset.C != meta.InChannels || subset.H != models.InputSize || subset.W != models.InputSize {
+		return fmt.Errorf("%s: %s images are %d×%d×%d, but %s takes %d×%d×%d", e.ID, dmeta.Dataset,
+			subset.C, subset.H, subset.W, meta.Model, meta.InChannels, models.InputSize, models.InputSize)
+	}
+	if top := slices.Max(subset.Y); int(top) >= meta.Classes {
+		return fmt.Errorf("%s: %s has label %d, but the %s snapshot has %d outputs", e.ID, dmeta.Dataset, top, meta.Model, meta.Classes)
+	}
+	e.Logf("%s (%s) on %d %s training images (%d per class, seed %d), bn_mode %s, %s",
+		meta.Model, epochText(meta.Epoch), subset.N, dmeta.Dataset, perClass, subSeed, p.String("bn_mode"), dtype)
+
+	// The operator.
+	be, err := backend.Open(e.Backend)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.ID, err)
+	}
+	c := hessian.ModelClassifier(w, p.String("bn_mode") == "train")
+	target, err := c.Target(layer)
+	if err != nil {
+		return fmt.Errorf("%s: layer %q: %s has no such parameter (its layers: %s; or full)", e.ID, layer, meta.Model, strings.Join(m.Layers(), ", "))
+	}
+	data := hessian.Data{X: subset.X, Shape: []int{subset.C, subset.H, subset.W}, Y: subset.Y}
+	h, err := hessian.NewModelHessian(be, c, data, []hessian.Target{target},
+		hessian.ModelHessianOptions{BatchSize: p.Int("batch_size"), VectorsPerPass: vectorsPerPass})
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.ID, err)
+	}
+	defer h.Close()
+	loss, err := h.Loss(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.ID, err)
+	}
+	e.Logf("layer %s: dimension %d; mean loss %.17g", layer, h.Dim(0), loss)
+
+	// The estimates.
+	req, err := request(p)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.ID, err)
+	}
+	if req.TopK != nil && req.TopK.K > h.Dim(0) {
+		return fmt.Errorf("%s: top_k %d exceeds the dimension %d of layer %s", e.ID, req.TopK.K, h.Dim(0), layer)
+	}
+	prog := e.Progress
+	if prog == nil {
+		prog = stage.Discard
+	}
+	known := req.Density.BoundsSteps + req.Density.Probes*req.Density.Steps
+	if req.Trace != nil {
+		known += req.Trace.Probes
+	}
+	res, err := hessian.Run(ctx, h, []hessian.Request{req}, hessian.RunOptions{
+		MaxBatch: vectorsPerPass,
+		Progress: &named{p: prog, what: "lanczos " + layer, total: known},
+	})
+	if err != nil {
+		return fmt.Errorf("%s: layer %s: %w", e.ID, layer, err)
+	}
+	r := res[0]
+	seconds := time.Since(start).Seconds()
+
+	// The files.
+	s := Summary{
+		Layer: layer, Dim: h.Dim(0), Model: meta.Model, Dataset: dmeta.Dataset, Epoch: meta.Epoch,
+		Loss: loss, HVPs: r.Applications, Seconds: math.Round(seconds*1000) / 1000,
+		LB: r.Density.LB, UB: r.Density.UB, Probes: req.Density.Probes, Steps: req.Density.Steps,
+		DType: p.String("dtype"), Backend: backend.Resolve(e.Backend), BNMode: p.String("bn_mode"),
+		Subset: SubsetSummary{PerClass: perClass, Seed: subSeed, N: subset.N},
+	}
+	if r.TopK != nil {
+		s.TopEigenvalues = r.TopK.Values
+		e.Logf("top %d eigenvalues %v, residuals %v, %d steps, converged %v", len(r.TopK.Values), r.TopK.Values, r.TopK.Residuals, r.TopK.Steps, r.TopK.Converged)
+	}
+	if r.Trace != nil {
+		s.Trace = &r.Trace.Estimate
+		s.TraceStdErr = json.RawMessage("null")
+		if !math.IsNaN(r.Trace.StdErr) {
+			s.TraceStdErr, _ = json.Marshal(r.Trace.StdErr)
+		}
+		e.Logf("trace %.10g ± %.3g (%d probes)", r.Trace.Estimate, r.Trace.StdErr, len(r.Trace.Samples))
+	}
+	e.Logf("lb %.10g, ub %.10g; %d Hessian-vector products in %.1f s", s.LB, s.UB, s.HVPs, seconds)
+	if err := npz.WriteFile(filepath.Join(e.OutDir, "spectrum.npz"), spectrumArrays(r, req.Density.Steps)); err != nil {
+		return fmt.Errorf("%s: %w", e.ID, err)
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("%s: summary: %w", e.ID, err)
+	}
+	if err := os.WriteFile(filepath.Join(e.OutDir, "summary.json"), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("%s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// request builds the estimates' options from the params.
+func request(p stage.Params) (hessian.Request, error) {
+	seed := uint64(p.Int("seed"))
+	reorth, err := hessian.ParseReorthogonalization(p.String("reorthogonalize"))
+	if err != nil {
+		return hessian.Request{}, err
+	}
+	d := hessian.DefaultDensityOptions()
+	d.Steps, d.BoundsSteps, d.Points = p.Int("steps"), p.Int("bound_steps"), p.Int("grid")
+	d.Kappa, d.Margin, d.Probes = p.Float("kappa"), p.Float("margin"), p.Int("probes")
+	d.Reorthogonalize, d.Seed = reorth, seed
+	req := hessian.Request{Density: &d}
+	if k := p.Int("top_k"); k > 0 {
+		req.TopK = &hessian.TopKOptions{K: k, Tol: p.Float("top_k_tol"), Seed: seed}
+	}
+	if n := p.Int("trace_probes"); n > 0 {
+		dist, err := hessian.ParseDistribution(p.String("trace_distribution"))
+		if err != nil {
+			return hessian.Request{}, err
+		}
+		req.Trace = &hessian.TraceOptions{Probes: n, Distribution: dist, Seed: seed}
+	}
+	return req, nil
+}
+
+// spectrumArrays lists the arrays of spectrum.npz: the grid and the density
+// (the seed's names), the band, each probe's Ritz values and weights
+// ([probes, steps]; a run stopped early by a breakdown is padded with NaN
+// values of weight 0) and the top eigenvalues.
+func spectrumArrays(r hessian.Result, steps int) []npz.Named {
+	d := r.Density
+	vec := func(name string, v []float64) npz.Named {
+		return npz.Named{Name: name, Array: &npz.Array{Shape: []int{len(v)}, Data: v}}
+	}
+	values := make([]float64, 0, len(d.Probes)*steps)
+	weights := make([]float64, 0, len(d.Probes)*steps)
+	for _, rz := range d.Probes {
+		values = append(values, rz.Values...)
+		weights = append(weights, rz.Weights...)
+		for range steps - len(rz.Values) {
+			values = append(values, math.NaN())
+			weights = append(weights, 0)
+		}
+	}
+	out := []npz.Named{
+		vec("eigval", d.Grid),
+		vec("eigval_density", d.Mean),
+		vec("density_std", d.Std),
+		{Name: "ritz_values", Array: &npz.Array{Shape: []int{len(d.Probes), steps}, Data: values}},
+		{Name: "ritz_weights", Array: &npz.Array{Shape: []int{len(d.Probes), steps}, Data: weights}},
+	}
+	if r.TopK != nil {
+		out = append(out, vec("top_eigenvalues", r.TopK.Values))
+	}
+	return out
+}
+
+// named passes progress on under the stage's own name, with the number of
+// products known in advance as the total (a top-k run adds an unknown
+// number).
+type named struct {
+	p     stage.Progress
+	what  string
+	total int
+}
+
+func (n *named) Start(_ string, _ int) { n.p.Start(n.what, n.total) }
+func (n *named) Advance(k int)         { n.p.Advance(k) }
+func (n *named) Finish()               { n.p.Finish() }
+
+// readJSON decodes the JSON file at path into v.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// epochText describes a snapshot's epoch for the log.
+func epochText(epoch *int) string {
+	if epoch == nil {
+		return "imported weights"
+	}
+	return fmt.Sprintf("epoch %d", *epoch)
+}
