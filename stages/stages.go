@@ -2,7 +2,11 @@
 // binary.
 package stages
 
-import "github.com/hessian-spectra/runner/stage"
+import (
+	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/snapshot"
+	"github.com/hessian-spectra/runner/stages/train"
+)
 
 // Registry returns every stage kind the runner knows, by name.
 //
@@ -15,5 +19,7 @@ import "github.com/hessian-spectra/runner/stage"
 // their own registries (see internal/fakekinds).
 func Registry() stage.Registry {
 	r := stage.Registry{}
+	r.Register(train.Kind)
+	r.Register(snapshot.Kind)
 	return r
 }
