@@ -385,12 +385,22 @@ func TestGC(t *testing.T) {
 		t.Errorf("descriptions: a %v (want kept), b %v (want removed)", s.HasDesc(ka), s.HasDesc(kb))
 	}
 
-	// Age: a record used just now survives --older-than 1h; an old one goes.
+	// Age: an old record goes unless a recent spec index lists its key.
+	kd := key("d")
+	putTree(t, s, kd, map[string][]byte{"f": []byte("D")})
 	old := time.Now().Add(-48 * time.Hour)
 	os.Chtimes(s.recordPath(ka), old, old)
+	os.Chtimes(s.recordPath(kd), old, old)
+	s.WriteIndex("recent", Index{"x": {Key: kd}})
 	rep, err = s.GC(GCPolicy{OlderThan: 24 * time.Hour})
 	if err != nil || rep.Records != 1 {
 		t.Errorf("age GC = %+v, %v", rep, err)
+	}
+	if _, ok, _ := s.Get(ka); ok {
+		t.Error("old record survived")
+	}
+	if _, ok, _ := s.Get(kd); !ok {
+		t.Error("a record listed in a recent index was removed")
 	}
 }
 

@@ -18,8 +18,9 @@ type GCPolicy struct {
 	// the specs named by gc --keep); the rule removes every other record.
 	Keep map[Key]bool
 	// OlderThan, when positive, removes records not used for longer than
-	// this: created or found by a run (Get refreshes a record's time at most
-	// once an hour).
+	// this. A record counts as used when it was created or found by Get, or
+	// when a spec index that lists its key was written or touched by a run
+	// (both times are refreshed at most once an hour).
 	OlderThan time.Duration
 	// DryRun reports what would be removed and removes nothing.
 	DryRun bool
@@ -62,11 +63,17 @@ func (s *Store) GC(p GCPolicy) (GCReport, error) {
 		}
 		return RemoveTree(path)
 	}
+	recent := map[Key]bool{}
+	if p.OlderThan > 0 {
+		if err := s.recentIndexKeys(now.Add(-p.OlderThan), recent); err != nil {
+			return rep, err
+		}
+	}
 	removable := func(k Key, mtime time.Time) bool {
 		if p.Keep != nil && p.Keep[k] {
 			return false
 		}
-		if p.OlderThan > 0 && now.Sub(mtime) <= p.OlderThan {
+		if p.OlderThan > 0 && (now.Sub(mtime) <= p.OlderThan || recent[k]) {
 			return false
 		}
 		return true
@@ -162,6 +169,29 @@ func (s *Store) GC(p GCPolicy) (GCReport, error) {
 		return remove(path)
 	})
 	return rep, err
+}
+
+// recentIndexKeys adds to keys every key listed in a spec index modified
+// after since.
+func (s *Store) recentIndexKeys(since time.Time, keys map[Key]bool) error {
+	entries, err := os.ReadDir(filepath.Join(s.dir, "index"))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !strings.HasSuffix(e.Name(), ".json") || info.ModTime().Before(since) {
+			continue
+		}
+		idx, err := s.ReadIndex(strings.TrimSuffix(e.Name(), ".json"))
+		if err != nil {
+			return err
+		}
+		for _, ie := range idx {
+			keys[ie.Key] = true
+		}
+	}
+	return nil
 }
 
 // recordTime returns the modification time of k's record (zero if absent).

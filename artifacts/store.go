@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -109,10 +110,12 @@ func (s *Store) FailedLog(k Key) string { return filepath.Join(s.dir, "failed", 
 const touchAge = time.Hour
 
 // Get returns the record of key k and true when both the record and its
-// artifact are present. A missing entry is not an error.
+// artifact are present. A missing entry is not an error. A hit refreshes the
+// record's modification time (its time of last use, which GC's age policy
+// reads) when it is more than an hour old.
 func (s *Store) Get(k Key) (Record, bool, error) {
 	p := s.recordPath(k)
-	data, err := os.ReadFile(p)
+	data, mtime, err := readSmall(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Record{}, false, nil
 	}
@@ -127,12 +130,30 @@ func (s *Store) Get(k Key) (Record, bool, error) {
 	if err != nil || !info.IsDir() {
 		return Record{}, false, nil
 	}
-	if now := s.now(); now.Sub(r.Created) > touchAge {
-		if st, err := os.Stat(p); err == nil && now.Sub(st.ModTime()) > touchAge {
-			_ = os.Chtimes(p, now, now)
-		}
+	if now := s.now(); now.Sub(mtime) > touchAge {
+		_ = os.Chtimes(p, now, now)
 	}
 	return r, true, nil
+}
+
+// readSmall reads a small file with as few system calls as possible (open,
+// fstat, read, close), returning its modification time too.
+func readSmall(p string) ([]byte, time.Time, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	buf := make([]byte, info.Size()+1)
+	n, err := io.ReadFull(f, buf)
+	if err != io.ErrUnexpectedEOF && err != nil {
+		return nil, time.Time{}, err
+	}
+	return buf[:n], info.ModTime(), nil
 }
 
 var tmpSeq atomic.Int64
@@ -290,12 +311,24 @@ func (s *Store) HasDesc(k Key) bool {
 	return err == nil
 }
 
-// Index maps the stage ids of one spec to the keys of their latest run.
-type Index map[string]Key
+// Index remembers, for each stage id of one spec, the key and digest of its
+// latest run. Plan and Run read it to explain what changed, and to find a
+// cached stage with one stat(2) instead of reading its record.
+type Index map[string]IndexEntry
 
-// ReadIndex returns the index of spec; an absent index is empty.
+// IndexEntry is what an index remembers of one stage id. Digest is empty
+// when that run failed.
+type IndexEntry struct {
+	Key    Key    `json:"key"`
+	Digest Digest `json:"digest,omitempty"`
+}
+
+func (s *Store) indexPath(spec string) string { return filepath.Join(s.dir, "index", spec+".json") }
+
+// ReadIndex returns the index of spec; an absent or unreadable index is
+// empty (it only costs plan reasons and a faster look-up).
 func (s *Store) ReadIndex(spec string) (Index, error) {
-	data, err := os.ReadFile(filepath.Join(s.dir, "index", spec+".json"))
+	data, err := os.ReadFile(s.indexPath(spec))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Index{}, nil
 	}
@@ -304,18 +337,35 @@ func (s *Store) ReadIndex(spec string) (Index, error) {
 	}
 	idx := Index{}
 	if err := json.Unmarshal(data, &idx); err != nil {
-		return Index{}, nil // an unreadable index only loses plan reasons
+		return Index{}, nil
 	}
 	return idx, nil
 }
 
 // WriteIndex replaces the index of spec.
 func (s *Store) WriteIndex(spec string, idx Index) error {
-	data, err := json.MarshalIndent(idx, "", " ")
+	data, err := json.Marshal(idx)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.dir, "index", spec+".json"), append(data, '\n'))
+	return writeFileAtomic(s.indexPath(spec), append(data, '\n'))
+}
+
+// TouchIndex marks every key of spec's index as used now, for GC's age
+// policy, rewriting the file's time at most once an hour.
+func (s *Store) TouchIndex(spec string) {
+	p := s.indexPath(spec)
+	if info, err := os.Stat(p); err == nil {
+		if now := s.now(); now.Sub(info.ModTime()) > touchAge {
+			_ = os.Chtimes(p, now, now)
+		}
+	}
+}
+
+// HasObject reports whether the artifact with digest d is stored.
+func (s *Store) HasObject(d Digest) bool {
+	info, err := os.Stat(s.ObjectDir(d))
+	return err == nil && info.IsDir()
 }
 
 var atomicSeq atomic.Int64

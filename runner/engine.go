@@ -78,6 +78,8 @@ type node struct {
 
 	waiting int    // inputs not yet finished
 	blocked string // id of a failed input, which stops this node
+
+	prev artifacts.IndexEntry // the id's key and digest in the spec's previous run
 }
 
 // engine holds the nodes of one Plan or Run.
@@ -107,16 +109,16 @@ func newEngine(pipes []*pipelines.Pipeline, opts Options) (*engine, error) {
 			return nil, fmt.Errorf("specs %s and %s are both named %q; names must differ (they name results/<name>)", other, p.File, p.Name)
 		}
 		names[p.Name] = p.File
-		for _, inst := range p.Instances {
-			n := &node{pipe: p, inst: inst}
-			e.byInst[inst] = n
-			e.nodes = append(e.nodes, n)
-		}
 		idx, err := opts.Store.ReadIndex(p.Name)
 		if err != nil {
 			return nil, err
 		}
 		e.indexes[p.Name] = idx
+		for _, inst := range p.Instances {
+			n := &node{pipe: p, inst: inst, prev: idx[inst.ID]}
+			e.byInst[inst] = n
+			e.nodes = append(e.nodes, n)
+		}
 	}
 	for _, n := range e.nodes {
 		seen := map[*node]bool{}
@@ -219,6 +221,17 @@ func (e *engine) describe(n *node) error {
 	return nil
 }
 
+// lookup finds n's key in the cache: through the spec's index when the id
+// had the same key last time (one stat of the artifact), else through the
+// store's record.
+func (e *engine) lookup(n *node) (artifacts.Digest, bool, error) {
+	if n.prev.Key == n.key && n.prev.Digest != "" && e.opts.Store.HasObject(n.prev.Digest) {
+		return n.prev.Digest, true, nil
+	}
+	rec, ok, err := e.opts.Store.Get(n.key)
+	return rec.Digest, ok, err
+}
+
 // keyMutex returns the in-process mutex of key k: goroutines of one run that
 // need the same key take turns before they try its file lock.
 func (e *engine) keyMutex(k artifacts.Key) *sync.Mutex {
@@ -238,7 +251,7 @@ func (e *engine) reasonsFor(n *node) []string {
 	if n.forced {
 		return []string{"forced"}
 	}
-	prev := e.indexes[n.pipe.Name][n.inst.ID]
+	prev := n.prev.Key
 	if prev == "" {
 		return []string{"new"}
 	}

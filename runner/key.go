@@ -14,8 +14,9 @@ import (
 )
 
 // Description is the complete description of one stage computation. The
-// stage key is the SHA-256 of its canonical JSON (keys sorted, no spaces,
-// numbers in Go's shortest form, so 1e-2 and 0.01 agree). It holds neither
+// stage key is the SHA-256 of its canonical JSON (see canonicalJSON: keys
+// sorted, no spaces, numbers in shortest round-trip form, so 1e-2 and 0.01
+// agree). It holds neither
 // the spec file, nor the stage's name or id, nor the backend: two specs that
 // contain the same computation share its key.
 type Description struct {
@@ -48,56 +49,6 @@ func (d *Description) Key() (artifacts.Key, error) {
 	}
 	sum := sha256.Sum256(c)
 	return artifacts.Key(hex.EncodeToString(sum[:])), nil
-}
-
-// canonicalJSON encodes v with sorted keys, no HTML escaping and -0 written
-// as 0.
-func canonicalJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(normalize(v)); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
-// normalize rewrites negative zeros, which JSON would otherwise tell apart.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case float64:
-		if x == 0 {
-			return 0.0
-		}
-		return x
-	case []float64:
-		out := make([]float64, len(x))
-		for i, f := range x {
-			if f != 0 {
-				out[i] = f
-			}
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i := range x {
-			out[i] = normalize(x[i])
-		}
-		return out
-	case stage.Params:
-		return normalize(map[string]any(x))
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = normalize(e)
-		}
-		return out
-	case *Description:
-		c := *x
-		c.Params = normalize(x.Params).(map[string]any)
-		return c
-	}
-	return v
 }
 
 // keyParams returns params as they enter the key: Path params (nested ones

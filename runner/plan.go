@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -55,13 +56,13 @@ func Plan(pipes []*pipelines.Pipeline, opts Options) ([]PlanEntry, error) {
 				continue
 			}
 			pe.Key = n.key
-			rec, ok, err := opts.Store.Get(n.key)
+			digest, ok, err := e.lookup(n)
 			if err != nil {
 				return nil, err
 			}
 			if ok && !n.forced {
-				n.digest = rec.Digest
-				pe.Cached, pe.Digest, pe.Dir = true, rec.Digest, opts.Store.ObjectDir(rec.Digest)
+				n.digest = digest
+				pe.Cached, pe.Digest, pe.Dir = true, digest, opts.Store.ObjectDir(digest)
 				if n.recheck {
 					pe.Cached = false
 					pe.Reasons = []string{"re-check: recompute and compare with the cached digest"}
@@ -112,8 +113,8 @@ func Explain(pipes []*pipelines.Pipeline, id string, opts Options) (string, erro
 			break
 		}
 		if inputsKnown(n) && e.describe(n) == nil {
-			if rec, ok, _ := opts.Store.Get(n.key); ok {
-				n.digest = rec.Digest
+			if digest, ok, _ := e.lookup(n); ok {
+				n.digest = digest
 			}
 		}
 	}
@@ -142,7 +143,16 @@ func Explain(pipes []*pipelines.Pipeline, id string, opts Options) (string, erro
 			}
 		}
 	}
-	d["inputs"] = inputs
-	data, _ := json.MarshalIndent(normalize(d), "", "  ")
-	return fmt.Sprintf("key unknown until its inputs are computed; description so far:\n%s\n", data), nil
+	ins := map[string]any{}
+	for k, v := range inputs {
+		ins[k] = v
+	}
+	d["inputs"] = ins
+	c, err := canonicalJSON(d)
+	if err != nil {
+		return "", err
+	}
+	var pretty bytes.Buffer
+	json.Indent(&pretty, c, "", "  ")
+	return fmt.Sprintf("key unknown until its inputs are computed; description so far:\n%s\n", pretty.Bytes()), nil
 }

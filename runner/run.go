@@ -151,14 +151,14 @@ func (s *scheduler) drainReady() {
 			continue
 		}
 		if !n.forced {
-			rec, ok, err := s.e.opts.Store.Get(n.key)
+			digest, ok, err := s.e.lookup(n)
 			if err != nil {
 				n.state, n.err = failed, err
 				s.finish(n)
 				continue
 			}
 			if ok && !n.recheck {
-				n.state, n.digest = cached, rec.Digest
+				n.state, n.digest = cached, digest
 				s.finish(n)
 				continue
 			}
@@ -283,18 +283,18 @@ func (e *engine) updateViews(pipes []*pipelines.Pipeline) error {
 			}
 			switch {
 			case n.key != "":
-				idx[inst.ID] = n.key
-			case old[inst.ID] != "":
-				idx[inst.ID] = old[inst.ID]
+				idx[inst.ID] = artifacts.IndexEntry{Key: n.key, Digest: n.digest}
+			case old[inst.ID].Key != "":
+				idx[inst.ID] = old[inst.ID] // not reached this time: keep what we knew
 			}
 		}
 		if err := artifacts.UpdateView(viewDir, links); err != nil {
 			return err
 		}
-		if !sameIndex(old, idx) {
-			if err := e.opts.Store.WriteIndex(p.Name, idx); err != nil {
-				return err
-			}
+		if sameIndex(old, idx) {
+			e.opts.Store.TouchIndex(p.Name)
+		} else if err := e.opts.Store.WriteIndex(p.Name, idx); err != nil {
+			return err
 		}
 	}
 	return nil
