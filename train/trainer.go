@@ -108,6 +108,9 @@ type Trainer struct {
 	shapes [][]int
 	execs  map[stepKind]*Exec
 	eval   *models.Evaluator
+	// broken is set when a step failed after donating the weights' buffers:
+	// the trainer has no valid weights any more.
+	broken error
 }
 
 // New prepares a run of cfg on backend from init (copied; nil: the seed's
@@ -257,11 +260,29 @@ func (t *Trainer) run(kind stepKind, x, y *tensors.Tensor, lr float64, probes []
 	if err != nil {
 		return StepResult{}, err
 	}
+	if t.broken != nil {
+		return StepResult{}, t.broken
+	}
 	l := t.layout
 	args := make([]any, 0, l.np+l.nb+l.ns+2+numScalars+len(probes))
-	for _, ts := range [][]*tensors.Tensor{t.w.Params, t.w.Buffers, t.state} {
-		for _, v := range ts {
-			args = append(args, v)
+	// Parameters, optimizer state and (in train mode) running statistics
+	// are replaced by the step's results, so their buffers are donated: the
+	// backend may update them in place instead of holding two copies.
+	for _, ts := range []struct {
+		ts     []*tensors.Tensor
+		donate bool
+	}{{t.w.Params, true}, {t.w.Buffers, kind.train}, {t.state, true}} {
+		for _, v := range ts.ts {
+			if !ts.donate {
+				args = append(args, v)
+				continue
+			}
+			d, err := DonateTensorBuffer(v, t.backend, 0)
+			if err != nil {
+				t.broken = fmt.Errorf("train: an earlier step failed while donating its inputs: %w", err)
+				return StepResult{}, err
+			}
+			args = append(args, d)
 		}
 	}
 	args = append(args, x, y)
@@ -273,6 +294,7 @@ func (t *Trainer) run(kind stepKind, x, y *tensors.Tensor, lr float64, probes []
 	}
 	out, err := e.Exec(args...)
 	if err != nil {
+		t.broken = fmt.Errorf("train: an earlier step failed, taking the weights it was given: %w", err)
 		return StepResult{}, err
 	}
 	var res StepResult

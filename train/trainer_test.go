@@ -134,26 +134,7 @@ func TestMomentumBufferIsTheFirstGradient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx := make([]int, 32)
-	for i := range idx {
-		idx[i] = i
-	}
-	x, y := batchTensors(data.Train, idx, dtypes.Float64)
-	grad, err := NewExec(testBackend(t), func(in []*Node) []*Node {
-		logits, _ := m.Forward(in[:10], nil, in[10], true)
-		return Gradient(nn.CrossEntropy(logits, in[11]), in[:10]...)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var args []any
-	for _, p := range w0.Params {
-		args = append(args, p)
-	}
-	g, err := grad.Exec(append(args, x, y)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, x, y := gradientOf(t, m, w0, data.Train, 32)
 	if _, err := tr.Step(x, y, 0, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +143,7 @@ func TestMomentumBufferIsTheFirstGradient(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, e := range m.Params() {
-		want := tensors.MustCopyFlatData[float64](g[i])
+		want := g[i]
 		assertClose(t, e.Name+" momentum buffer", opt[i].Array.Float64s(), want, 1e-12)
 		p0 := tensors.MustCopyFlatData[float64](w0.Params[i])
 		for j := range p0 {
@@ -170,6 +151,77 @@ func TestMomentumBufferIsTheFirstGradient(t *testing.T) {
 		}
 		assertClose(t, e.Name, tensors.MustCopyFlatData[float64](tr.Weights().Params[i]), p0, 1e-12)
 	}
+}
+
+// TestAdamFirstStepThroughTrainer checks the trainer's Adam state after one
+// step against the gradient computed separately: exp_avg = 0.1·g,
+// exp_avg_sq = 0.001·g², step = 1, and each weight moved by
+// lr·g/(|g| + ε) (the bias corrections cancel on the first step).
+func TestAdamFirstStepThroughTrainer(t *testing.T) {
+	data := sampleData(t, 16, 1)
+	m := lenet(t)
+	tr := newTrainer(t, Config{Model: m, DType: dtypes.Float64, Optimizer: Adam(1e-3), Epochs: 1, BatchSize: 16, Seed: 5})
+	w0, err := tr.Weights().Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, x, y := gradientOf(t, m, w0, data.Train, 16)
+	if _, err := tr.Step(x, y, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	opt, err := tr.OptimizerArrays()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(opt) != 21 || opt[20].Name != "step" || opt[20].Array.Data.([]int64)[0] != 1 {
+		t.Fatalf("Adam state: %d arrays, last %q", len(opt), opt[len(opt)-1].Name)
+	}
+	for i, e := range m.Params() {
+		gi := g[i]
+		avg, sq, moved := make([]float64, len(gi)), make([]float64, len(gi)), tensors.MustCopyFlatData[float64](w0.Params[i])
+		for j, v := range gi {
+			avg[j], sq[j] = 0.1*v, 0.001*v*v
+			moved[j] -= 1e-3 * v / (math.Abs(v) + 1e-8)
+		}
+		if opt[2*i].Name != e.Name+".exp_avg" || opt[2*i+1].Name != e.Name+".exp_avg_sq" {
+			t.Fatalf("state names %q, %q", opt[2*i].Name, opt[2*i+1].Name)
+		}
+		assertClose(t, e.Name+".exp_avg", opt[2*i].Array.Float64s(), avg, 1e-12)
+		assertClose(t, e.Name+".exp_avg_sq", opt[2*i+1].Array.Float64s(), sq, 1e-12)
+		assertClose(t, e.Name, tensors.MustCopyFlatData[float64](tr.Weights().Params[i]), moved, 1e-10)
+	}
+}
+
+// gradientOf returns the gradient of LeNet's training-mode loss at w on the
+// first n images of split (by a graph of its own), and the batch.
+func gradientOf(t *testing.T, m *models.Model, w *models.Weights, split *datasets.Split, n int) ([][]float64, *tensors.Tensor, *tensors.Tensor) {
+	t.Helper()
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	x, y := batchTensors(split, idx, w.DType)
+	np := len(m.Params())
+	grad, err := NewExec(testBackend(t), func(in []*Node) []*Node {
+		logits, _ := m.Forward(in[:np], nil, in[np], true)
+		return Gradient(nn.CrossEntropy(logits, in[np+1]), in[:np]...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []any
+	for _, p := range w.Params {
+		args = append(args, p)
+	}
+	out, err := grad.Exec(append(args, x, y)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g [][]float64
+	for _, o := range out {
+		g = append(g, tensors.MustCopyFlatData[float64](o))
+	}
+	return g, x, y
 }
 
 // TestMilestoneScalesTheStep takes the same plain-SGD step from the same
