@@ -18,16 +18,29 @@
 //
 // # The pure-Go executor
 //
-// "go" means "go:ops_sequential": the ops of a graph run one after another and
-// only DotGeneral (and a few element-wise ops) split their own work over the
-// cores. GoMLX's default executor instead runs independent ops concurrently on
-// a pool of 2×cores worker slots, and a DotGeneral running in a slot waits for
-// free slots to start its batch splits (simplego exec.go executeParallel →
-// workersPool.WaitToStart, dotgeneral_small.go/dotgeneral_large.go). When every
-// slot holds a DotGeneral waiting for a slot, execution deadlocks — which is
-// what happened in 5 of 8 benchmark runs on 2 cores with gradients full of
-// independent matrix products. Sequential op execution cannot deadlock, and on
-// 2 cores it was as fast (see models' benchmarks).
+// "go" means "go:ops_sequential": the ops of a graph run one after another, and
+// DotGeneral (the bulk of the work) splits itself over the cores. GoMLX's
+// default executor instead runs independent ops concurrently, and it is not
+// safe here, for two reasons found by reading simplego (exec.go,
+// workerspool.go) and confirmed by runs:
+//
+//   - Deadlock. Ops run in a pool of 2×cores worker slots, and a DotGeneral
+//     running in a slot waits for a free slot to start each of its batch
+//     splits (workersPool.WaitToStart). When every slot holds a DotGeneral
+//     waiting for a slot, nothing progresses: 5 of 8 benchmark runs of a
+//     LeNet training step hung on 2 cores, gradients being full of
+//     independent matrix products. Unlimited parallelism
+//     ("go:ops_parallel,parallelism=-1") removes the wait.
+//   - Data races. Even then, `go test -race` on a LeNet training step reports
+//     races in the parallel executor: whether an op may overwrite an input
+//     buffer in place (its last use) is decided from use counters read
+//     without the lock that guards their updates (executeNode), and Exp was
+//     seen writing a buffer that a concurrent Mul was reading. Results could
+//     silently be wrong.
+//
+// The parallel executor was 18% faster (median wall time of a LeNet step at
+// batch 256, 2 cores); "go:ops_parallel,parallelism=-1" remains available for
+// whoever accepts the risk.
 package backend
 
 import (
