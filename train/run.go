@@ -22,7 +22,9 @@ type Output struct {
 	Dir string
 	// Log receives one line per epoch.
 	Log io.Writer
-	// Progress receives one unit per epoch with one step per batch.
+	// Progress receives, per epoch, a unit "epoch E/N" with one step per
+	// training batch, then a unit "evaluate E/N" with one step per
+	// evaluation batch of both splits.
 	Progress Progress
 }
 
@@ -76,13 +78,19 @@ func Run(ctx context.Context, t *Trainer, data *datasets.Dataset, out Output) (r
 			return res, err
 		}
 		evalStart := time.Now()
-		tr, err := t.Evaluate(ctx, data.Train)
+		if out.Progress != nil {
+			out.Progress.Start(fmt.Sprintf("evaluate %d/%d", e+1, cfg.Epochs), t.evalBatches(data.Train.N)+t.evalBatches(data.Test.N))
+		}
+		tr, err := t.evaluate(ctx, data.Train, out.Progress)
 		if err != nil {
 			return res, fmt.Errorf("train: epoch %d: training split: %w", e+1, err)
 		}
-		te, err := t.Evaluate(ctx, data.Test)
+		te, err := t.evaluate(ctx, data.Test, out.Progress)
 		if err != nil {
 			return res, fmt.Errorf("train: epoch %d: test split: %w", e+1, err)
+		}
+		if out.Progress != nil {
+			out.Progress.Finish()
 		}
 		evalSeconds := time.Since(evalStart).Seconds()
 		row := Metrics{Epoch: e + 1, LR: st.LR, TrainLoss: tr.Loss, TrainAcc: tr.Accuracy,

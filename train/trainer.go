@@ -454,6 +454,14 @@ type Evaluation struct {
 // in eval mode (batch norm with its running statistics), in batches of
 // EvalBatchSize in dataset order.
 func (t *Trainer) Evaluate(ctx context.Context, split *datasets.Split) (ev Evaluation, err error) {
+	return t.evaluate(ctx, split, nil)
+}
+
+// evalBatches is the number of evaluation batches of a split of n images.
+func (t *Trainer) evalBatches(n int) int { return (n + t.cfg.EvalBatchSize - 1) / t.cfg.EvalBatchSize }
+
+// evaluate is Evaluate, advancing p (when not nil) by one per batch.
+func (t *Trainer) evaluate(ctx context.Context, split *datasets.Split, p Progress) (ev Evaluation, err error) {
 	defer recoverInto(&err, "train: evaluate")
 	if err := t.checkSplit(split); err != nil {
 		return ev, err
@@ -479,6 +487,9 @@ func (t *Trainer) Evaluate(ctx context.Context, split *datasets.Split) (ev Evalu
 		_ = r.Logits.FinalizeAll()
 		lossSum += r.Loss * float64(len(idx))
 		correct += r.Correct
+		if p != nil {
+			p.Advance(1)
+		}
 	}
 	if split.N > 0 {
 		ev.Loss = lossSum / float64(split.N)

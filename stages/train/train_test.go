@@ -96,7 +96,7 @@ func TestTrainKindWritesTheArtifact(t *testing.T) {
 		t.Fatalf("%v\nlog:\n%s", err, log)
 	}
 	t.Logf("log:\n%s", log)
-	if strings.Join(rec.starts, "|") != "epoch 1/2|epoch 2/2" {
+	if strings.Join(rec.starts, "|") != "epoch 1/2|evaluate 1/2|epoch 2/2|evaluate 2/2" {
 		t.Errorf("progress units %q", rec.starts)
 	}
 	for _, f := range []string{"metrics.csv", "timings.csv", "meta.json",
