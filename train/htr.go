@@ -9,6 +9,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's idiom.
+	gshapes "github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/hessian-spectra/runner/models"
@@ -153,32 +154,34 @@ func drawProbes(h HTR, seed uint64, epoch, step int, shapes [][]int, dtype dtype
 	out := make([]*tensors.Tensor, 0, h.Probes*len(shapes))
 	for range h.Probes {
 		for _, shape := range shapes {
-			n := 1
-			for _, d := range shape {
-				n *= d
-			}
-			v := make([]float64, n)
-			if h.Distribution == Gaussian {
-				for i := range v {
-					v[i] = rng.NormFloat64()
-				}
+			t := tensors.FromShape(gshapes.Make(dtype, shape...))
+			if dtype == dtypes.Float64 {
+				tensors.MustMutableFlatData(t, func(v []float64) { fillProbe(rng, h.Distribution, v) })
 			} else {
-				for i := 0; i < n; i += 64 {
-					bits := rng.Uint64()
-					for j := i; j < min(i+64, n); j++ {
-						v[j] = float64(1 - 2*int(bits&1))
-						bits >>= 1
-					}
-				}
-			}
-			t, err := models.InputTensor(v, dtype, shape...)
-			if err != nil {
-				panic(err) // unreachable: the value count matches the shape
+				tensors.MustMutableFlatData(t, func(v []float32) { fillProbe(rng, h.Distribution, v) })
 			}
 			out = append(out, t)
 		}
 	}
 	return out
+}
+
+// fillProbe fills v with independent draws: ±1 with probability ½ each
+// (Rademacher, 64 signs per random word) or standard normal (Gaussian).
+func fillProbe[T float32 | float64](rng *rand.Rand, distribution string, v []T) {
+	if distribution == Gaussian {
+		for i := range v {
+			v[i] = T(rng.NormFloat64())
+		}
+		return
+	}
+	for i := 0; i < len(v); i += 64 {
+		bits := rng.Uint64()
+		for j := i; j < min(i+64, len(v)); j++ {
+			v[j] = T(1 - 2*int(bits&1))
+			bits >>= 1
+		}
+	}
 }
 
 // hutchinson builds (1/K) Σₖ ⟨zₖ, ∇_S⟨∇_S loss, zₖ⟩⟩ for the tensors sel and
