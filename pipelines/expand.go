@@ -152,7 +152,11 @@ func (b *builder) axis(ax rawAxis, look lookupFunc) (axisValues, bool) {
 				if ax.rng.kind == tList && i < len(ax.rng.items) {
 					pos = ax.rng.items[i].pos
 				}
-				b.errs.add(pos, "matrix %s: range bounds must be integers, got %s", ax.name, describeValue(it))
+				origin := ""
+				if ax.rng.kind == tList && i < len(ax.rng.items) {
+					origin = b.origin(ax.rng.items[i])
+				}
+				b.errs.add(pos, "matrix %s: range bounds must be integers, got %s%s", ax.name, describeValue(it), origin)
 				return av, false
 			}
 			bounds[i] = n
@@ -256,7 +260,7 @@ func (b *builder) params(rs *rawStage, look lookupFunc) stage.Params {
 		}
 		c, err := p.Convert(v)
 		if err != nil {
-			b.errs.add(rp.t.pos, "param %s: %v", rp.name, err)
+			b.errs.add(rp.t.pos, "param %s: %v%s", rp.name, err, b.origin(rp.t))
 			continue
 		}
 		out[rp.name] = c
@@ -288,6 +292,22 @@ func (b *builder) params(rs *rawStage, look lookupFunc) stage.Params {
 	}
 	absPaths(k.Params, out, b.opts.BaseDir)
 	return out
+}
+
+// origin notes where a value that is exactly ${var} came from, when a
+// --set flag gave that var: the flag is what the user should fix.
+func (b *builder) origin(t *tmpl) string {
+	if t.kind != tVar {
+		return ""
+	}
+	if v, ok := b.vars[t.name]; ok && v.setByFlag {
+		for _, s := range b.opts.Sets {
+			if s.Name == t.name {
+				return fmt.Sprintf(" (${%s} is set by --set %s=%s)", t.name, s.Name, s.Value)
+			}
+		}
+	}
+	return ""
 }
 
 func hasParam(ps []rawParam, name string) bool {

@@ -20,12 +20,13 @@ type progress struct {
 	total   int
 	done    int
 	unitAt  time.Time // start of the current unit
+	unitEnd time.Time // its end, once finished (freezes the rate)
 	onStep  func(p *progress)
 }
 
 func (p *progress) Start(what string, total int) {
 	p.mu.Lock()
-	p.what, p.total, p.done, p.unitAt = what, total, 0, time.Now()
+	p.what, p.total, p.done, p.unitAt, p.unitEnd = what, total, 0, time.Now(), time.Time{}
 	p.mu.Unlock()
 	if p.onStep != nil {
 		p.onStep(p)
@@ -46,6 +47,7 @@ func (p *progress) Finish() {
 	if p.total > 0 {
 		p.done = p.total
 	}
+	p.unitEnd = time.Now()
 	p.mu.Unlock()
 	if p.onStep != nil {
 		p.onStep(p)
@@ -56,15 +58,18 @@ func (p *progress) Finish() {
 // with a bar of barWidth cells when barWidth > 0.
 func (p *progress) snapshot(barWidth int) string {
 	p.mu.Lock()
-	what, total, done, at := p.what, p.total, p.done, p.unitAt
+	what, total, done, at, end := p.what, p.total, p.done, p.unitAt, p.unitEnd
 	p.mu.Unlock()
+	if end.IsZero() {
+		end = time.Now()
+	}
 	var b strings.Builder
 	if what == "" {
 		fmt.Fprintf(&b, "running %s", fmtDur(time.Since(p.started)))
 		return b.String()
 	}
 	b.WriteString(what)
-	el := time.Since(at).Seconds()
+	el := end.Sub(at).Seconds()
 	rate := 0.0
 	if el > 0 {
 		rate = float64(done) / el

@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -237,7 +238,7 @@ func TestInputChangedReason(t *testing.T) {
 	f.run(src, nil)
 	// Make a's result differ, run only a by running a spec without b under
 	// another name, then plan the original: b's input changed.
-	f.run(strings.Replace(src, "value: 1}", "value: 2}", 1), func(o *Options) {})
+	f.run(strings.Replace(src, "value: 1}", "value: 2}", 1), nil)
 	p := f.parse("spec.yaml", src)
 	// a with value 1 is cached; b's key with a's digest is cached too.
 	entries, _ := Plan([]*pipelines.Pipeline{p}, Options{Store: f.store})
@@ -310,6 +311,25 @@ func TestPathParamKeyCoversContent(t *testing.T) {
 	}
 	if r := sum.Results[0]; r.Outcome != Failed || !strings.Contains(r.Err.Error(), "param src") || !strings.Contains(r.Err.Error(), "missing.bin") {
 		t.Errorf("missing path: %+v", r)
+	}
+}
+
+func TestBackendAndDownloadsReachTheStage(t *testing.T) {
+	f := newFixture(t)
+	src := "stages:\n  g: {kind: gen}\n"
+	sum := f.run(src, func(o *Options) { o.Backend = "xla:cuda" })
+	log, err := os.ReadFile(filepath.Join(resultOf(t, sum, "g").Dir, artifacts.LogName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`backend="xla:cuda" downloads=%s`, f.store.Downloads())
+	if !strings.Contains(string(log), want) {
+		t.Errorf("log.txt lacks %q:\n%s", want, log)
+	}
+	// The backend is not part of the key.
+	again := f.run(src, func(o *Options) { o.Backend = "go" })
+	if again.Cached != 1 {
+		t.Errorf("another backend reran the stage: %s", again)
 	}
 }
 

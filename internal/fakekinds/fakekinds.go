@@ -108,7 +108,7 @@ var Nondet = &stage.Kind{
 func runGen(ctx context.Context, e *stage.Env) error {
 	trace(e)
 	p := e.Params
-	e.Logf("gen %s: value=%g n=%d", e.ID, p.Float("value"), p.Int("n"))
+	e.Logf("gen %s: value=%g n=%d backend=%q downloads=%s", e.ID, p.Float("value"), p.Int("n"), e.Backend, e.Downloads)
 	if p.Bool("panic") {
 		panic("gen: asked to panic")
 	}
