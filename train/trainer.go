@@ -193,6 +193,7 @@ type DivergedError struct {
 	LR float64
 }
 
+// Error says where training diverged: "epoch E step S: loss is NaN (lr …)".
 func (e *DivergedError) Error() string {
 	return fmt.Sprintf("epoch %d step %d: %s is %v (lr %g)", e.Epoch, e.Step, e.What, e.Value, e.LR)
 }
