@@ -97,6 +97,17 @@ type Target struct {
 	Params []int
 }
 
+// Dim returns the target's dimension in c: its number of parameter values.
+func (t Target) Dim(c *Classifier) int {
+	n := 0
+	for _, p := range t.Params {
+		if p >= 0 && p < len(c.Values) {
+			n += c.Values[p].Size()
+		}
+	}
+	return n
+}
+
 // Target resolves a target name: FullTarget, or the name of one parameter.
 // The error lists the names known.
 func (c *Classifier) Target(name string) (Target, error) {

@@ -30,6 +30,18 @@ type ModelHessianOptions struct {
 	VectorsPerPass int
 }
 
+// LockstepWidth is a suggested ModelHessianOptions.VectorsPerPass (and
+// RunOptions.MaxBatch) for an operator of dimension dim: up to 16 products
+// per graph execution, fewer as dim grows so that the recurrences' vectors
+// (about 4·width·dim float64 values) stay near 128 MiB; 1 from 4M
+// parameters up (VGG11, ResNet18 full). On LeNet's 100-image subset and
+// the pure-Go backend, 16 products per pass cost 0.2 (fc layers) to 0.8
+// (full, conv layers) times as much CPU per product as one (see
+// BenchmarkHVP).
+func LockstepWidth(dim int) int {
+	return min(16, max(1, (1<<22)/max(dim, 1)))
+}
+
 // ModelHessian is the Hessian of a classifier's mean cross-entropy over a
 // data set, with respect to one or more targets, as a Group of Operators
 // (one per target, in the order given):

@@ -4,6 +4,8 @@ package stages
 
 import (
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/fetch"
+	"github.com/hessian-spectra/runner/stages/lanczos"
 	"github.com/hessian-spectra/runner/stages/snapshot"
 	"github.com/hessian-spectra/runner/stages/train"
 )
@@ -21,5 +23,7 @@ func Registry() stage.Registry {
 	r := stage.Registry{}
 	r.Register(train.Kind)
 	r.Register(snapshot.Kind)
+	r.Register(fetch.Kind)
+	r.Register(lanczos.Kind)
 	return r
 }

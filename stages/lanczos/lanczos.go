@@ -40,12 +40,6 @@ import (
 // changes meaning or layout.
 const version = 1
 
-// vectorsPerPass is the number of Lanczos recurrences advanced in lockstep,
-// their Hessian-vector products computed by one graph execution that shares
-// the forward and first backward pass. It changes speed and memory, not
-// results (products are summed in a fixed order), so it is no param.
-const vectorsPerPass = 4
-
 // Kind is the lanczos stage kind.
 var Kind = &stage.Kind{
 	Name:    "lanczos",
@@ -193,8 +187,13 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		return fmt.Errorf("%s: layer %q: %s has no such parameter (its layers: %s; or full)", e.ID, layer, meta.Model, strings.Join(m.Layers(), ", "))
 	}
 	data := hessian.Data{X: subset.X, Shape: []int{subset.C, subset.H, subset.W}, Y: subset.Y}
+	// Up to width recurrences advance in lockstep, their products computed
+	// by one graph execution that shares the forward and first backward
+	// pass. The width changes speed and memory, not results, so it is no
+	// param.
+	width := hessian.LockstepWidth(target.Dim(c))
 	h, err := hessian.NewModelHessian(be, c, data, []hessian.Target{target},
-		hessian.ModelHessianOptions{BatchSize: p.Int("batch_size"), VectorsPerPass: vectorsPerPass})
+		hessian.ModelHessianOptions{BatchSize: p.Int("batch_size"), VectorsPerPass: width})
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.ID, err)
 	}
@@ -222,7 +221,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		known += req.Trace.Probes
 	}
 	res, err := hessian.Run(ctx, h, []hessian.Request{req}, hessian.RunOptions{
-		MaxBatch: vectorsPerPass,
+		MaxBatch: width,
 		Progress: &named{p: prog, what: "lanczos " + layer, total: known},
 	})
 	if err != nil {

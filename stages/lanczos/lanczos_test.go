@@ -141,6 +141,7 @@ func TestFixtureLayer(t *testing.T) {
 		s.Subset != (SubsetSummary{PerClass: 10, Seed: 0, N: 100}) {
 		t.Errorf("summary.json: %s", raw)
 	}
+	t.Logf("summary: %s", raw)
 	if math.Abs(s.Loss-fixtureLoss) > 1e-12 {
 		t.Errorf("loss %.17g, PyTorch %.17g", s.Loss, fixtureLoss)
 	}
