@@ -26,7 +26,7 @@
 //	failed/<key>.log               logs of stages that failed
 //	quarantine/<digest>.<time>/    corrupt artifacts set aside by Verify
 //	downloads/                     partial downloads shared by all runs (stage.Env.Downloads)
-//	index/<spec>.json              stage id → key of each spec's latest run
+//	index/<spec>.json              stage id → key and digest of each spec's latest run
 //	cache.lock                     shared by every run, exclusive for GC and Verify
 //
 // where ab is the first two hex digits of the name.

@@ -28,7 +28,7 @@ type GCPolicy struct {
 
 // GCReport counts what GC removed (or would remove, in a dry run).
 type GCReport struct {
-	Records, Objects int
+	Records, Objects int // records and artifacts removed
 	// Bytes is the size of the removed objects.
 	Bytes int64
 	// Temp counts directories under tmp/ left by dead processes, Locks the

@@ -77,7 +77,7 @@ func short(s string) string {
 type Entry struct {
 	// Path is slash-separated and relative to the artifact directory.
 	Path string
-	Size int64
+	Size int64 // in bytes
 	// Sum is the file's SHA-256.
 	Sum [sha256.Size]byte
 }

@@ -10,7 +10,7 @@ import (
 
 // Status summarises a store's contents.
 type Status struct {
-	Dir string
+	Dir string // the cache root
 	// Records and Objects count stored entries; Bytes is the objects' size.
 	Records, Objects int
 	Bytes            int64

@@ -25,8 +25,8 @@ type Store struct {
 
 // Record maps a stage key to the artifact it produced.
 type Record struct {
-	Key    Key    `json:"key"`
-	Digest Digest `json:"digest"`
+	Key    Key    `json:"key"`    // the stage key
+	Digest Digest `json:"digest"` // the artifact it produced
 	// Files and Size describe the artifact (log.txt excluded).
 	Files int   `json:"files"`
 	Size  int64 `json:"size"`
@@ -195,9 +195,9 @@ func (s *Store) CleanTemp(k Key, keep string) error {
 
 // PutInfo is what the caller knows about an artifact it puts.
 type PutInfo struct {
-	Stage   string
-	Kind    string
-	Seconds float64
+	Stage   string  // id of the producing stage instance
+	Kind    string  // its kind
+	Seconds float64 // how long it ran
 }
 
 // Put moves the finished artifact in dir (normally under TempDir) into the
@@ -319,8 +319,8 @@ type Index map[string]IndexEntry
 // IndexEntry is what an index remembers of one stage id. Digest is empty
 // when that run failed.
 type IndexEntry struct {
-	Key    Key    `json:"key"`
-	Digest Digest `json:"digest,omitempty"`
+	Key    Key    `json:"key"`              // the id's stage key in that run
+	Digest Digest `json:"digest,omitempty"` // its artifact, if it succeeded
 }
 
 func (s *Store) indexPath(spec string) string { return filepath.Join(s.dir, "index", spec+".json") }

@@ -26,7 +26,7 @@ type Problem struct {
 type VerifyReport struct {
 	// Objects and Bytes count what was re-hashed.
 	Objects int
-	Bytes   int64
+	Bytes   int64 // total size of the artifacts
 	// Problems lists what is corrupt, sorted by digest then record.
 	Problems []Problem
 }

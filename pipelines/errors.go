@@ -13,8 +13,8 @@ import (
 // position outside any file (a --set value) has only File, e.g.
 // "--set epochs=abc".
 type Pos struct {
-	File      string
-	Line, Col int
+	File      string // as given to Parse, or "--set name=value"
+	Line, Col int    // from 1; 0 when unknown
 }
 
 // String formats p as file:line:col (file:line when the column is unknown,
@@ -31,8 +31,8 @@ func (p Pos) String() string {
 
 // Error is one problem in a spec, at a position.
 type Error struct {
-	Pos Pos
-	Msg string
+	Pos Pos    // where
+	Msg string // what, without the position
 }
 
 // Error formats the problem as "file:line:col: message".

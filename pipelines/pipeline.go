@@ -41,9 +41,9 @@ type Pipeline struct {
 
 // Stage is one entry of `stages:`, before matrix expansion.
 type Stage struct {
-	Name string
-	Kind *stage.Kind
-	Doc  string
+	Name string      // the key under stages:
+	Kind *stage.Kind // its kind:
+	Doc  string      // its doc:
 	// Pos is the position of the stage's name in the spec.
 	Pos Pos
 	// Axes are the matrix axis names, sorted; empty without a matrix.
@@ -63,7 +63,7 @@ type Instance struct {
 	// ID is the stage name, followed for a matrix stage by its values in
 	// axis order: "spectrum[epoch=3,layer=fc1.weight]".
 	ID    string
-	Stage *Stage
+	Stage *Stage // the stage it expands
 	// Matrix maps each axis to this instance's value; nil without a matrix.
 	Matrix map[string]any
 	// Params are the resolved params: canonical types, defaults filled in,
@@ -78,8 +78,8 @@ type Instance struct {
 
 // Binding is one input of an instance.
 type Binding struct {
-	Name string
-	From []*Instance
+	Name string      // the input's name, as the kind declares it
+	From []*Instance // the instances it reads, in order
 }
 
 // Instance returns the instance with the given id, or nil.

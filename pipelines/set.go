@@ -7,7 +7,7 @@ import (
 
 // Set overrides one var from the command line: `--set name=value`.
 type Set struct {
-	Name string
+	Name string // the var to override
 	// Value is YAML text: "0.005" is a number, "true" a boolean, "[1, 2]" a
 	// list, "abc" a string; an empty value is the empty string.
 	Value string

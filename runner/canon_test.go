@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hessian-spectra/runner/artifacts"
+	"github.com/hessian-spectra/runner/internal/fakekinds"
 	"github.com/hessian-spectra/runner/stage"
 )
 
@@ -93,5 +94,41 @@ func TestCanonicalDescription(t *testing.T) {
 	}
 	if _, err := canonicalJSON(math.NaN()); err == nil {
 		t.Error("NaN encoded")
+	}
+}
+
+func TestJobRoundTrip(t *testing.T) {
+	j := &Job{
+		Description: Description{Kind: "gen", Version: 1, Params: map[string]any{"value": 0.5, "n": 3},
+			Inputs: map[string][]artifacts.Digest{"in": {"aa"}}},
+		ID: "s[epoch=3]", Spec: "x",
+		Params: map[string]any{"value": 0.5, "n": 3, "flags": []string{"a"}, "opts": stage.Params{"alpha": 1.0}},
+		Inputs: map[string][]JobInput{"in": {{Stage: "u[epoch=3,lr=0.01]", Matrix: map[string]any{"epoch": 3, "lr": 0.01}, Digest: "aa"}}},
+	}
+	k, err := j.Description.Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Key = k
+	data, err := encodeJob(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := decodeJob(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := back.Inputs["in"][0].Matrix; m["epoch"] != 3 || m["lr"] != 0.01 {
+		t.Errorf("matrix %#v: want int 3 and float 0.01", m)
+	}
+	if back.Params["n"] != 3 || back.Params["value"] != 0.5 {
+		t.Errorf("params %#v", back.Params)
+	}
+	params, err := convertParams(fakekinds.Gen, back.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if params.Int("n") != 3 || params.Object("opts").Float("alpha") != 1 || params.Strings("flags")[0] != "a" {
+		t.Errorf("converted %#v", params)
 	}
 }

@@ -20,8 +20,8 @@ import (
 // the spec file, nor the stage's name or id, nor the backend: two specs that
 // contain the same computation share its key.
 type Description struct {
-	Kind    string `json:"kind"`
-	Version int    `json:"version"`
+	Kind    string `json:"kind"`    // the stage kind's name
+	Version int    `json:"version"` // its implementation version
 	// Params are the resolved params with defaults filled in; a Path param
 	// is replaced by "sha256:" and the content digest of what it names.
 	Params map[string]any `json:"params"`
@@ -93,8 +93,8 @@ func trimParam(err error) error {
 // `runner exec-stage` does: the description whose hash is the key, and what
 // the stage receives that the key leaves out.
 type Job struct {
-	Key         artifacts.Key `json:"key"`
-	Description Description   `json:"description"`
+	Key         artifacts.Key `json:"key"`         // the hash of Description
+	Description Description   `json:"description"` // what the key covers
 	// ID and Spec name the instance that asked for the key.
 	ID   string `json:"id"`
 	Spec string `json:"spec"`
@@ -107,9 +107,9 @@ type Job struct {
 
 // JobInput is one input artifact of a job.
 type JobInput struct {
-	Stage  string           `json:"stage"`
-	Matrix map[string]any   `json:"matrix,omitempty"`
-	Digest artifacts.Digest `json:"digest"`
+	Stage  string           `json:"stage"`            // id of the producing instance
+	Matrix map[string]any   `json:"matrix,omitempty"` // its matrix values
+	Digest artifacts.Digest `json:"digest"`           // the artifact
 }
 
 // encodeJob writes j as indented JSON, for the cache's .desc.json files.
@@ -132,13 +132,17 @@ func decodeJob(data []byte) (*Job, error) {
 	if err := dec.Decode(&j); err != nil {
 		return nil, fmt.Errorf("job description: %w", err)
 	}
-	j.Description.Params = numbers(j.Description.Params).(map[string]any)
-	j.Params = numbers(j.Params).(map[string]any)
+	if j.Description.Params == nil {
+		j.Description.Params = map[string]any{}
+	}
+	if j.Params == nil {
+		j.Params = map[string]any{}
+	}
+	numbers(j.Description.Params)
+	numbers(j.Params)
 	for _, ins := range j.Inputs {
 		for i := range ins {
-			if ins[i].Matrix != nil {
-				ins[i].Matrix = numbers(ins[i].Matrix).(map[string]any)
-			}
+			numbers(ins[i].Matrix)
 		}
 	}
 	k, err := j.Description.Key()
@@ -152,7 +156,7 @@ func decodeJob(data []byte) (*Job, error) {
 }
 
 // numbers turns json.Numbers into int where they are integers, float64
-// otherwise, recursively.
+// otherwise, recursively, in place; it returns the converted value.
 func numbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:
@@ -171,8 +175,6 @@ func numbers(v any) any {
 			x[k] = numbers(x[k])
 		}
 		return x
-	case nil:
-		return map[string]any{}
 	}
 	return v
 }

@@ -12,9 +12,9 @@ import (
 
 // PlanEntry says what Run would do with one stage instance, and why.
 type PlanEntry struct {
-	Spec string `json:"spec"`
-	ID   string `json:"id"`
-	Kind string `json:"kind"`
+	Spec string `json:"spec"` // the spec's name
+	ID   string `json:"id"`   // the instance id
+	Kind string `json:"kind"` // the stage kind
 	// Key is empty when an input is computed first (keys cover input
 	// digests).
 	Key artifacts.Key `json:"key,omitempty"`

@@ -37,10 +37,10 @@ func (o Outcome) String() string {
 
 // Result is the outcome of one stage instance.
 type Result struct {
-	Spec    string
-	ID      string
-	Kind    string
-	Outcome Outcome
+	Spec    string  // the spec's name
+	ID      string  // the instance id
+	Kind    string  // the stage kind
+	Outcome Outcome // what happened
 	// Key and Digest are set when known; Dir is the artifact directory.
 	Key    artifacts.Key
 	Digest artifacts.Digest
@@ -66,7 +66,7 @@ type Summary struct {
 	Results []Result
 	// Ran, Cached, Failed and Skipped count the outcomes.
 	Ran, Cached, Failed, Skipped int
-	Elapsed                      time.Duration
+	Elapsed                      time.Duration // wall time of the whole run
 	// Interrupted is set when the run was cancelled from outside (Ctrl-C).
 	Interrupted bool
 }

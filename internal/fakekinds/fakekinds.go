@@ -34,7 +34,7 @@ func Registry() stage.Registry {
 
 // Result is what gen and sum write to result.json.
 type Result struct {
-	Value float64 `json:"value"`
+	Value float64 `json:"value"` // the computed value
 	// Inputs counts the artifacts read, by input name.
 	Inputs map[string]int `json:"inputs,omitempty"`
 	// Src is the size of the src param's file, when set.
