@@ -192,13 +192,16 @@ func TestSpecErrorsAndUsage(t *testing.T) {
 	if _, errOut, code := w.runner("plna"); !strings.Contains(errOut, `did you mean "plan"?`) || code != exitUsage {
 		t.Errorf("typo: %s", errOut)
 	}
-	out, _, code := w.runner("help")
+	out, errOut, code := w.runner("help")
 	if code != 0 || !strings.Contains(out, "exec-stage") || !strings.Contains(out, "$RUNNER_CACHE") {
 		t.Errorf("help:\n%s", out)
 	}
-	out, _, code = w.runner("run", "-h")
-	if code != 0 || !strings.Contains(out, "usage: runner run SPEC...") || !strings.Contains(out, "-keep-going") {
-		t.Errorf("run -h:\n%s", out)
+	out, errOut, code = w.runner("run", "-h")
+	if code != 0 || !strings.Contains(out, "usage: runner run SPEC...") || !strings.Contains(out, "-keep-going") || errOut != "" {
+		t.Errorf("run -h: stdout\n%s\nstderr\n%s", out, errOut)
+	}
+	if _, errOut, code := w.runner("run", "--bogus", "bad.yaml"); code != exitUsage || errOut != "flag provided but not defined: -bogus\nrun \"runner run -h\" for usage\n" {
+		t.Errorf("unknown flag: %d %q", code, errOut)
 	}
 	out, _, _ = w.runner("kinds")
 	if !strings.Contains(out, "gen (v1): Writes value×n") || !regexp.MustCompile(`\n  opts.per_class +integer +10 +\[≥ 1\]\n`).MatchString(out) ||

@@ -141,14 +141,19 @@ func (c *cli) newFlags(cmd *command, help string) *flag.FlagSet {
 // parse parses flags and positional arguments in any order. It returns the
 // positional arguments, or an exit status when parsing ends the command.
 func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+	usage := fs.Usage
+	fs.Usage = func() {} // print usage once, below, on the right stream
+	defer func() { fs.Usage = usage }()
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fs.SetOutput(c.stdout)
-				fs.Usage()
+				usage()
 				return nil, exitOK, false
 			}
+			// flag has printed the error; point at the help.
+			fmt.Fprintf(c.stderr, "run \"runner %s -h\" for usage\n", fs.Name())
 			return nil, exitUsage, false
 		}
 		args = fs.Args()
