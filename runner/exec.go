@@ -94,13 +94,10 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 	if err != nil {
 		fmt.Fprintf(logf, "# failed after %.1f s: %v\n", res.duration.Seconds(), err)
 		logf.Close()
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			return res, err
+		if ctx.Err() != nil {
+			return res, err // cancelled: keep nothing
 		}
-		res.logTail = tailLines(logPath, logTailLines)
-		if os.Rename(logPath, s.FailedLog(key)) == nil {
-			res.logFile = s.FailedLog(key)
-		}
+		keepLog(s, key, logPath, &res)
 		return res, err
 	}
 	fmt.Fprintf(logf, "# finished in %.1f s\n", res.duration.Seconds())
@@ -128,11 +125,21 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 	}
 	rec, err := s.Put(key, out, artifacts.PutInfo{Stage: t.job.ID, Kind: t.kind.Name, Seconds: res.duration.Seconds()})
 	if err != nil {
+		keepLog(s, key, filepath.Join(out, artifacts.LogName), &res)
 		return res, err
 	}
 	os.Remove(s.FailedLog(key))
 	res.digest = rec.Digest
 	return res, nil
+}
+
+// keepLog keeps a failed stage's log as the store's FailedLog of key and
+// records its tail in res.
+func keepLog(s *artifacts.Store, key artifacts.Key, logPath string, res *execResult) {
+	res.logTail = tailLines(logPath, logTailLines)
+	if os.Rename(logPath, s.FailedLog(key)) == nil {
+		res.logFile = s.FailedLog(key)
+	}
 }
 
 func formatDiff(diff []string) string {

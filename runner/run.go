@@ -267,7 +267,9 @@ func (s *scheduler) execute(n *node) {
 	n.result.Duration, n.result.LogTail, n.result.LogFile = res.duration, res.logTail, res.logFile
 	if err != nil {
 		n.state, n.err = failed, err
-		if s.ctx.Err() != nil && errors.Is(err, s.ctx.Err()) {
+		if s.ctx.Err() != nil {
+			// Whatever it says, the stage stopped because the run was
+			// cancelled (Ctrl-C, or a failure elsewhere).
 			n.state, n.err = skipped, fmt.Errorf("cancelled while running")
 		}
 		return

@@ -649,3 +649,26 @@ func (s *safeBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestBadOutputsFail(t *testing.T) {
+	f := newFixture(t)
+	f.reg.Register(&stage.Kind{Name: "linker", Version: 1, Run: func(ctx context.Context, e *stage.Env) error {
+		e.Logf("making a link")
+		return os.Symlink("/etc/passwd", filepath.Join(e.OutDir, "link"))
+	}})
+	f.reg.Register(&stage.Kind{Name: "logger", Version: 1, Run: func(ctx context.Context, e *stage.Env) error {
+		return os.WriteFile(filepath.Join(e.OutDir, artifacts.LogName), []byte("mine"), 0o666)
+	}})
+	sum := f.run("stages:\n  l: {kind: linker}\n  g: {kind: logger}\n", func(o *Options) { o.KeepGoing = true })
+	l, g := resultOf(t, sum, "l"), resultOf(t, sum, "g")
+	if l.Outcome != Failed || !strings.Contains(l.Err.Error(), "link is a symlink, not a regular file") {
+		t.Errorf("symlink output: %+v", l)
+	}
+	if data, err := os.ReadFile(l.LogFile); err != nil || !strings.Contains(string(data), "making a link") {
+		t.Errorf("log of a stage whose output was refused: %v", err)
+	}
+	if g.Outcome != Failed || !strings.Contains(g.Err.Error(), "reserved for the runner's log") {
+		t.Errorf("log.txt output: %+v", g)
+	}
+	assertNoTemp(t, f.store)
+}
