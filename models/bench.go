@@ -64,6 +64,10 @@ type Measurement struct {
 	MeanMs  float64 `json:"mean_ms"`
 	MinMs   float64 `json:"min_ms"`
 	FirstMs float64 `json:"first_ms"`
+	// CPUMs is the mean process CPU time (user + system, all threads) per
+	// timed call; on a machine shared with other work it varies less than the
+	// wall time. 0 where not measured.
+	CPUMs float64 `json:"cpu_ms"`
 	// ImagesPerSec is Batch / mean time.
 	ImagesPerSec float64 `json:"images_per_s"`
 }
@@ -199,7 +203,9 @@ func (b *bencher) args(extra ...*tensors.Tensor) []any {
 func (b *bencher) time(exec *Exec, name string, batch int, args []any) (m Measurement, err error) {
 	m = Measurement{Model: b.m.name, Name: name, Batch: batch, MinMs: math.Inf(1)}
 	var total float64
+	var cpu time.Duration
 	for i := range b.opts.Warmup + b.opts.Repeats {
+		cpu0 := processCPUTime()
 		start := time.Now()
 		out, err := exec.Exec(args...)
 		if err != nil {
@@ -213,12 +219,14 @@ func (b *bencher) time(exec *Exec, name string, batch int, args []any) (m Measur
 			m.FirstMs = ms
 		}
 		if i >= b.opts.Warmup {
+			cpu += processCPUTime() - cpu0
 			total += ms
 			m.MinMs = math.Min(m.MinMs, ms)
 			m.Calls++
 		}
 	}
 	m.MeanMs = total / float64(m.Calls)
+	m.CPUMs = cpu.Seconds() * 1e3 / float64(m.Calls)
 	m.ImagesPerSec = float64(batch) / m.MeanMs * 1e3
 	return m, nil
 }

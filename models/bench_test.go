@@ -40,9 +40,11 @@ func runBench(b *testing.B, exec *Exec, batch int, args []any) {
 		}
 	}
 	run()
+	cpu0 := processCPUTime()
 	for b.Loop() {
 		run()
 	}
+	b.ReportMetric((processCPUTime()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/call")
 	perCall := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(float64(batch)/perCall, "images/s")
 	b.ReportMetric(perCall*1e3, "ms/call")

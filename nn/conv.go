@@ -47,7 +47,7 @@ func Conv2D(x, w, b *Node, stride, padding int) *Node {
 
 	var y *Node // [N, L, O]
 	if l := ho * wo; isSimpleGo(x.Graph()) && n > 1 && l*o <= simpleGoSmallDot && o <= l {
-		y = convBatched(x, wm, kh, kw, stride)
+		y, b = convBatched(x, wm, b, kh, kw, stride)
 	} else {
 		patches := Reshape(Im2Col(x, kh, kw, stride), n*l, kh*kw*c)
 		y = Reshape(DotGeneral(patches, []int{1}, nil, wm, []int{1}, nil), n, l, o)
@@ -103,20 +103,33 @@ func ZeroPad2D(x *Node, p int) *Node {
 // ([N, K, L]: each window one contiguous run of L values) and transposed:
 // gathering windows of 1–3 values NHWC-style costs more than the
 // transposition, and the weight adjoint reuses the channels-first patches.
-func convBatched(x, wm *Node, kh, kw, stride int) *Node {
+// Those patches also get a row of ones, and the weights the bias as an extra
+// column, so the product adds the bias and its adjoint yields the bias
+// gradient: no broadcast over the large output. It returns the bias still to
+// be added (nil when folded).
+func convBatched(x, wm, b *Node, kh, kw, stride int) (y, bias *Node) {
 	n, c := x.Shape().Dimensions[0], x.Shape().Dimensions[3]
-	o, k := wm.Shape().Dimensions[0], wm.Shape().Dimensions[1]
+	o := wm.Shape().Dimensions[0]
 	var p, pt *Node
+	bias = b
 	if c < 4 && kh*kw > 1 {
 		pt = im2colChannelsFirst(x, kh, kw, stride) // [N, K, L]
+		if b != nil {
+			dims := pt.Shape().Dimensions
+			ones := BroadcastToShape(ScalarOne(x.Graph(), x.DType()), shapes.Make(x.DType(), dims[0], 1, dims[2]))
+			pt = Concatenate([]*Node{pt, ones}, 1)             // [N, K+1, L]
+			wm = Concatenate([]*Node{wm, Reshape(b, o, 1)}, 1) // [O, K+1]
+			bias = nil
+		}
 		p = Transpose(pt, 1, 2)
 	} else {
 		p = Im2Col(x, kh, kw, stride) // [N, L, K]
 	}
+	k := wm.Shape().Dimensions[1]
 	wb := BroadcastToShape(Reshape(wm, 1, o, k), shapes.Make(wm.DType(), n, o, k))
-	y := DotGeneral(p, []int{2}, []int{0}, wb, []int{2}, []int{0})
+	y = DotGeneral(p, []int{2}, []int{0}, wb, []int{2}, []int{0})
 	setConvRecipe(y, x, wm, pt, kh, kw, stride)
-	return y
+	return y, bias
 }
 
 // simpleGoSmallDot is the largest per-batch output (lhs cross × rhs cross
