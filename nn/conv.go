@@ -16,7 +16,12 @@ import (
 // are sliced out and concatenated into a patch matrix [N·Ho·Wo, kH·kW·C]
 // which is multiplied by the weights rearranged to [O, kH·kW·C]. Padding is a
 // concatenation with zero blocks. Every op involved has a closed VJP (see
-// vjp.go), so Conv2D can be differentiated any number of times.
+// vjp.go), so Conv2D can be differentiated any number of times. On the pure-Go
+// backend, layers whose per-image product is small (LeNet's) multiply image by
+// image in parallel and get cheaper adjoints (convBatched, recipes.go).
+//
+// Like GoMLX's own graph functions it panics on shape errors; graph.Exec
+// returns such panics as errors.
 func Conv2D(x, w, b *Node, stride, padding int) *Node {
 	if x.Rank() != 4 || w.Rank() != 4 {
 		panic(fmt.Errorf("nn.Conv2D: want x [N,H,W,C] and w [O,C,kH,kW], got x %s, w %s", x.Shape(), w.Shape()))

@@ -12,7 +12,7 @@ import (
 //
 // On the pure-Go backend a convolution's matrix product is batched over the
 // images: y[n] = P[n]·Wᵀ with patches P [N, L, K] and the weights broadcast
-// to [N, O, K] (see matMulNT). The generic DotGeneral rule then computes
+// to [N, O, K] (see convBatched). The generic DotGeneral rule then computes
 //
 //	dP[n] = v[n]·W      contracting O, which W [N, O, K] holds in the middle
 //	dW[n] = v[n]ᵀ·P[n]  contracting L, which v [N, L, O] and P [N, L, K] hold in the middle
@@ -23,7 +23,8 @@ import (
 // layout the product wants: Wᵀ broadcast to [N, K, O], the output adjoint
 // transposed to [N, O, L] (L/K times smaller than the patches), and the
 // patches rebuilt from an NCHW copy of the input as [N, K, L] by slicing,
-// which moves each value once instead of through a transposition. The
+// which moves each value once instead of through a transposition (or, when
+// the forward pass built them that way, reused). The
 // results are equal to the generic rule's, and every op used has a closed
 // VJP, so higher derivatives are unchanged.
 //
