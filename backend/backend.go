@@ -5,7 +5,8 @@
 //
 // Names:
 //
-//	""               $GOMLX_BACKEND if set, else "go"
+//	""               $GOMLX_BACKEND if set, else xla:cuda where an NVIDIA GPU and a
+//	                 PJRT CUDA plugin are found, else go
 //	go               GoMLX's pure-Go backend ("simplego"), ops executed one at a time
 //	go:OPTIONS       the pure-Go backend with GoMLX's own options, e.g. go:ops_parallel
 //	xla              XLA/PJRT with the first plugin found (cuda, then cpu)
@@ -55,17 +56,22 @@ import (
 // EnvVar is the environment variable read when no name is given.
 const EnvVar = "GOMLX_BACKEND"
 
-// Default is the backend used when neither a name nor EnvVar is given.
+// Default is the backend used when neither a name nor EnvVar is given and no
+// accelerator is found.
 const Default = "go"
 
 // Resolve returns the backend name Open would use for name: name itself, or
-// $GOMLX_BACKEND, or Default.
+// $GOMLX_BACKEND, or "xla:cuda" when an NVIDIA GPU (/dev/nvidia*) and a PJRT
+// CUDA plugin are both present (nothing is downloaded to find out), or Default.
 func Resolve(name string) string {
 	if name != "" {
 		return name
 	}
 	if env := os.Getenv(EnvVar); env != "" {
 		return env
+	}
+	if cudaAvailable() {
+		return "xla:cuda"
 	}
 	return Default
 }

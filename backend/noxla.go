@@ -12,3 +12,6 @@ import (
 func openXLA(name, _ string) (backends.Backend, error) {
 	return nil, fmt.Errorf("backend %q: this binary was built without XLA (needs cgo and no \"noxla\" tag); rebuild with CGO_ENABLED=1 or use --backend go", name)
 }
+
+// cudaAvailable is false: this binary cannot use XLA.
+func cudaAvailable() bool { return false }

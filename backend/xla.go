@@ -42,6 +42,16 @@ func openXLA(name, config string) (backends.Backend, error) {
 	return b, nil
 }
 
+// cudaAvailable reports whether an NVIDIA device file exists and GoMLX finds
+// a PJRT plugin named cuda, without auto-installing one.
+func cudaAvailable() bool {
+	if devs, _ := filepath.Glob("/dev/nvidia[0-9]*"); len(devs) == 0 {
+		return false
+	}
+	xla.EnableAutoInstall(false)
+	return slices.Contains(xla.GetAvailablePlugins(), "cuda")
+}
+
 // missingPlugin says which plugin is missing and how to point GoMLX at one.
 func missingPlugin(plugin string, available []string) string {
 	what := "no PJRT plugin found"
