@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -80,7 +79,6 @@ func runDag(c *cli, args []string) int {
 			}
 		}
 	}
-	sort.SliceStable(edges, func(i, j int) bool { return edges[i].to < edges[j].to })
 	if *format == "dot" {
 		writeDot(c.stdout, p, nodes, labels, edges)
 	} else {

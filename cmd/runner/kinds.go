@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -79,16 +81,18 @@ func writeParams(tw *tabwriter.Writer, prefix string, ps []stage.Param) {
 		switch {
 		case p.Required:
 			def = "(required)"
+		case p.Type == stage.Object:
+			def = "(fields)"
 		case p.Default != nil:
-			def = fmt.Sprint(p.Default)
+			def = fmtValue(p.Default)
 		}
 		doc := p.Doc
 		var limits []string
 		if p.Min != nil {
-			limits = append(limits, fmt.Sprintf("≥ %v", *p.Min))
+			limits = append(limits, "≥ "+fmtValue(*p.Min))
 		}
 		if p.Max != nil {
-			limits = append(limits, fmt.Sprintf("≤ %v", *p.Max))
+			limits = append(limits, "≤ "+fmtValue(*p.Max))
 		}
 		if len(p.Enum) > 0 {
 			limits = append(limits, "one of "+strings.Join(p.Enum, ", "))
@@ -101,4 +105,23 @@ func writeParams(tw *tabwriter.Writer, prefix string, ps []stage.Param) {
 			writeParams(tw, prefix+p.Name+".", p.Fields)
 		}
 	}
+}
+
+// fmtValue shows a default or a bound as a spec would write it.
+func fmtValue(v any) string {
+	switch x := v.(type) {
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+			return strconv.FormatFloat(x, 'f', -1, 64)
+		}
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case string:
+		if x == "" {
+			return `""`
+		}
+		return x
+	case []string:
+		return "[" + strings.Join(x, ", ") + "]"
+	}
+	return fmt.Sprint(v)
 }
