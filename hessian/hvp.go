@@ -34,10 +34,11 @@ type ModelHessianOptions struct {
 // RunOptions.MaxBatch) for an operator of dimension dim: up to 16 products
 // per graph execution, fewer as dim grows so that the recurrences' vectors
 // (about 4·width·dim float64 values) stay near 128 MiB; 1 from 4M
-// parameters up (VGG11, ResNet18 full). On LeNet's 100-image subset and
-// the pure-Go backend, 16 products per pass cost 0.2 (fc layers) to 0.8
-// (full, conv layers) times as much CPU per product as one (see
-// BenchmarkHVP).
+// parameters up (VGG11, ResNet18 full). Sharing pays most where the
+// second backward pass is short: on LeNet's 100-image subset and the
+// pure-Go backend, 16 products per pass cost about 0.06 (fc3), 0.15 (fc1,
+// fc2), 0.5 (conv2), 0.7 (full) and 0.65–1 (conv1) times the CPU time of
+// one product alone (BenchmarkHVP; noisy on a shared machine).
 func LockstepWidth(dim int) int {
 	return min(16, max(1, (1<<22)/max(dim, 1)))
 }
