@@ -256,6 +256,9 @@ func (e *engine) reasonsFor(n *node) []string {
 		return []string{"new"}
 	}
 	if prev == n.key {
+		if n.prev.Digest == "" {
+			return []string{"its last run did not finish"}
+		}
 		return []string{"its cached result was removed"}
 	}
 	data, err := e.opts.Store.ReadDesc(prev)

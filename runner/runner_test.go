@@ -470,6 +470,10 @@ func TestCancelLeavesNothingHalfWritten(t *testing.T) {
 	if st.Records != 1 || st.Failed != 0 {
 		t.Errorf("after cancel: %d records (want quick's only), %d failed logs", st.Records, st.Failed)
 	}
+	entries, _ := Plan([]*pipelines.Pipeline{p}, Options{Store: f.store})
+	if r := strings.Join(entries[1].Reasons, "; "); entries[1].ID != "slow" || r != "its last run did not finish" {
+		t.Errorf("plan after cancel: %s: %q", entries[1].ID, r)
+	}
 	// The next run picks up where this one stopped.
 	t.Setenv("FAKEKINDS_FAST", "1")
 	again := f.run(src, nil)
