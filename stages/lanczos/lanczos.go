@@ -174,7 +174,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		return fmt.Errorf("%s: %s has label %d, but the %s snapshot has %d outputs", e.ID, dmeta.Dataset, top, meta.Model, meta.Classes)
 	}
 	e.Logf("%s (%s) on %d %s training images (%d per class, seed %d), bn_mode %s, %s",
-		meta.Model, epochText(meta.Epoch), subset.N, dmeta.Dataset, perClass, subSeed, p.String("bn_mode"), dtype)
+		meta.Model, epochText(meta.Epoch), subset.N, dmeta.Dataset, perClass, subSeed, p.String("bn_mode"), p.String("dtype"))
 
 	// The operator.
 	be, err := backend.Open(e.Backend)
