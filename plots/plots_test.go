@@ -356,6 +356,14 @@ func TestLogTicks(t *testing.T) {
 	if l := labels(got); strings.Join(l, " ") != "0.2 0.5" {
 		t.Errorf("log ticks within a decade: labels %q", l)
 	}
+	// A loss between 1.4 and 2.8 holds only the 1-2-5 value 2: linear steps.
+	got = got[:0]
+	for _, tk := range (logTicks{maxLabels: 4}).Ticks(1.4, 2.8) {
+		got = append(got, tk.Label)
+	}
+	if l := labels(got); len(l) < 3 {
+		t.Errorf("log ticks on a narrow axis: labels %q, want at least 3", l)
+	}
 }
 
 func TestLinearTicks(t *testing.T) {

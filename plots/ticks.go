@@ -11,7 +11,8 @@ import (
 // logTicks marks a log axis: a tick at every decade, labelled on at most
 // maxLabels decades spread evenly (a 12-decade axis in a small panel would
 // otherwise print overlapping labels). On an axis spanning less than two
-// decades it labels 1, 2 and 5 times each power of ten instead.
+// decades it labels 1, 2 and 5 times each power of ten instead, and on an
+// axis too narrow for two of those, round linear steps.
 type logTicks struct {
 	maxLabels int
 }
@@ -31,6 +32,7 @@ func (t logTicks) Ticks(lo, hi float64) []plot.Tick {
 	}
 	var ticks []plot.Tick
 	if len(decades) < 2 {
+		labelled := 0
 		for d := dlo; d <= dhi; d++ {
 			for m := 1; m < 10; m++ {
 				v := float64(m) * math.Pow(10, d)
@@ -40,9 +42,15 @@ func (t logTicks) Ticks(lo, hi float64) []plot.Tick {
 				tk := plot.Tick{Value: v}
 				if m == 1 || m == 2 || m == 5 {
 					tk.Label = formatTick(v)
+					labelled++
 				}
 				ticks = append(ticks, tk)
 			}
+		}
+		if labelled < 2 {
+			// A narrow range (a loss between 1.4 and 2.8, say) would show
+			// one label or none: round linear steps read better there.
+			return linearTicks{n: 4}.Ticks(lo, hi)
 		}
 		return ticks
 	}

@@ -4,8 +4,10 @@ package stages
 
 import (
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/aggregate"
 	"github.com/hessian-spectra/runner/stages/fetch"
 	"github.com/hessian-spectra/runner/stages/lanczos"
+	"github.com/hessian-spectra/runner/stages/plot"
 	"github.com/hessian-spectra/runner/stages/snapshot"
 	"github.com/hessian-spectra/runner/stages/train"
 )
@@ -25,5 +27,7 @@ func Registry() stage.Registry {
 	r.Register(snapshot.Kind)
 	r.Register(fetch.Kind)
 	r.Register(lanczos.Kind)
+	r.Register(plot.Kind)
+	r.Register(aggregate.Kind)
 	return r
 }

@@ -32,7 +32,7 @@ import (
 
 // version is the kind's implementation version: bump it when the figures
 // change.
-const version = 1
+const version = 2
 
 // Kind is the plot stage kind.
 var Kind = &stage.Kind{
