@@ -3,7 +3,7 @@
 // inputs bound to other instances, or every problem of the spec at once, each
 // at its file:line:col.
 //
-// The spec grammar is documented in GRAMMAR.md beside this file.
+// The spec grammar is documented in specs/README.md.
 package pipelines
 
 import (
