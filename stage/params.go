@@ -417,3 +417,39 @@ func (p Params) Object(name string) Params { return get[Params](p, name) }
 
 // Map returns a Map param.
 func (p Params) Map(name string) map[string]any { return get[map[string]any](p, name) }
+
+// Resolve converts params given by name (as decoded values) the way the
+// runner does for a spec: unknown names and missing required params are
+// errors, each value goes through its Param.Convert, and absent params take
+// their defaults. Tests of stage kinds build their Env.Params with it.
+func (k *Kind) Resolve(given map[string]any) (Params, error) {
+	names := make([]string, 0, len(given))
+	for name := range given {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := k.Param(name); !ok {
+			return nil, fmt.Errorf("kind %s: unknown param %q", k.Name, name)
+		}
+	}
+	out := Params{}
+	for _, p := range k.Params {
+		v, ok := given[p.Name]
+		if !ok {
+			if p.Required {
+				return nil, fmt.Errorf("kind %s: missing required param %q", k.Name, p.Name)
+			}
+			if p.Default == nil {
+				continue
+			}
+			v = p.Default
+		}
+		c, err := p.Convert(v)
+		if err != nil {
+			return nil, fmt.Errorf("kind %s: param %s: %w", k.Name, p.Name, err)
+		}
+		out[p.Name] = c
+	}
+	return out, nil
+}

@@ -111,3 +111,27 @@ func TestEnvInput(t *testing.T) {
 		t.Errorf("Input(none): %v", err)
 	}
 }
+
+func TestResolve(t *testing.T) {
+	k := &Kind{Name: "k", Version: 1, Params: []Param{
+		{Name: "lr", Type: Float, Required: true},
+		{Name: "epochs", Type: Int, Default: 3},
+		{Name: "note", Type: String},
+	}}
+	got, err := k.Resolve(map[string]any{"lr": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Params{"lr": 1.0, "epochs": 3}); !reflect.DeepEqual(got, want) {
+		t.Errorf("Resolve = %#v, want %#v", got, want)
+	}
+	for given, want := range map[string]map[string]any{
+		`unknown param "lrr"`:           {"lr": 1, "lrr": 2},
+		`missing required param "lr"`:   {},
+		"param epochs: want an integer": {"lr": 1, "epochs": "x"},
+	} {
+		if _, err := k.Resolve(want); err == nil || !strings.Contains(err.Error(), given) {
+			t.Errorf("Resolve(%v): %v, want %q", want, err, given)
+		}
+	}
+}

@@ -15,31 +15,14 @@ import (
 	"github.com/hessian-spectra/runner/stage"
 )
 
-// params converts given params as the runner does: each through its
-// Param.Convert, defaults filled in, unknown names rejected.
+// params converts given params as the runner does (stage.Kind.Resolve).
 func params(t *testing.T, given map[string]any) stage.Params {
 	t.Helper()
-	out := stage.Params{}
-	for name := range given {
-		if _, ok := Kind.Param(name); !ok {
-			t.Fatalf("unknown param %q", name)
-		}
+	p, err := Kind.Resolve(given)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, p := range Kind.Params {
-		v, ok := given[p.Name]
-		if !ok {
-			if p.Default == nil {
-				continue
-			}
-			v = p.Default
-		}
-		c, err := p.Convert(v)
-		if err != nil {
-			t.Fatalf("param %s: %v", p.Name, err)
-		}
-		out[p.Name] = c
-	}
-	return out
+	return p
 }
 
 func runKind(t *testing.T, given map[string]any, inputs map[string][]stage.Artifact) (string, error) {

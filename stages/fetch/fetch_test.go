@@ -21,34 +21,14 @@ import (
 
 const sample = "../../testdata/fashion-mnist-sample"
 
-// params converts given params as the runner does: each through its
-// Param.Convert, defaults filled in, unknown names rejected.
+// params converts given params as the runner does (stage.Kind.Resolve).
 func params(t *testing.T, given map[string]any) stage.Params {
 	t.Helper()
-	for name := range given {
-		if _, ok := Kind.Param(name); !ok {
-			t.Fatalf("unknown param %q", name)
-		}
+	p, err := Kind.Resolve(given)
+	if err != nil {
+		t.Fatal(err)
 	}
-	out := stage.Params{}
-	for _, p := range Kind.Params {
-		v, ok := given[p.Name]
-		if !ok {
-			if p.Default == nil {
-				if p.Required {
-					t.Fatalf("missing required param %s", p.Name)
-				}
-				continue
-			}
-			v = p.Default
-		}
-		c, err := p.Convert(v)
-		if err != nil {
-			t.Fatalf("param %s: %v", p.Name, err)
-		}
-		out[p.Name] = c
-	}
-	return out
+	return p
 }
 
 type recorder struct{ starts []string }

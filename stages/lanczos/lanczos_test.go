@@ -24,31 +24,14 @@ const (
 	fixtureLoss = 0.7142452905187945
 )
 
-// params converts given params as the runner does: each through its
-// Param.Convert, defaults filled in, unknown names rejected.
+// params converts given params as the runner does (stage.Kind.Resolve).
 func params(t *testing.T, given map[string]any) stage.Params {
 	t.Helper()
-	for name := range given {
-		if _, ok := Kind.Param(name); !ok {
-			t.Fatalf("unknown param %q", name)
-		}
+	p, err := Kind.Resolve(given)
+	if err != nil {
+		t.Fatal(err)
 	}
-	out := stage.Params{}
-	for _, p := range Kind.Params {
-		v, ok := given[p.Name]
-		if !ok {
-			if p.Default == nil {
-				continue
-			}
-			v = p.Default
-		}
-		c, err := p.Convert(v)
-		if err != nil {
-			t.Fatalf("param %s: %v", p.Name, err)
-		}
-		out[p.Name] = c
-	}
-	return out
+	return p
 }
 
 // artifacts writes a snapshot artifact of the fixture's weights (with the

@@ -20,21 +20,14 @@ import (
 
 const fixture = "../../testdata/lenet-fmnist/weights.npz"
 
+// params converts given params as the runner does (stage.Kind.Resolve).
 func params(t *testing.T, given map[string]any) stage.Params {
 	t.Helper()
-	out := stage.Params{}
-	for name, v := range given {
-		p, ok := Kind.Param(name)
-		if !ok {
-			t.Fatalf("unknown param %q", name)
-		}
-		c, err := p.Convert(v)
-		if err != nil {
-			t.Fatalf("param %s: %v", name, err)
-		}
-		out[name] = c
+	p, err := Kind.Resolve(given)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return p
 }
 
 func runKind(t *testing.T, given map[string]any, trainDir string) (string, error) {
