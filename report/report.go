@@ -102,19 +102,8 @@ func (r *renderer) path(spec, id, name string) (string, error) {
 	return filepath.Join(s.Dir, name), nil
 }
 
-func (r *renderer) file(spec, id, name string) (string, error) {
-	p, err := r.path(spec, id, name)
-	if err != nil {
-		return "", err
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", spec, id, err)
-	}
-	return strings.TrimRight(string(b), "\n"), nil
-}
-
-func (r *renderer) json(spec, id, name string) (any, error) {
+// read returns the bytes of a file in a stage's artifact.
+func (r *renderer) read(spec, id, name string) ([]byte, error) {
 	p, err := r.path(spec, id, name)
 	if err != nil {
 		return nil, err
@@ -122,6 +111,22 @@ func (r *renderer) json(spec, id, name string) (any, error) {
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", spec, id, err)
+	}
+	return b, nil
+}
+
+func (r *renderer) file(spec, id, name string) (string, error) {
+	b, err := r.read(spec, id, name)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\n"), nil
+}
+
+func (r *renderer) json(spec, id, name string) (any, error) {
+	b, err := r.read(spec, id, name)
+	if err != nil {
+		return nil, err
 	}
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {
@@ -137,13 +142,9 @@ func assetName(spec, id, name string) string {
 }
 
 func (r *renderer) figure(spec, id, name string) (string, error) {
-	p, err := r.path(spec, id, name)
+	b, err := r.read(spec, id, name)
 	if err != nil {
 		return "", err
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return "", fmt.Errorf("%s %s: %w", spec, id, err)
 	}
 	if r.o.AssetsDir == "" {
 		return "", fmt.Errorf("figure %s: no assets directory to copy it into", name)
