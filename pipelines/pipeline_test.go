@@ -262,11 +262,11 @@ func TestEditDistanceSuggestions(t *testing.T) {
 		{"Kind", "kind", stageKeys},
 		{"lr", "", []string{"value", "n"}},
 	} {
-		if got := suggest(c.word, c.cands); got != c.want {
-			t.Errorf("suggest(%q) = %q, want %q", c.word, got, c.want)
+		if got := stage.Suggest(c.word, c.cands); got != c.want {
+			t.Errorf("Suggest(%q) = %q, want %q", c.word, got, c.want)
 		}
 	}
-	if d := editDistance("kitten", "sitting"); d != 3 {
+	if d := stage.EditDistance("kitten", "sitting"); d != 3 {
 		t.Errorf("editDistance(kitten, sitting) = %d, want 3", d)
 	}
 }

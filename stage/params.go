@@ -266,7 +266,11 @@ func (p Param) scalar(v any) (any, error) {
 					return s, nil
 				}
 			}
-			return nil, fmt.Errorf("want one of %s, got %q", strings.Join(p.Enum, ", "), s)
+			hint := ""
+			if close := Suggest(s, p.Enum); close != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", close)
+			}
+			return nil, fmt.Errorf("want one of %s, got %q%s", strings.Join(p.Enum, ", "), s, hint)
 		}
 		return s, nil
 	case Bool:
