@@ -9,6 +9,7 @@
 //	![curves]({{ figure "htr_lenet_fashionmnist_cpu" "curves" "curves.png" }})   a copied figure's link
 //	{{ timings }}                                                    wall time per stage kind, a Markdown table
 //	{{ seconds "htr_lenet_fashionmnist_cpu" "htr[seed=0]" }}         one stage's recorded wall time
+//	{{ printf "%.2f" (sub .a .b) }}                                 arithmetic: add, sub, mul, div, abs
 //
 // Every stage a template names must be cached; a missing one is an error
 // that names it. Figures are copied into an assets directory under stable
@@ -64,6 +65,11 @@ func Render(name, text string, o Options) ([]byte, error) {
 		"seconds": r.seconds,
 		"timings": r.timings,
 		"minutes": func(s float64) string { return fmt.Sprintf("%.1f", s/60) },
+		"add":     func(a, b any) (float64, error) { return arith(a, b, func(x, y float64) float64 { return x + y }) },
+		"sub":     func(a, b any) (float64, error) { return arith(a, b, func(x, y float64) float64 { return x - y }) },
+		"mul":     func(a, b any) (float64, error) { return arith(a, b, func(x, y float64) float64 { return x * y }) },
+		"div":     func(a, b any) (float64, error) { return arith(a, b, func(x, y float64) float64 { return x / y }) },
+		"abs":     func(a any) (float64, error) { return arith(a, 0, func(x, _ float64) float64 { return math.Abs(x) }) },
 	}).Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
@@ -73,6 +79,32 @@ func Render(name, text string, o Options) ([]byte, error) {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// arith applies f to two numbers as templates hold them (JSON numbers are
+// float64; literals in a template are int or float64).
+func arith(a, b any, f func(x, y float64) float64) (float64, error) {
+	x, err := toFloat(a)
+	if err != nil {
+		return 0, err
+	}
+	y, err := toFloat(b)
+	if err != nil {
+		return 0, err
+	}
+	return f(x, y), nil
+}
+
+func toFloat(v any) (float64, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case int:
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
+	}
+	return 0, fmt.Errorf("want a number, got %T %v", v, v)
 }
 
 type renderer struct {

@@ -43,7 +43,7 @@ func TestRender(t *testing.T) {
 {{ file "s" "table" "table.md" }}
 {{ with json "s" "table" "summary.json" }}{{ range .methods }}{{ .name }} {{ printf "%.1f" .test }}{{ end }}{{ end }}
 ![c]({{ figure "s" "curves" "curves.png" }})
-{{ seconds "s" "train[seed=1]" }}
+{{ seconds "s" "train[seed=1]" }} {{ printf "%.2f" (sub (div (seconds "s" "train[seed=0]") 4) 10) }} {{ abs -2 }} {{ mul 2 (add 1 0.5) }}
 {{ timings "s" }}`
 	got, err := Render("t.md", tmpl, o)
 	if err != nil {
@@ -55,7 +55,7 @@ func TestRender(t *testing.T) {
 | 1 |
 sgd 5.2
 ![c](docs/results/s__curves__curves.png)
-60
+60 20.00 2 3
 | stage kind | stages | total (min) | mean (s) | longest (s) |
 |---|---:|---:|---:|---:|
 | aggregate | 1 | 0.0 | 0.5 | 0.5 |
