@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The one prepared check for a session lent an NVIDIA GPU (device tool): is
+# XLA/PJRT CUDA usable, does LeNet train on it, and how fast is an SGD step
+# there against the pure-Go backend on the same machine.
+#
+# Prepare on the development machine (the GPU machine has no Go toolchain and
+# no network), from the repository root:
+#   go build -o bin/runner ./cmd/runner                       # cgo; links only libc, dlopens the plugin
+#   mkdir -p .gpu && cp -r /usr/share/datasets/fashion-mnist .gpu/ && cp ../shared/gpu/pjrt-cuda-env.sh .gpu/
+#   echo /.gpu/ >> .git/info/exclude
+# then run it there with carry [bin, .gpu]:
+#   bash scripts/gpu-check.sh
+# Everything it prints is also written under $OUT (when set) for the report.
+set -uo pipefail
+out=${OUT:-/tmp/gpu-check}
+mkdir -p "$out"
+exec > >(tee "$out/gpu-check.log") 2>&1
+
+echo "== machine"; nvidia-smi -L || echo "no nvidia-smi"
+echo "== PJRT environment"
+if [ -f .gpu/pjrt-cuda-env.sh ]; then
+  env_lines=$(bash .gpu/pjrt-cuda-env.sh) && eval "$env_lines" && echo "$env_lines"
+else
+  echo "no .gpu/pjrt-cuda-env.sh: set GOMLX_BACKEND=xla:/path/to/plugin.so yourself"
+fi
+
+data=.gpu/fashion-mnist
+[ -d "$data" ] || data=testdata/fashion-mnist-sample
+
+echo "== models on xla:cuda (forward, SGD step, HVPs; JSON)"
+timeout 300 bin/runner bench --backend xla:cuda --repeats 10 > "$out/bench-xla-cuda.json"; echo "exit $?"
+echo "== one LeNet epoch on xla:cuda ($data)"
+timeout 300 bin/runner bench --train --backend xla:cuda --steps 20 --htr-probes 10 --epoch --data "$data" > "$out/train-xla-cuda.json"; echo "exit $?"
+echo "== the same step on the pure-Go backend of this machine, for comparison"
+timeout 200 bin/runner bench --train --backend go --steps 5 > "$out/train-go.json"; echo "exit $?"
+echo "== quickstart on xla:cuda (cache in /tmp)"
+timeout 400 bin/runner run specs/quickstart.yaml --backend xla:cuda --cache /tmp/qs-cache; echo "exit $?"
+cp -r results/quickstart/distances/table.md "$out/quickstart-distances.md" 2>/dev/null
+ls -la "$out"
