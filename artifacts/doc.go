@@ -26,6 +26,8 @@
 //	failed/<key>.log               logs of stages that failed
 //	quarantine/<digest>.<time>/    corrupt artifacts set aside by Verify
 //	downloads/                     partial downloads shared by all runs (stage.Env.Downloads)
+//	scratch/<key>/                 resumable state of an interrupted stage (stage.Env.Scratch),
+//	                               removed once the key's artifact is stored
 //	index/<spec>.json              stage id → key and digest of each spec's latest run
 //	cache.lock                     shared by every run, exclusive for GC and Verify
 //

@@ -35,6 +35,9 @@ type GCReport struct {
 	// lock files, Failed the logs of failed stages, Quarantined the
 	// quarantined artifacts, Junk other leftovers (interrupted atomic writes).
 	Temp, Locks, Failed, Quarantined, Junk int
+	// Scratch counts removed scratch directories: those of keys already
+	// stored, and those the policy removes by their age.
+	Scratch int
 	// KeptRecords and KeptObjects count what stays.
 	KeptRecords, KeptObjects int
 }
@@ -157,6 +160,23 @@ func (s *Store) GC(p GCPolicy) (GCReport, error) {
 		for _, e := range entries {
 			*sub.count++
 			if err := remove(filepath.Join(s.dir, sub.dir, e.Name())); err != nil {
+				return rep, err
+			}
+		}
+	}
+	// Scratch dirs hold the resumable state of interrupted stages: kept by
+	// the policy like records (by key and age), removed once stale.
+	entries, err := os.ReadDir(filepath.Join(s.dir, "scratch"))
+	if err != nil {
+		return rep, err
+	}
+	for _, e := range entries {
+		k := Key(e.Name())
+		info, ierr := e.Info()
+		_, stored := os.Stat(s.recordPath(k))
+		if ierr != nil || stored == nil || removable(k, info.ModTime()) {
+			rep.Scratch++
+			if err := remove(filepath.Join(s.dir, "scratch", e.Name())); err != nil {
 				return rep, err
 			}
 		}

@@ -20,6 +20,10 @@ type Status struct {
 	Temp, Failed, Quarantined int
 	// DownloadBytes is the size of downloads/.
 	DownloadBytes int64
+	// Scratch counts the scratch directories of interrupted stages, and
+	// ScratchBytes their size.
+	Scratch      int
+	ScratchBytes int64
 	// Locks counts lock files; Held lists the keys whose lock some process
 	// holds now (stages being computed).
 	Locks int
@@ -74,6 +78,8 @@ func (s *Store) Status() (Status, error) {
 	}
 	st.Temp, st.Failed, st.Quarantined = count("tmp"), count("failed"), count("quarantine")
 	st.DownloadBytes = treeSize(s.Downloads())
+	st.Scratch = count("scratch")
+	st.ScratchBytes = treeSize(filepath.Join(s.dir, "scratch"))
 	st.InUse = heldLock(filepath.Join(s.dir, "cache.lock"))
 	return st, nil
 }

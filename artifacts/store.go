@@ -51,7 +51,7 @@ func Open(dir string) (*Store, error) {
 	if info, err := os.Stat(abs); err == nil && !info.IsDir() {
 		return nil, fmt.Errorf("cache %s: not a directory", dir)
 	}
-	for _, sub := range []string{"objects", "keys", "locks", "tmp", "failed", "quarantine", "downloads", "index"} {
+	for _, sub := range []string{"objects", "keys", "locks", "tmp", "failed", "quarantine", "downloads", "index", "scratch"} {
 		if err := os.MkdirAll(filepath.Join(abs, sub), 0o777); err != nil {
 			return nil, fmt.Errorf("cache %s: %w", dir, err)
 		}
@@ -73,6 +73,23 @@ func (s *Store) Dir() string { return s.dir }
 
 // Downloads returns the directory shared by all runs for partial downloads.
 func (s *Store) Downloads() string { return filepath.Join(s.dir, "downloads") }
+
+// Scratch returns the scratch directory of key k, creating it: where a stage
+// computing k keeps resumable state across interrupted runs. Use it only
+// while holding k's lock.
+func (s *Store) Scratch(k Key) (string, error) {
+	p := filepath.Join(s.dir, "scratch", string(k))
+	if err := os.MkdirAll(p, 0o777); err != nil {
+		return "", fmt.Errorf("cache scratch dir: %w", err)
+	}
+	return p, nil
+}
+
+// RemoveScratch removes the scratch directory of key k, if any: call it
+// once k's artifact is stored.
+func (s *Store) RemoveScratch(k Key) error {
+	return RemoveTree(filepath.Join(s.dir, "scratch", string(k)))
+}
 
 func shard(name string) string {
 	if len(name) < 2 {

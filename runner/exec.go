@@ -75,6 +75,11 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 	if env.Progress == nil {
 		env.Progress = stage.Discard
 	}
+	if t.recheck == "" {
+		if env.Scratch, err = s.Scratch(key); err != nil {
+			return res, err
+		}
+	}
 	for name, ins := range t.job.Inputs {
 		for _, in := range ins {
 			env.Inputs[name] = append(env.Inputs[name], stage.Artifact{
@@ -129,6 +134,7 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 		return res, err
 	}
 	os.Remove(s.FailedLog(key))
+	_ = s.RemoveScratch(key) // what is left of it, gc removes (its key is stored)
 	res.digest = rec.Digest
 	return res, nil
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -675,4 +676,44 @@ func TestBadOutputsFail(t *testing.T) {
 		t.Errorf("log.txt output: %+v", g)
 	}
 	assertNoTemp(t, f.store)
+}
+
+// TestScratchSurvivesFailureUntilStored checks the contract of
+// stage.Env.Scratch: the same directory comes back to a rerun of the same
+// key after a failure, it is removed once the artifact is stored, and a
+// recheck gets none (it must recompute from nothing).
+func TestScratchSurvivesFailureUntilStored(t *testing.T) {
+	f := newFixture(t)
+	var seen []string
+	resumable := &stage.Kind{Name: "resumable", Version: 1, Run: func(ctx context.Context, e *stage.Env) error {
+		seen = append(seen, e.Scratch)
+		if e.Scratch == "" {
+			return os.WriteFile(filepath.Join(e.OutDir, "out.txt"), []byte("done"), 0o644)
+		}
+		marker := filepath.Join(e.Scratch, "half.txt")
+		if _, err := os.Stat(marker); err != nil {
+			if err := os.WriteFile(marker, []byte("epoch 1"), 0o644); err != nil {
+				return err
+			}
+			return errors.New("crash after epoch 1")
+		}
+		return os.WriteFile(filepath.Join(e.OutDir, "out.txt"), []byte("done"), 0o644)
+	}}
+	f.reg.Register(resumable)
+	src := "stages:\n  r: {kind: resumable}\n"
+	if s := f.run(src, nil); s.Failed != 1 {
+		t.Fatalf("first run: %s", s)
+	}
+	if s := f.run(src, nil); s.Ran != 1 {
+		t.Fatalf("second run: %s", s)
+	}
+	if len(seen) != 2 || seen[0] == "" || seen[0] != seen[1] {
+		t.Fatalf("scratch dirs of the two runs: %q, want one and the same", seen)
+	}
+	if _, err := os.Stat(seen[0]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("scratch dir still there after the artifact was stored: %v", err)
+	}
+	if s := f.run(src, func(o *Options) { o.Recheck = []string{"r"} }); s.Ran != 1 || seen[2] != "" {
+		t.Errorf("recheck: %s, scratch %q (want none)", s, seen[2])
+	}
 }

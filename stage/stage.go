@@ -95,6 +95,15 @@ type Env struct {
 	// stage may keep partial downloads (keyed by URL) so that an interrupted
 	// download resumes. It may be empty, meaning no such directory.
 	Downloads string
+	// Scratch is a directory private to this stage's key that survives a
+	// failed, cancelled or killed run and is removed once the stage's
+	// artifact is stored. A long stage keeps resumable state there (the
+	// train stage: its last completed epoch), so that rerunning after a
+	// crash or Ctrl-C continues where it stopped. What it holds must not
+	// change results: a resumed run writes the same files as one that was
+	// never interrupted. Empty when the runner offers none (a --recheck,
+	// which must recompute from nothing).
+	Scratch string
 }
 
 // Artifact is one input artifact as a stage sees it.

@@ -103,9 +103,9 @@ func runGC(c *cli, args []string) int {
 	}
 	fmt.Fprintf(c.stdout, "%s %d records and %d artifacts (%s); kept %d records and %d artifacts\n",
 		verb, rep.Records, rep.Objects, bytesString(rep.Bytes), rep.KeptRecords, rep.KeptObjects)
-	if n := rep.Temp + rep.Failed + rep.Quarantined + rep.Locks + rep.Junk; n > 0 {
-		fmt.Fprintf(c.stdout, "%s leftovers: %d temp dirs, %d failed logs, %d quarantined, %d lock files, %d other\n",
-			verb, rep.Temp, rep.Failed, rep.Quarantined, rep.Locks, rep.Junk)
+	if n := rep.Temp + rep.Failed + rep.Quarantined + rep.Locks + rep.Junk + rep.Scratch; n > 0 {
+		fmt.Fprintf(c.stdout, "%s leftovers: %d temp dirs, %d resumable states, %d failed logs, %d quarantined, %d lock files, %d other\n",
+			verb, rep.Temp, rep.Scratch, rep.Failed, rep.Quarantined, rep.Locks, rep.Junk)
 	}
 	return exitOK
 }

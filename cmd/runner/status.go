@@ -45,6 +45,7 @@ func runStatus(c *cli, args []string) int {
 	fmt.Fprintf(w, "artifacts:    %d (%s)\n", st.Objects, bytesString(st.Bytes))
 	fmt.Fprintf(w, "downloads:    %s\n", bytesString(st.DownloadBytes))
 	fmt.Fprintf(w, "temp dirs:    %d\n", st.Temp)
+	fmt.Fprintf(w, "resumable:    %d (%s)\n", st.Scratch, bytesString(st.ScratchBytes))
 	fmt.Fprintf(w, "failed logs:  %d\n", st.Failed)
 	fmt.Fprintf(w, "quarantined:  %d\n", st.Quarantined)
 	inUse := "no"
