@@ -26,6 +26,12 @@ type Output struct {
 	// training batch, then a unit "evaluate E/N" with one step per
 	// evaluation batch of both splits.
 	Progress Progress
+	// Scratch, with Dir, makes the run resumable (stage.Env.Scratch): the
+	// files grow there, with the trainer's state after every completed
+	// epoch, and move into Dir at the end. A Run that finds such a state
+	// continues after its epoch and writes the same files as a run that was
+	// never interrupted (timings.csv aside).
+	Scratch string
 }
 
 // Result is what Run measured.
@@ -51,16 +57,31 @@ func Run(ctx context.Context, t *Trainer, data *datasets.Dataset, out Output) (r
 			fmt.Fprintf(out.Log, format+"\n", args...)
 		}
 	}
+	// work is where the files grow: the scratch dir of a resumable run.
+	work := out.Dir
+	resumable := out.Dir != "" && out.Scratch != ""
+	if resumable {
+		work = out.Scratch
+	}
 	checkpoint := func(epoch int) error {
-		if out.Dir != "" {
-			if err := t.WriteCheckpoint(out.Dir, epoch); err != nil {
+		if work != "" {
+			if err := t.WriteCheckpoint(work, epoch); err != nil {
 				return err
 			}
 		}
 		res.Checkpoints = append(res.Checkpoints, epoch)
 		return nil
 	}
-	if cfg.SnapshotEvery > 0 {
+	start := 0
+	if resumable {
+		if start, err = resume(t, work, res); err != nil {
+			return res, err
+		}
+		if start > 0 {
+			logf("resuming after epoch %d/%d, from the state an interrupted run left", start, cfg.Epochs)
+		}
+	}
+	if start == 0 && cfg.SnapshotEvery > 0 {
 		if err := checkpoint(0); err != nil {
 			return res, err
 		}
@@ -68,7 +89,7 @@ func Run(ctx context.Context, t *Trainer, data *datasets.Dataset, out Output) (r
 	logf("%s: %d parameters in %d tensors, %s, %d training and %d test images, batch %d, %d epochs, seed %d",
 		cfg.Model.Name(), cfg.Model.ParamCount(), len(cfg.Model.Params()), strings.ToLower(cfg.DType.String()), data.Train.N, data.Test.N,
 		cfg.BatchSize, cfg.Epochs, cfg.Seed)
-	for e := range cfg.Epochs {
+	for e := start; e < cfg.Epochs; e++ {
 		st, err := t.TrainEpoch(ctx, data.Train, e, out.Progress)
 		if err != nil {
 			if d := (*DivergedError)(nil); errors.As(err, &d) {
@@ -97,11 +118,11 @@ func Run(ctx context.Context, t *Trainer, data *datasets.Dataset, out Output) (r
 			TestLoss: te.Loss, TestAcc: te.Accuracy, Penalty: st.MeanTrace}
 		res.Metrics = append(res.Metrics, row)
 		res.Timings = append(res.Timings, Timing{Epoch: e + 1, TrainSeconds: st.Seconds, EvalSeconds: evalSeconds})
-		if out.Dir != "" {
-			if err := WriteMetrics(filepath.Join(out.Dir, MetricsFile), res.Metrics); err != nil {
+		if work != "" {
+			if err := WriteMetrics(filepath.Join(work, MetricsFile), res.Metrics); err != nil {
 				return res, err
 			}
-			if err := WriteTimings(filepath.Join(out.Dir, TimingsFile), res.Timings); err != nil {
+			if err := WriteTimings(filepath.Join(work, TimingsFile), res.Timings); err != nil {
 				return res, err
 			}
 		}
@@ -116,8 +137,63 @@ func Run(ctx context.Context, t *Trainer, data *datasets.Dataset, out Output) (r
 				return res, err
 			}
 		}
+		if resumable {
+			if err := t.saveResume(work, e+1); err != nil {
+				return res, err
+			}
+		}
+	}
+	if resumable {
+		for _, name := range []string{MetricsFile, TimingsFile, CheckpointsDir} {
+			if err := os.Rename(filepath.Join(work, name), filepath.Join(out.Dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return res, fmt.Errorf("train: moving %s out of the scratch dir: %w", name, err)
+			}
+		}
 	}
 	return res, nil
+}
+
+// resume restores the state a resumable run left in work, if any, and the
+// rows and checkpoints written up to it; it returns the number of epochs
+// already completed (0 when there is nothing to resume).
+func resume(t *Trainer, work string, res *Result) (int, error) {
+	st, ok, err := loadResume(work)
+	if err != nil || !ok {
+		return 0, err
+	}
+	if st.Epoch > t.cfg.Epochs {
+		return 0, fmt.Errorf("train: resumable state after epoch %d of a %d-epoch run; delete %s to start over", st.Epoch, t.cfg.Epochs, work)
+	}
+	if err := t.restore(filepath.Join(work, resumeDir), st.Epoch, st.Steps); err != nil {
+		return 0, err
+	}
+	metrics, err := readMetrics(filepath.Join(work, MetricsFile))
+	if err != nil {
+		return 0, err
+	}
+	timings, err := readTimings(filepath.Join(work, TimingsFile))
+	if err != nil {
+		return 0, err
+	}
+	if len(metrics) < st.Epoch || len(timings) < st.Epoch {
+		return 0, fmt.Errorf("train: resumable state after epoch %d, but %s has %d rows", st.Epoch, MetricsFile, len(metrics))
+	}
+	// Rows and checkpoints past the state were written by an epoch that did
+	// not complete its record: it runs again.
+	res.Metrics, res.Timings = metrics[:st.Epoch], timings[:st.Epoch]
+	epochs, err := Checkpoints(work)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range epochs {
+		if e <= st.Epoch {
+			res.Checkpoints = append(res.Checkpoints, e)
+			continue
+		}
+		os.Remove(CheckpointPath(work, e))
+		os.Remove(OptimizerPath(work, e))
+	}
+	return st.Epoch, nil
 }
 
 // Metrics is one row of metrics.csv: the state after epoch Epoch (1-based,

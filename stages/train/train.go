@@ -46,7 +46,9 @@ const MetaFile = "meta.json"
 var Kind = &stage.Kind{
 	Name:    "train",
 	Version: version,
-	Doc:     "trains one model with one seed (SGD or Adam, MultiStepLR, optional L2 and Hessian-trace regularisation); metrics.csv and checkpoints",
+	// Wall times are the one thing two runs of a key disagree on.
+	Volatile: []string{"timings.csv"},
+	Doc:      "trains one model with one seed (SGD or Adam, MultiStepLR, optional L2 and Hessian-trace regularisation); metrics.csv and checkpoints",
 	Params: []stage.Param{
 		{Name: "model", Type: stage.String, Required: true, Enum: models.Names(),
 			Doc: "the architecture; input channels and classes come from the data"},
@@ -202,7 +204,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	if progress == nil {
 		progress = stage.Discard
 	}
-	if _, err := trainlib.Run(ctx, t, data, trainlib.Output{Dir: e.OutDir, Log: e.Log, Progress: progress}); err != nil {
+	if _, err := trainlib.Run(ctx, t, data, trainlib.Output{Dir: e.OutDir, Scratch: e.Scratch, Log: e.Log, Progress: progress}); err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}

@@ -1,0 +1,188 @@
+package train
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/hessian-spectra/runner/npz"
+)
+
+// A resumable run keeps, in its scratch directory, the artifact files as
+// they grow (metrics.csv, timings.csv, checkpoints/) and, after every
+// completed epoch, the state needed to continue: the weights and optimizer
+// state under resume/checkpoints/ (written by WriteCheckpoint) and then
+// resume.json, written last by rename, which names the epoch. A run killed
+// at any instant leaves either the previous epoch's resume.json or the new
+// one, each pointing at complete files.
+
+const (
+	resumeFile = "resume.json"
+	resumeDir  = "resume"
+)
+
+// resumeState is the content of resume.json.
+type resumeState struct {
+	// Epoch is the number of completed epochs the state is after.
+	Epoch int `json:"epoch"`
+	// Steps is the number of optimizer steps taken by then.
+	Steps int64 `json:"steps"`
+}
+
+// saveResume records the trainer's state after epoch completed epochs.
+func (t *Trainer) saveResume(scratch string, epoch int) error {
+	dir := filepath.Join(scratch, resumeDir)
+	if err := t.WriteCheckpoint(dir, epoch); err != nil {
+		return fmt.Errorf("train: resumable state: %w", err)
+	}
+	b, err := json.Marshal(resumeState{Epoch: epoch, Steps: t.steps})
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(scratch, resumeFile), b); err != nil {
+		return err
+	}
+	// The older states are no longer referenced.
+	epochs, _ := Checkpoints(dir)
+	for _, e := range epochs {
+		if e != epoch {
+			os.Remove(CheckpointPath(dir, e))
+			os.Remove(OptimizerPath(dir, e))
+		}
+	}
+	return nil
+}
+
+// loadResume reads resume.json from scratch; ok is false when there is none.
+func loadResume(scratch string) (st resumeState, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(scratch, resumeFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, fmt.Errorf("train: resumable state: %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil || st.Epoch < 1 {
+		return st, false, fmt.Errorf("train: resumable state %s is corrupt (%v); delete it to start over", filepath.Join(scratch, resumeFile), err)
+	}
+	return st, true, nil
+}
+
+// restore replaces the trainer's weights and optimizer state by those saved
+// after epoch completed epochs under dir (by WriteCheckpoint), and its step
+// count by steps.
+func (t *Trainer) restore(dir string, epoch int, steps int64) error {
+	w, err := t.cfg.Model.ReadWeights(CheckpointPath(dir, epoch), t.cfg.DType)
+	if err != nil {
+		return fmt.Errorf("train: resume: %w", err)
+	}
+	state := t.state // before the first step there is no state: keep the zeros
+	if steps > 0 && len(t.state) > 0 {
+		ar, err := npz.ReadFile(OptimizerPath(dir, epoch))
+		if err != nil {
+			return fmt.Errorf("train: resume: %w", err)
+		}
+		state = make([]*tensors.Tensor, len(t.state))
+		slots := t.cfg.Optimizer.Slots()
+		for i, e := range t.cfg.Model.Params() {
+			for j, slot := range slots {
+				a, err := ar.Get(e.Name + "." + slot)
+				if err != nil {
+					return fmt.Errorf("train: resume: %w", err)
+				}
+				if state[i*len(slots)+j], err = tensorOf(a, t.cfg.DType); err != nil {
+					return fmt.Errorf("train: resume: %s.%s: %w", e.Name, slot, err)
+				}
+			}
+		}
+		finalize(t.state)
+	}
+	if err := t.w.Finalize(); err != nil {
+		return err
+	}
+	t.w, t.state, t.steps = w, state, steps
+	return nil
+}
+
+// tensorOf makes a tensor of an npz array of the run's float dtype.
+func tensorOf(a *npz.Array, dtype dtypes.DType) (*tensors.Tensor, error) {
+	switch d := a.Data.(type) {
+	case []float32:
+		if dtype == dtypes.Float32 {
+			return tensors.FromFlatDataAndDimensions(d, a.Shape...), nil
+		}
+	case []float64:
+		if dtype == dtypes.Float64 {
+			return tensors.FromFlatDataAndDimensions(d, a.Shape...), nil
+		}
+	}
+	return nil, fmt.Errorf("state of type %T for a %s run", a.Data, dtype)
+}
+
+// readMetrics reads the rows of a metrics.csv written by WriteMetrics.
+func readMetrics(path string) ([]Metrics, error) {
+	recs, err := readCSV(path, 7)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]Metrics, len(recs))
+	for i, r := range recs {
+		var v [7]float64
+		for j, cell := range r {
+			if cell == "" {
+				v[j] = math.NaN()
+				continue
+			}
+			if v[j], err = strconv.ParseFloat(cell, 64); err != nil {
+				return nil, fmt.Errorf("train: %s row %d: %w", path, i+2, err)
+			}
+		}
+		rows[i] = Metrics{Epoch: int(v[0]), LR: v[1], TrainLoss: v[2], TrainAcc: v[3], TestLoss: v[4], TestAcc: v[5], Penalty: v[6]}
+	}
+	return rows, nil
+}
+
+// readTimings reads the rows of a timings.csv written by WriteTimings.
+func readTimings(path string) ([]Timing, error) {
+	recs, err := readCSV(path, 3)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]Timing, len(recs))
+	for i, r := range recs {
+		var v [3]float64
+		for j, cell := range r {
+			if v[j], err = strconv.ParseFloat(cell, 64); err != nil {
+				return nil, fmt.Errorf("train: %s row %d: %w", path, i+2, err)
+			}
+		}
+		rows[i] = Timing{Epoch: int(v[0]), TrainSeconds: v[1], EvalSeconds: v[2]}
+	}
+	return rows, nil
+}
+
+func readCSV(path string, fields int) ([][]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = fields
+	recs, err := r.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("train: %s: %w", path, err)
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("train: %s: no header", path)
+	}
+	return recs[1:], nil
+}
