@@ -251,6 +251,9 @@ func (e *engine) reasonsFor(n *node) []string {
 	if n.forced {
 		return []string{"forced"}
 	}
+	if n.recheck {
+		return []string{"recheck: recompute and compare with the cached digest"}
+	}
 	prev := n.prev.Key
 	if prev == "" {
 		return []string{"new"}

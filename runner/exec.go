@@ -3,11 +3,13 @@ package runner
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -123,6 +125,11 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 			if want, err := s.Manifest(t.recheck); err == nil {
 				diff = want.Diff(m)
 			}
+			diff = dropVolatile(diff, t.kind.Volatile, s.ObjectDir(t.recheck), out)
+			if len(diff) == 0 {
+				res.digest = t.recheck // only volatile content differs
+				return res, nil
+			}
 			return res, fmt.Errorf("not deterministic: recomputed digest %s, cached %s%s",
 				res.digest.Short(), t.recheck.Short(), formatDiff(diff))
 		}
@@ -146,6 +153,55 @@ func keepLog(s *artifacts.Store, key artifacts.Key, logPath string, res *execRes
 	if os.Rename(logPath, s.FailedLog(key)) == nil {
 		res.logFile = s.FailedLog(key)
 	}
+}
+
+// dropVolatile removes from a manifest diff (lines "path: how") the files a
+// kind declares volatile, and the JSON files that differ only in volatile
+// top-level keys ("file#key"), comparing the cached copy in want with the
+// recomputed one in got.
+func dropVolatile(diff, volatile []string, want, got string) []string {
+	files := map[string]bool{}
+	keys := map[string][]string{}
+	for _, v := range volatile {
+		if file, key, ok := strings.Cut(v, "#"); ok {
+			keys[file] = append(keys[file], key)
+		} else {
+			files[v] = true
+		}
+	}
+	var out []string
+	for _, d := range diff {
+		path, how, _ := strings.Cut(d, ": ")
+		if files[path] {
+			continue
+		}
+		if ks := keys[path]; ks != nil && (strings.HasPrefix(how, "content differs") || strings.HasPrefix(how, "size ")) {
+			if jsonEqualExcept(filepath.Join(want, path), filepath.Join(got, path), ks) {
+				continue
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// jsonEqualExcept reports whether two JSON object files are equal once the
+// given top-level keys are removed from both.
+func jsonEqualExcept(a, b string, keys []string) bool {
+	var va, vb map[string]any
+	for _, f := range []struct {
+		path string
+		v    *map[string]any
+	}{{a, &va}, {b, &vb}} {
+		data, err := os.ReadFile(f.path)
+		if err != nil || json.Unmarshal(data, f.v) != nil {
+			return false
+		}
+		for _, k := range keys {
+			delete(*f.v, k)
+		}
+	}
+	return reflect.DeepEqual(va, vb)
 }
 
 func formatDiff(diff []string) string {

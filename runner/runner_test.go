@@ -717,3 +717,31 @@ func TestScratchSurvivesFailureUntilStored(t *testing.T) {
 		t.Errorf("recheck: %s, scratch %q (want none)", s, seen[2])
 	}
 }
+
+// TestRecheckIgnoresVolatileContent: a recheck passes when only what the
+// kind declares volatile differs (a file, a JSON key), and still fails on
+// any other difference.
+func TestRecheckIgnoresVolatileContent(t *testing.T) {
+	f := newFixture(t)
+	stable := 1
+	wallTimes := &stage.Kind{Name: "walltimes", Version: 1,
+		Volatile: []string{"timings.csv", "summary.json#seconds"},
+		Run: func(ctx context.Context, e *stage.Env) error {
+			r := fmt.Sprint(time.Now().UnixNano())
+			os.WriteFile(filepath.Join(e.OutDir, "timings.csv"), []byte("seconds\n"+r+"\n"), 0o644)
+			os.WriteFile(filepath.Join(e.OutDir, "values.csv"), []byte("v\n3\n"), 0o644)
+			return os.WriteFile(filepath.Join(e.OutDir, "summary.json"),
+				[]byte(fmt.Sprintf(`{"loss": %d, "seconds": %s}`, stable, r)), 0o644)
+		}}
+	f.reg.Register(wallTimes)
+	src := "stages:\n  w: {kind: walltimes}\n"
+	f.run(src, nil)
+	if s := f.run(src, func(o *Options) { o.Recheck = []string{"w"} }); s.Failed != 0 {
+		t.Fatalf("recheck with only volatile differences failed: %v", resultOf(t, s, "w").Err)
+	}
+	stable = 2
+	s := f.run(src, func(o *Options) { o.Recheck = []string{"w"} })
+	if r := resultOf(t, s, "w"); r.Outcome != Failed || !strings.Contains(r.Err.Error(), "summary.json: ") || strings.Contains(r.Err.Error(), "timings.csv") {
+		t.Errorf("recheck with a changed stable key: %v", r.Err)
+	}
+}

@@ -35,6 +35,12 @@ type Kind struct {
 	// Inputs are the named artifacts the kind reads, addressed in a spec by
 	// `needs: {name: stage-ref}`.
 	Inputs []Input
+	// Volatile names what legitimately differs between two runs of the same
+	// key, such as wall times: a file ("timings.csv") or a top-level key of
+	// a JSON file ("summary.json#seconds"). `runner run --recheck`, which
+	// recomputes a cached stage to test its determinism, compares
+	// everything else. Digests still cover every file.
+	Volatile []string
 	// Run executes the stage. It must honour ctx (return ctx.Err() promptly
 	// after cancellation) and write its outputs under e.OutDir only.
 	Run func(ctx context.Context, e *Env) error

@@ -44,7 +44,9 @@ const version = 1
 var Kind = &stage.Kind{
 	Name:    "lanczos",
 	Version: version,
-	Doc:     "spectral density (the seed's stochastic Lanczos quadrature), top eigenvalues and Hutchinson trace of the full or one layer's loss Hessian on the per-class subset",
+	// Wall time is the one thing two runs of a key disagree on.
+	Volatile: []string{"summary.json#seconds"},
+	Doc:      "spectral density (the seed's stochastic Lanczos quadrature), top eigenvalues and Hutchinson trace of the full or one layer's loss Hessian on the per-class subset",
 	Params: []stage.Param{
 		{Name: "layer", Type: stage.String, Default: hessian.FullTarget,
 			Doc: "full (every trainable parameter, biases and batch norm included) or a parameter name such as conv1.weight (that tensor's Hessian, all others fixed)"},
