@@ -218,13 +218,9 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	if prog == nil {
 		prog = stage.Discard
 	}
-	known := req.Density.BoundsSteps + req.Density.Probes*req.Density.Steps
-	if req.Trace != nil {
-		known += req.Trace.Probes
-	}
 	res, err := hessian.Run(ctx, h, []hessian.Request{req}, hessian.RunOptions{
 		MaxBatch: width,
-		Progress: &named{p: prog, what: "lanczos " + layer, total: known},
+		Progress: &named{p: prog, what: "lanczos " + layer},
 	})
 	if err != nil {
 		return fmt.Errorf("%s: layer %s: %w", e.ID, layer, err)
@@ -323,18 +319,17 @@ func spectrumArrays(r hessian.Result, steps int) []npz.Named {
 	return out
 }
 
-// named passes progress on under the stage's own name, with the number of
-// products known in advance as the total (a top-k run adds an unknown
-// number).
+// named passes progress on under the stage's own name. The total is the
+// number of products hessian.Run knows in advance, or 0 (unknown: a count
+// without a bar) when a top-k search takes an open-ended number.
 type named struct {
-	p     stage.Progress
-	what  string
-	total int
+	p    stage.Progress
+	what string
 }
 
-func (n *named) Start(_ string, _ int) { n.p.Start(n.what, n.total) }
-func (n *named) Advance(k int)         { n.p.Advance(k) }
-func (n *named) Finish()               { n.p.Finish() }
+func (n *named) Start(_ string, total int) { n.p.Start(n.what, total) }
+func (n *named) Advance(k int)             { n.p.Advance(k) }
+func (n *named) Finish()                   { n.p.Finish() }
 
 // readJSON decodes the JSON file at path into v.
 func readJSON(path string, v any) error {
