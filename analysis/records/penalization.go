@@ -11,10 +11,12 @@ import (
 // PenalizationSummary is the summary.json of an aggregate stage with table
 // penalization: one row per training method.
 type PenalizationSummary struct {
-	Table   string      `json:"table"`
-	Title   string      `json:"title"`
-	LastK   int         `json:"last_k"`
-	Methods []MethodRow `json:"methods"`
+	Table string `json:"table"`
+	Title string `json:"title"`
+	LastK int    `json:"last_k"`
+	// Baseline is the method the others are compared with, seed by seed.
+	Baseline string      `json:"baseline"`
+	Methods  []MethodRow `json:"methods"`
 }
 
 // MethodRow is one method's reruns pooled: test and train error and the gap
@@ -31,6 +33,9 @@ type MethodRow struct {
 	analysis.Penalization
 	// Paper is the published test error %, or nil.
 	Paper *PaperValue `json:"paper"`
+	// Paired compares the method with the baseline over the seeds both ran
+	// (nil for the baseline, and where fewer than two seeds are shared).
+	Paired *analysis.Paired `json:"paired"`
 }
 
 // PaperValue is a published test error %: a mean and, when published, a std.

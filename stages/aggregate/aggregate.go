@@ -42,7 +42,7 @@ import (
 
 // version is the kind's implementation version: bump it when the files
 // written change meaning.
-const version = 1
+const version = 2
 
 // Kind is the aggregate stage kind.
 var Kind = &stage.Kind{
@@ -56,6 +56,8 @@ var Kind = &stage.Kind{
 			Doc: "the table's heading; empty: Model+Dataset when all inputs agree"},
 		{Name: "last_k", Type: stage.Int, Default: 10, Min: stage.Bound(1),
 			Doc: "penalization: the last epochs of each rerun pooled (the seed's k)"},
+		{Name: "baseline", Type: stage.String, Default: "",
+			Doc: "penalization: the method the others are compared with seed by seed (paired differences); empty: the first"},
 		{Name: "group_by", Type: stage.String, Default: "",
 			Doc: "penalization: matrix key whose value names a run's method; empty: the producing stage's name"},
 		{Name: "labels", Type: stage.Map, Elem: stage.String,

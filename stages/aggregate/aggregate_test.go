@@ -50,7 +50,8 @@ func trainRun(t *testing.T, root, id string, matrix map[string]any, train, test 
 	for i := range train {
 		eps = append(eps, recordstest.Epoch{LR: 0.01, TrainLoss: 0.1, TrainAcc: train[i], TestLoss: 0.3, TestAcc: test[i], Penalty: math.NaN()})
 	}
-	a, err := recordstest.Train(root, id, matrix, "LeNet", "FashionMNIST", 0, eps)
+	seed, _ := matrix["seed"].(int) // the run's seed, as meta.json records it
+	a, err := recordstest.Train(root, id, matrix, "LeNet", "FashionMNIST", seed, eps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,10 +61,10 @@ func trainRun(t *testing.T, root, id string, matrix map[string]any, train, test 
 func penalizationInputs(t *testing.T) []stage.Artifact {
 	root := t.TempDir()
 	return []stage.Artifact{
-		trainRun(t, root, "sgd[seed=0]", nil, []float64{0.95, 0.97}, []float64{0.90, 0.92}),
-		trainRun(t, root, "sgd[seed=1]", nil, []float64{0.99, 0.99}, []float64{0.94, 0.96}),
-		trainRun(t, root, "htr[seed=0]", nil, []float64{0.98, 0.98}, []float64{0.95, 0.95}),
-		trainRun(t, root, "htr[seed=1]", nil, []float64{0.96, 0.96}, []float64{0.95, 0.95}),
+		trainRun(t, root, "sgd[seed=0]", map[string]any{"seed": 0}, []float64{0.95, 0.97}, []float64{0.90, 0.92}),
+		trainRun(t, root, "sgd[seed=1]", map[string]any{"seed": 1}, []float64{0.99, 0.99}, []float64{0.94, 0.96}),
+		trainRun(t, root, "htr[seed=0]", map[string]any{"seed": 0}, []float64{0.98, 0.98}, []float64{0.95, 0.95}),
+		trainRun(t, root, "htr[seed=1]", map[string]any{"seed": 1}, []float64{0.96, 0.96}, []float64{0.95, 0.95}),
 	}
 }
 
@@ -81,21 +82,25 @@ func TestPenalization(t *testing.T) {
 	// By hand, SGD: test acc .90 .92 .94 .96 → error 7 ± √5 = 2.236;
 	// train acc .95 .97 .99 .99 → error 2.5 ± √2.75 = 1.658; gaps 5 5 5 3
 	// → 4.5 ± √0.75 = 0.866. HTR: test .95 ×4 → 5 ± 0; train .98 .98 .96
-	// .96 → 3 ± 1; gaps 3 3 1 1 → 2 ± 1.
+	// .96 → 3 ± 1; gaps 3 3 1 1 → 2 ± 1. Paired by seed, HTR − SGD test
+	// error over the last 2 epochs: seed 0: 5 − 9 = −4, seed 1: 5 − 5 = 0;
+	// mean −2, sample std √8 = 2.8284, standard error √8/√2 = 2.
 	want := "# LeNet+FashionMNIST: test error over reruns\n\n" +
 		"Mean ± population std over the last 2 epochs of every rerun, pooled (the seed's plot_penalization). " +
 		"Error % = 100·(1 − accuracy); gap = train accuracy − test accuracy, in percentage points. " +
-		"Paper: the published test error %.\n\n" +
-		"| method | test error % | paper | train error % | gap (points) | reruns | epochs |\n" +
-		"|---|---:|---:|---:|---:|---:|---:|\n" +
-		"| SGD | 7.00 ± 2.24 | 5.43 ± 0.10 | 2.50 ± 1.66 | 4.50 ± 0.87 | 2 | 3 |\n" +
-		"| SGD + HTR | 5.00 ± 0.00 | 4.78 | 3.00 ± 1.00 | 2.00 ± 1.00 | 2 | 3 |\n"
+		"Paper: the published test error %. Δ vs SGD: the difference in test error from the run of SGD with the same seed " +
+		"(same initial weights and shuffles), averaged over the last 2 epochs, mean ± standard error over the seeds.\n\n" +
+		"| method | test error % | paper | Δ vs SGD (points) | train error % | gap (points) | reruns | epochs |\n" +
+		"|---|---:|---:|---:|---:|---:|---:|---:|\n" +
+		"| SGD | 7.00 ± 2.24 | 5.43 ± 0.10 | – | 2.50 ± 1.66 | 4.50 ± 0.87 | 2 | 3 |\n" +
+		"| SGD + HTR | 5.00 ± 0.00 | 4.78 | -2.00 ± 2.00 (2) | 3.00 ± 1.00 | 2.00 ± 1.00 | 2 | 3 |\n"
 	if got := read(t, out, "table.md"); got != want {
 		t.Errorf("table.md:\n%s\nwant:\n%s", got, want)
 	}
-	wantCSV := "method,label,reruns,epochs_min,epochs_max,last_k,test_error_mean,test_error_std,paper_test_error_mean,paper_test_error_std,train_error_mean,train_error_std,gap_mean,gap_std\n" +
-		"sgd,SGD,2,3,3,2,7.0000,2.2361,5.4300,0.1000,2.5000,1.6583,4.5000,0.8660\n" +
-		"htr,SGD + HTR,2,3,3,2,5.0000,0.0000,4.7800,,3.0000,1.0000,2.0000,1.0000\n"
+	wantCSV := "method,label,reruns,epochs_min,epochs_max,last_k,test_error_mean,test_error_std,paper_test_error_mean,paper_test_error_std,train_error_mean,train_error_std,gap_mean,gap_std," +
+		"baseline,paired_diff_mean,paired_diff_std,paired_diff_stderr,paired_seeds\n" +
+		"sgd,SGD,2,3,3,2,7.0000,2.2361,5.4300,0.1000,2.5000,1.6583,4.5000,0.8660,sgd,,,,\n" +
+		"htr,SGD + HTR,2,3,3,2,5.0000,0.0000,4.7800,,3.0000,1.0000,2.0000,1.0000,sgd,-2.0000,2.8284,2.0000,2\n"
 	if got := read(t, out, "table.csv"); got != wantCSV {
 		t.Errorf("table.csv:\n%s\nwant:\n%s", got, wantCSV)
 	}
@@ -133,7 +138,9 @@ func TestPenalizationGroupBy(t *testing.T) {
 	}
 	md := read(t, out, "table.md")
 	// l2: last test acc 0.8 twice → 20 ± 0; sgd: 0.7 → 30 ± 0.
-	for _, row := range []string{"| l2 | 20.00 ± 0.00 | – | 0.00 ± 0.00 | 20.00 ± 0.00 | 2 | 3 |", "| sgd | 30.00 ± 0.00 |"} {
+	// l2 comes first, so it is the baseline; sgd shares one seed with it, too
+	// few for a paired difference.
+	for _, row := range []string{"| l2 | 20.00 ± 0.00 | – | – | 0.00 ± 0.00 | 20.00 ± 0.00 | 2 | 3 |", "| sgd | 30.00 ± 0.00 | – | – |"} {
 		if !strings.Contains(md, row) {
 			t.Errorf("table.md lacks %q:\n%s", row, md)
 		}
@@ -155,6 +162,7 @@ func TestPenalizationErrors(t *testing.T) {
 		"paper typo":    {map[string]any{"table": "penalization", "last_k": 2, "paper": map[string]any{"hrt": "1"}}, in, `paper names "hrt", which is no method among the inputs (htr, sgd)`},
 		"paper garbled": {map[string]any{"table": "penalization", "last_k": 2, "paper": map[string]any{"htr": "about 5"}}, in, `paper htr: "about 5" is not`},
 		"group key":     {map[string]any{"table": "penalization", "group_by": "method"}, in, `no matrix value "method"`},
+		"baseline":      {map[string]any{"table": "penalization", "last_k": 2, "baseline": "sdg"}, in, `baseline "sdg" is no method among the inputs (htr, sgd)`},
 	} {
 		_, err := runKind(t, c.given, c.inputs)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

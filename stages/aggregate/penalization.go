@@ -45,7 +45,14 @@ func penalization(ctx context.Context, e *stage.Env) error {
 		}
 	}
 
-	sum := records.PenalizationSummary{Table: "penalization", Title: e.Params.String("title"), LastK: k}
+	sum := records.PenalizationSummary{Table: "penalization", Title: e.Params.String("title"), LastK: k, Baseline: groups[0].Name}
+	if b := e.Params.String("baseline"); b != "" {
+		if !names[b] {
+			return fmt.Errorf("baseline %q is no method among the inputs (%s)", b, sortedKeys(names))
+		}
+		sum.Baseline = b
+	}
+	bySeed := map[string]map[int64]analysis.Accuracies{} // per method; nil where seeds are unknown or repeat
 	runTitles := map[string]bool{}
 	for _, g := range groups {
 		if err := ctx.Err(); err != nil {
@@ -56,6 +63,7 @@ func penalization(ctx context.Context, e *stage.Env) error {
 			row.Label = l
 		}
 		var accs []analysis.Accuracies
+		seeds := map[int64]analysis.Accuracies{}
 		for _, a := range g.Artifacts {
 			r, err := records.LoadRun(a)
 			if err != nil {
@@ -64,8 +72,17 @@ func penalization(ctx context.Context, e *stage.Env) error {
 			runTitles[runTitle(r)] = true
 			row.Runs = append(row.Runs, a.Stage)
 			row.Epochs = append(row.Epochs, len(r.Metrics.Epoch))
-			accs = append(accs, analysis.Accuracies{Train: r.Metrics.TrainAcc, Test: r.Metrics.TestAcc})
+			acc := analysis.Accuracies{Train: r.Metrics.TrainAcc, Test: r.Metrics.TestAcc}
+			accs = append(accs, acc)
+			if seeds != nil && r.Meta != nil && r.Meta.Seed != nil {
+				if _, dup := seeds[*r.Meta.Seed]; !dup {
+					seeds[*r.Meta.Seed] = acc
+					continue
+				}
+			}
+			seeds = nil // a run without a seed, or a seed twice: no pairing
 		}
+		bySeed[g.Name] = seeds
 		p, err := analysis.PoolLastK(accs, k)
 		if err != nil {
 			return fmt.Errorf("method %s (%s): %w", g.Name, strings.Join(row.Runs, ", "), err)
@@ -73,6 +90,19 @@ func penalization(ctx context.Context, e *stage.Env) error {
 		row.Penalization = p
 		sum.Methods = append(sum.Methods, row)
 		e.Logf("%s: test error %.2f ± %.2f %% over %d reruns × %d epochs", row.Label, p.TestError.Mean, p.TestError.Std, p.Reruns, k)
+	}
+	for i := range sum.Methods {
+		m := &sum.Methods[i]
+		if m.Method == sum.Baseline || bySeed[m.Method] == nil || bySeed[sum.Baseline] == nil {
+			continue
+		}
+		p, err := analysis.PairedTestError(bySeed[sum.Baseline], bySeed[m.Method], k)
+		if err != nil {
+			e.Logf("%s vs %s: no paired comparison: %v", m.Method, sum.Baseline, err)
+			continue
+		}
+		m.Paired = &p
+		e.Logf("%s − %s, paired by seed: %+.2f ± %.2f points (s.e., %d seeds)", m.Label, sum.Baseline, p.Mean, p.StdErr, p.N)
 	}
 	if sum.Title == "" && len(runTitles) == 1 {
 		for t := range runTitles {
@@ -171,22 +201,42 @@ func writePenalizationMD(path string, s records.PenalizationSummary) error {
 		title = s.Title + ": test error over reruns"
 	}
 	fmt.Fprintf(&b, "# %s\n\n", title)
+	base := s.Baseline
+	for _, m := range s.Methods {
+		if m.Method == s.Baseline {
+			base = m.Label
+		}
+	}
 	fmt.Fprintf(&b, "Mean ± population std over the last %d epochs of every rerun, pooled (the seed's plot_penalization). "+
 		"Error %% = 100·(1 − accuracy); gap = train accuracy − test accuracy, in percentage points. "+
-		"Paper: the published test error %%.\n\n", s.LastK)
-	b.WriteString("| method | test error % | paper | train error % | gap (points) | reruns | epochs |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+		"Paper: the published test error %%. Δ vs %s: the difference in test error from the run of %s with the same seed "+
+		"(same initial weights and shuffles), averaged over the last %d epochs, mean ± standard error over the seeds.\n\n",
+		s.LastK, mdEscape(base), mdEscape(base), s.LastK)
+	fmt.Fprintf(&b, "| method | test error %% | paper | Δ vs %s (points) | train error %% | gap (points) | reruns | epochs |\n", mdEscape(base))
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, m := range s.Methods {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %s |\n", mdEscape(m.Label), pm(m.TestError), paperCell(m.Paper), pm(m.TrainError), pm(m.Gap), m.Reruns, epochsCell(m.Epochs))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d | %s |\n", mdEscape(m.Label), pm(m.TestError), paperCell(m.Paper), pairedCell(m),
+			pm(m.TrainError), pm(m.Gap), m.Reruns, epochsCell(m.Epochs))
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// pairedCell writes a method's paired difference from the baseline:
+// "−0.12 ± 0.05 (3)" with the number of seeds, "–" for the baseline itself
+// or where none could be formed.
+func pairedCell(m records.MethodRow) string {
+	if m.Paired == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%+.2f ± %.2f (%d)", m.Paired.Mean, m.Paired.StdErr, m.Paired.N)
 }
 
 func writePenalizationCSV(path string, s records.PenalizationSummary) error {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	rows := [][]string{{"method", "label", "reruns", "epochs_min", "epochs_max", "last_k",
 		"test_error_mean", "test_error_std", "paper_test_error_mean", "paper_test_error_std",
-		"train_error_mean", "train_error_std", "gap_mean", "gap_std"}}
+		"train_error_mean", "train_error_std", "gap_mean", "gap_std",
+		"baseline", "paired_diff_mean", "paired_diff_std", "paired_diff_stderr", "paired_seeds"}}
 	for _, m := range s.Methods {
 		pmean, pstd := "", ""
 		if m.Paper != nil {
@@ -199,9 +249,14 @@ func writePenalizationCSV(path string, s records.PenalizationSummary) error {
 		for _, n := range m.Epochs {
 			lo, hi = min(lo, n), max(hi, n)
 		}
+		dmean, dstd, dse, dn := "", "", "", ""
+		if m.Paired != nil {
+			dmean, dstd, dse, dn = f(m.Paired.Mean), f(m.Paired.Std), f(m.Paired.StdErr), strconv.Itoa(m.Paired.N)
+		}
 		rows = append(rows, []string{m.Method, m.Label, strconv.Itoa(m.Reruns), strconv.Itoa(lo), strconv.Itoa(hi), strconv.Itoa(m.K),
 			f(m.TestError.Mean), f(m.TestError.Std), pmean, pstd,
-			f(m.TrainError.Mean), f(m.TrainError.Std), f(m.Gap.Mean), f(m.Gap.Std)})
+			f(m.TrainError.Mean), f(m.TrainError.Std), f(m.Gap.Mean), f(m.Gap.Std),
+			s.Baseline, dmean, dstd, dse, dn})
 	}
 	return writeCSV(path, rows)
 }
