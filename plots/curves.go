@@ -22,8 +22,8 @@ type Curve struct {
 
 // Curves describes the training-curves figure: loss and accuracy, train and
 // test, one line per run. With one group each run gets its own colour and
-// legend entry; with several, each group gets a colour and its reruns share
-// it, slightly transparent.
+// legend entry; with several, each group gets a colour and a dash pattern
+// and its reruns share them, slightly transparent.
 type Curves struct {
 	Title string
 	// Groups lists the groups in legend order; every run's Group must be
@@ -149,6 +149,12 @@ func (cv Curves) Figure() (*Figure, error) {
 				c := runColour(i, r)
 				line.Color = colour(c, alpha)
 				line.Width = vg.Points(1)
+				if !byRun {
+					// Methods can coincide (L2 1e-5 barely moves SGD): a
+					// dash per group keeps the one drawn first visible
+					// under the next.
+					line.Dashes = groupDashes(c)
+				}
 				p.Add(line)
 				if !inLegend[c] {
 					inLegend[c] = true
@@ -213,6 +219,21 @@ func (cv Curves) Figure() (*Figure, error) {
 			legend.Draw(leg)
 		},
 	}, nil
+}
+
+// groupDashes is group g's dash pattern: solid, dashed, dotted,
+// dash-dotted, then again.
+func groupDashes(g int) []vg.Length {
+	p := vg.Points
+	switch g % 4 {
+	case 1:
+		return []vg.Length{p(6), p(3)}
+	case 2:
+		return []vg.Length{p(1.5), p(2)}
+	case 3:
+		return []vg.Length{p(6), p(2), p(1.5), p(2)}
+	}
+	return nil
 }
 
 func countGroup(runs []Curve, g string) int {

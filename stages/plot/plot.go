@@ -32,7 +32,7 @@ import (
 
 // version is the kind's implementation version: bump it when the figures
 // change.
-const version = 2
+const version = 3
 
 // Kind is the plot stage kind.
 var Kind = &stage.Kind{
