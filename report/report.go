@@ -8,6 +8,7 @@
 //	{{ with json "te_lenet_fashionmnist_cpu" "spectrum[epoch=1,layer=full]" "summary.json" }}{{ .loss }}{{ end }}
 //	![curves]({{ figure "htr_lenet_fashionmnist_cpu" "curves" "curves.png" }})   a copied figure's link
 //	{{ timings }}                                                    wall time per stage kind, a Markdown table
+//	{{ timings "spec" ... }}                                         the same for some specs only
 //	{{ seconds "htr_lenet_fashionmnist_cpu" "htr[seed=0]" }}         one stage's recorded wall time
 //	{{ printf "%.2f" (sub .a .b) }}                                 arithmetic: add, sub, mul, div, abs
 //
@@ -218,6 +219,7 @@ func (r *renderer) timings(specs ...string) (string, error) {
 	}
 	kinds := map[string]*agg{}
 	missing := 0
+	seen := map[string]bool{} // a stage shared by two specs was computed once
 	for _, s := range r.o.Stages {
 		if len(want) > 0 && !want[s.Spec] {
 			continue
@@ -226,6 +228,10 @@ func (r *renderer) timings(specs ...string) (string, error) {
 			missing++
 			continue
 		}
+		if seen[s.Dir] {
+			continue
+		}
+		seen[s.Dir] = true
 		a := kinds[s.Kind]
 		if a == nil {
 			a = &agg{}

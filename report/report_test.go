@@ -37,6 +37,30 @@ func setup(t *testing.T) (Options, string) {
 	return o, root
 }
 
+// TestTimingsShared counts a stage that two specs share once: it was
+// computed once.
+func TestTimingsShared(t *testing.T) {
+	o, _ := setup(t)
+	o.Stages = o.Stages[:4]
+	shared := o.Stages[1]
+	shared.Spec = "u"
+	o.Stages = append(o.Stages, shared)
+	got, err := Render("t.md", `{{ timings }}`, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), "| train | 2 | 3.0 | 90.0 | 120.0 |") {
+		t.Errorf("shared stage counted twice:\n%s", got)
+	}
+	got, err = Render("t.md", `{{ timings "u" }}`, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), "| train | 1 | 2.0 | 120.0 | 120.0 |") || strings.Contains(string(got), "plot") {
+		t.Errorf("timings of spec u:\n%s", got)
+	}
+}
+
 func TestRender(t *testing.T) {
 	o, root := setup(t)
 	tmpl := `# R
