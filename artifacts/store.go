@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -357,6 +358,25 @@ func (s *Store) ReadIndex(spec string) (Index, error) {
 		return Index{}, nil
 	}
 	return idx, nil
+}
+
+// IndexedSpecs lists, sorted, the names of the specs that have an index.
+func (s *Store) IndexedSpecs() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(s.dir, "index"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".json"); ok && !e.IsDir() {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // WriteIndex replaces the index of spec.

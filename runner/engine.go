@@ -82,6 +82,12 @@ type node struct {
 	prev artifacts.IndexEntry // the id's key and digest in the spec's previous run
 }
 
+// namedIndex is the index of one spec.
+type namedIndex struct {
+	name string
+	idx  artifacts.Index
+}
+
 // engine holds the nodes of one Plan or Run.
 type engine struct {
 	opts   Options
@@ -90,6 +96,9 @@ type engine struct {
 	hasher artifacts.PathHasher
 
 	indexes map[string]artifacts.Index // previous run's keys, by spec
+
+	othersOnce sync.Once
+	others     []namedIndex // the indexes of the cache's other specs, read on demand
 
 	keyMu sync.Mutex
 	keys  map[artifacts.Key]*sync.Mutex
@@ -256,7 +265,17 @@ func (e *engine) reasonsFor(n *node) []string {
 	}
 	prev := n.prev.Key
 	if prev == "" {
-		return []string{"new"}
+		// New in this spec (a copy, say): compare with the same stage of
+		// another spec, the closest thing to a previous run.
+		spec, rec := e.sameStageElsewhere(n)
+		if rec.Key == "" || rec.Key == n.key {
+			return []string{"new"}
+		}
+		diff := e.diffFrom(rec.Key, n)
+		if diff == nil {
+			return []string{"new"}
+		}
+		return []string{fmt.Sprintf("new (spec %s has this stage with %s)", spec, strings.Join(diff, ", "))}
 	}
 	if prev == n.key {
 		if n.prev.Digest == "" {
@@ -264,13 +283,49 @@ func (e *engine) reasonsFor(n *node) []string {
 		}
 		return []string{"its cached result was removed"}
 	}
+	if diff := e.diffFrom(prev, n); diff != nil {
+		return diff
+	}
+	return []string{"new (no readable record of the previous run)"}
+}
+
+// sameStageElsewhere finds the stage with n's id in the index of another
+// spec of the cache, the first by spec name; it returns no record when
+// there is none.
+func (e *engine) sameStageElsewhere(n *node) (string, artifacts.IndexEntry) {
+	e.othersOnce.Do(func() {
+		names, err := e.opts.Store.IndexedSpecs()
+		if err != nil {
+			return
+		}
+		for _, name := range names {
+			if _, mine := e.indexes[name]; mine {
+				continue
+			}
+			if idx, err := e.opts.Store.ReadIndex(name); err == nil && len(idx) > 0 {
+				e.others = append(e.others, namedIndex{name, idx})
+			}
+		}
+	})
+	for _, o := range e.others {
+		if rec, ok := o.idx[n.inst.ID]; ok && rec.Key != "" {
+			return o.name, rec
+		}
+	}
+	return "", artifacts.IndexEntry{}
+}
+
+// diffFrom lists what differs between the run recorded under key prev and
+// n: kind, version, params, inputs; nil when prev's description cannot be
+// read.
+func (e *engine) diffFrom(prev artifacts.Key, n *node) []string {
 	data, err := e.opts.Store.ReadDesc(prev)
 	if err != nil {
-		return []string{"new (no record of the previous run)"}
+		return nil
 	}
 	old, err := decodeJob(data)
 	if err != nil {
-		return []string{"new (the previous run's description is unreadable)"}
+		return nil
 	}
 	od, k := old.Description, n.inst.Stage.Kind
 	var out []string

@@ -177,6 +177,30 @@ stages:
 	}
 }
 
+// TestPlanReasonsCopiedSpec: a renamed copy of a spec with one param
+// edited reruns that stage only, and the plan compares it with the same
+// stage of the original.
+func TestPlanReasonsCopiedSpec(t *testing.T) {
+	f := newFixture(t)
+	f.run(threeLevels, nil)
+	cp := strings.Replace(threeLevels, "name: three", "name: mine", 1)
+	cp = strings.Replace(cp, "with: {value: 5}", "with: {value: 6}", 1)
+	entries, err := Plan([]*pipelines.Pipeline{f.parse("mine.yaml", cp)}, Options{Store: f.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		got := e.Action() + ": " + strings.Join(e.Reasons, " ")
+		want := "cached: "
+		if e.ID == "d" {
+			want = "run: new (spec three has this stage with param value 5 → 6)"
+		}
+		if got != want {
+			t.Errorf("%s: %q, want %q", e.ID, got, want)
+		}
+	}
+}
+
 func TestPlanReasons(t *testing.T) {
 	f := newFixture(t)
 	f.run(threeLevels, nil)
