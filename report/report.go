@@ -10,6 +10,7 @@
 //	{{ timings }}                                                    wall time per stage kind, a Markdown table
 //	{{ timings "spec" ... }}                                         the same for some specs only
 //	{{ seconds "htr_lenet_fashionmnist_cpu" "htr[seed=0]" }}         one stage's recorded wall time
+//	{{ file "s" "table" "table.md" | headings 2 }}                   Markdown headings two levels down
 //	{{ printf "%.2f" (sub .a .b) }}                                 arithmetic: add, sub, mul, div, abs
 //
 // Every stage a template names must be cached; a missing one is an error
@@ -60,17 +61,18 @@ func Render(name, text string, o Options) ([]byte, error) {
 		r.byKey[s.Spec+"\x00"+s.ID] = s
 	}
 	t, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{
-		"file":    r.file,
-		"json":    r.json,
-		"figure":  r.figure,
-		"seconds": r.seconds,
-		"timings": r.timings,
-		"minutes": func(s float64) string { return fmt.Sprintf("%.1f", s/60) },
-		"add":     func(a, b any) (float64, error) { return arith(a, b, func(x, y float64) float64 { return x + y }) },
-		"sub":     func(a, b any) (float64, error) { return arith(a, b, func(x, y float64) float64 { return x - y }) },
-		"mul":     func(a, b any) (float64, error) { return arith(a, b, func(x, y float64) float64 { return x * y }) },
-		"div":     func(a, b any) (float64, error) { return arith(a, b, func(x, y float64) float64 { return x / y }) },
-		"abs":     func(a any) (float64, error) { return arith(a, 0, func(x, _ float64) float64 { return math.Abs(x) }) },
+		"file":     r.file,
+		"json":     r.json,
+		"figure":   r.figure,
+		"seconds":  r.seconds,
+		"timings":  r.timings,
+		"headings": headings,
+		"minutes":  func(s float64) string { return fmt.Sprintf("%.1f", s/60) },
+		"add":      func(a, b any) (float64, error) { return arith(a, b, func(x, y float64) float64 { return x + y }) },
+		"sub":      func(a, b any) (float64, error) { return arith(a, b, func(x, y float64) float64 { return x - y }) },
+		"mul":      func(a, b any) (float64, error) { return arith(a, b, func(x, y float64) float64 { return x * y }) },
+		"div":      func(a, b any) (float64, error) { return arith(a, b, func(x, y float64) float64 { return x / y }) },
+		"abs":      func(a any) (float64, error) { return arith(a, 0, func(x, _ float64) float64 { return math.Abs(x) }) },
 	}).Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
@@ -80,6 +82,27 @@ func Render(name, text string, o Options) ([]byte, error) {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// headings moves every ATX heading of a Markdown text n levels down ("# T"
+// becomes "### T" for n = 2), so that an embedded file nests under the
+// document's own sections; fenced code blocks are left alone.
+func headings(n int, text string) string {
+	lines := strings.Split(text, "\n")
+	fenced := false
+	for i, l := range lines {
+		if strings.HasPrefix(l, "```") || strings.HasPrefix(l, "~~~") {
+			fenced = !fenced
+		}
+		if fenced || !strings.HasPrefix(l, "#") {
+			continue
+		}
+		level := len(l) - len(strings.TrimLeft(l, "#"))
+		if level <= 6 && (len(l) == level || l[level] == ' ') {
+			lines[i] = strings.Repeat("#", min(level+n, 6)) + l[level:]
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // arith applies f to two numbers as templates hold them (JSON numbers are

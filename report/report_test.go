@@ -61,6 +61,19 @@ func TestTimingsShared(t *testing.T) {
 	}
 }
 
+func TestHeadings(t *testing.T) {
+	in := "# T\ntext #1\n## S\n#hashtag\n```\n# code\n```\n##### five"
+	want := "### T\ntext #1\n#### S\n#hashtag\n```\n# code\n```\n###### five"
+	if got := headings(2, in); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	o, _ := setup(t)
+	got, err := Render("t.md", `{{ file "s" "table" "table.md" | headings 1 }}`, o)
+	if err != nil || string(got) != "| a |\n|---|\n| 1 |" {
+		t.Errorf("pipeline: %q, %v", got, err)
+	}
+}
+
 func TestRender(t *testing.T) {
 	o, root := setup(t)
 	tmpl := `# R
