@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/hessian-spectra/runner/artifacts"
@@ -173,8 +174,22 @@ func (s *scheduler) drainReady() {
 			}
 		}
 		n.reasons = s.e.reasonsFor(n)
-		s.queue = append(s.queue, n)
+		s.enqueue(n)
 	}
+}
+
+// enqueue queues n to run: a light stage after the light ones already
+// queued but before every heavy one, a heavy stage at the end.
+func (s *scheduler) enqueue(n *node) {
+	if !n.inst.Stage.Kind.Light {
+		s.queue = append(s.queue, n)
+		return
+	}
+	i := 0
+	for i < len(s.queue) && s.queue[i].inst.Stage.Kind.Light {
+		i++
+	}
+	s.queue = slices.Insert(s.queue, i, n)
 }
 
 // skip finishes n without running it.

@@ -769,3 +769,35 @@ func TestRecheckIgnoresVolatileContent(t *testing.T) {
 		t.Errorf("recheck with a changed stable key: %v", r.Err)
 	}
 }
+
+// TestLightStagesFirst: with one worker, a light stage that becomes ready
+// starts before the heavy stages queued ahead of it.
+func TestLightStagesFirst(t *testing.T) {
+	f := newFixture(t)
+	light := *fakekinds.Sum
+	light.Light = true
+	f.reg["sum"] = &light
+	trace := filepath.Join(t.TempDir(), "trace")
+	t.Setenv("FAKEKINDS_TRACE", trace)
+	f.run(`
+name: light
+stages:
+  a: {kind: gen}
+  heavy:
+    kind: gen
+    matrix: {i: [1, 2, 3]}
+    needs: {base: a}
+    with: {value: "${i}"}
+  table: {kind: sum, needs: {in: a}}
+  late: {kind: sum, needs: {in: "heavy[*]"}}
+`, func(o *Options) { o.Jobs = 1 })
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(string(b))
+	want := []string{"a", "table", "heavy[i=1]", "heavy[i=2]", "heavy[i=3]", "late"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("start order %v, want %v", got, want)
+	}
+}

@@ -41,6 +41,12 @@ type Kind struct {
 	// recomputes a cached stage to test its determinism, compares
 	// everything else. Digests still cover every file.
 	Volatile []string
+	// Light marks a kind whose stages take seconds and little memory (a
+	// table, a figure, a snapshot). Ready light stages start before queued
+	// heavy ones, so a spec's summaries appear as soon as their inputs
+	// exist instead of behind every training or Lanczos stage queued
+	// before them. -j still bounds how many stages run at once.
+	Light bool
 	// Run executes the stage. It must honour ctx (return ctx.Err() promptly
 	// after cancellation) and write its outputs under e.OutDir only.
 	Run func(ctx context.Context, e *Env) error

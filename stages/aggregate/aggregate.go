@@ -48,6 +48,7 @@ const version = 2
 var Kind = &stage.Kind{
 	Name:    "aggregate",
 	Version: version,
+	Light:   true,
 	Doc:     "tables across runs: test error over reruns per method (penalization) or layer-vs-full spectral distances (distances)",
 	Params: []stage.Param{
 		{Name: "table", Type: stage.String, Required: true, Enum: []string{"penalization", "distances"},

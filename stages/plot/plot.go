@@ -38,6 +38,7 @@ const version = 3
 var Kind = &stage.Kind{
 	Name:    "plot",
 	Version: version,
+	Light:   true,
 	Doc:     "figures as PNG and SVG: per-layer spectral-density grids (spectra), training curves (curves), layer-vs-full distance profiles (match_distros)",
 	Params: []stage.Param{
 		{Name: "figure", Type: stage.String, Required: true, Enum: []string{"spectra", "curves", "match_distros"},

@@ -44,6 +44,7 @@ const (
 var Kind = &stage.Kind{
 	Name:    "snapshot",
 	Version: version,
+	Light:   true,
 	Doc:     "one epoch's weights out of a training run, or an imported PyTorch-layout state_dict .npz",
 	Params: []stage.Param{
 		{Name: "epoch", Type: stage.Int, Min: stage.Bound(0),
