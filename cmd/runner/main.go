@@ -17,6 +17,7 @@ import (
 
 	"github.com/hessian-spectra/runner/artifacts"
 	"github.com/hessian-spectra/runner/pipelines"
+	"github.com/hessian-spectra/runner/runner"
 	"github.com/hessian-spectra/runner/stage"
 	"github.com/hessian-spectra/runner/stages"
 )
@@ -202,6 +203,24 @@ func (f *specFlags) add(fs *flag.FlagSet) {
 	fs.Var(&f.sets, "set", "override a spec var: name=value (value read as YAML); repeatable")
 }
 
+// planSpecs loads the spec files, opens the cache and plans every stage
+// instance against it, for the commands that read what a spec has computed
+// (show, report). On failure it has printed why; code is the exit status.
+func (c *cli) planSpecs(cmd string, files []string, sf *specFlags, cacheDir string) (pipes []*pipelines.Pipeline, store *artifacts.Store, entries []runner.PlanEntry, code int, ok bool) {
+	if pipes, ok = c.loadSpecs(files, sf); !ok {
+		return nil, nil, nil, exitUsage, false
+	}
+	if store, ok = c.openStore(cacheDir); !ok {
+		return nil, nil, nil, exitFailed, false
+	}
+	entries, err := runner.Plan(pipes, runner.Options{Store: store})
+	if err != nil {
+		fmt.Fprintf(c.stderr, "runner %s: %v\n", cmd, err)
+		return nil, nil, nil, exitFailed, false
+	}
+	return pipes, store, entries, 0, true
+}
+
 // loadSpecs parses the spec files, printing every problem.
 func (c *cli) loadSpecs(files []string, f *specFlags) ([]*pipelines.Pipeline, bool) {
 	if len(files) == 0 {
@@ -262,10 +281,12 @@ func backendFlag(fs *flag.FlagSet) *string {
 	return fs.String("backend", os.Getenv("GOMLX_BACKEND"), "compute backend passed to stages: go, xla:cpu, xla:cuda (default $GOMLX_BACKEND); not part of any key")
 }
 
+// didYouMean formats the candidate closest to word, within two edits of
+// stage.EditDistance, as a hint for an error message; "" when none is.
 func didYouMean(word string, candidates []string) string {
 	best, bestD := "", 3
 	for _, cand := range candidates {
-		if d := distance(word, cand); d < bestD {
+		if d := stage.EditDistance(word, cand); d < bestD {
 			best, bestD = cand, d
 		}
 	}
@@ -273,25 +294,4 @@ func didYouMean(word string, candidates []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// distance is the Levenshtein distance of two short words.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }

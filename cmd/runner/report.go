@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 
 	"github.com/hessian-spectra/runner/report"
-	"github.com/hessian-spectra/runner/runner"
 )
 
 func init() {
@@ -50,18 +49,9 @@ func runReport(c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "runner report: %v\n", err)
 		return exitUsage
 	}
-	pipes, ok := c.loadSpecs(pos, &sf)
+	_, store, entries, code, ok := c.planSpecs("report", pos, &sf, *cache)
 	if !ok {
-		return exitUsage
-	}
-	store, ok := c.openStore(*cache)
-	if !ok {
-		return exitFailed
-	}
-	entries, err := runner.Plan(pipes, runner.Options{Store: store})
-	if err != nil {
-		fmt.Fprintf(c.stderr, "runner report: %v\n", err)
-		return exitFailed
+		return code
 	}
 	stages := make([]report.Stage, 0, len(entries))
 	for _, e := range entries {

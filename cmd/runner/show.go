@@ -38,18 +38,9 @@ func runShow(c *cli, args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
-	pipes, ok := c.loadSpecs(pos[:1], &sf)
+	pipes, store, entries, code, ok := c.planSpecs("show", pos[:1], &sf, *cache)
 	if !ok {
-		return exitUsage
-	}
-	store, ok := c.openStore(*cache)
-	if !ok {
-		return exitFailed
-	}
-	entries, err := runner.Plan(pipes, runner.Options{Store: store})
-	if err != nil {
-		fmt.Fprintf(c.stderr, "runner show: %v\n", err)
-		return exitFailed
+		return code
 	}
 	if len(pos) == 2 {
 		insts, err := pipes[0].Match(pos[1])
