@@ -127,24 +127,15 @@ func tensorOf(a *npz.Array, dtype dtypes.DType) (*tensors.Tensor, error) {
 	return nil, fmt.Errorf("state of type %T for a %s run", a.Data, dtype)
 }
 
-// readMetrics reads the rows of a metrics.csv written by WriteMetrics.
+// readMetrics reads the rows of a metrics.csv written by WriteMetrics; an
+// empty cell (no penalty that epoch) reads as NaN.
 func readMetrics(path string) ([]Metrics, error) {
-	recs, err := readCSV(path, 7)
+	recs, err := readNumbers(path, 7, true)
 	if err != nil {
 		return nil, err
 	}
 	rows := make([]Metrics, len(recs))
-	for i, r := range recs {
-		var v [7]float64
-		for j, cell := range r {
-			if cell == "" {
-				v[j] = math.NaN()
-				continue
-			}
-			if v[j], err = strconv.ParseFloat(cell, 64); err != nil {
-				return nil, fmt.Errorf("train: %s row %d: %w", path, i+2, err)
-			}
-		}
+	for i, v := range recs {
 		rows[i] = Metrics{Epoch: int(v[0]), LR: v[1], TrainLoss: v[2], TrainAcc: v[3], TestLoss: v[4], TestAcc: v[5], Penalty: v[6]}
 	}
 	return rows, nil
@@ -152,24 +143,21 @@ func readMetrics(path string) ([]Metrics, error) {
 
 // readTimings reads the rows of a timings.csv written by WriteTimings.
 func readTimings(path string) ([]Timing, error) {
-	recs, err := readCSV(path, 3)
+	recs, err := readNumbers(path, 3, false)
 	if err != nil {
 		return nil, err
 	}
 	rows := make([]Timing, len(recs))
-	for i, r := range recs {
-		var v [3]float64
-		for j, cell := range r {
-			if v[j], err = strconv.ParseFloat(cell, 64); err != nil {
-				return nil, fmt.Errorf("train: %s row %d: %w", path, i+2, err)
-			}
-		}
+	for i, v := range recs {
 		rows[i] = Timing{Epoch: int(v[0]), TrainSeconds: v[1], EvalSeconds: v[2]}
 	}
 	return rows, nil
 }
 
-func readCSV(path string, fields int) ([][]string, error) {
+// readNumbers reads a CSV file of this package: a header, then rows of
+// fields numbers each. An empty cell is NaN where blankNaN, an error
+// otherwise.
+func readNumbers(path string, fields int, blankNaN bool) ([][]float64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -184,5 +172,18 @@ func readCSV(path string, fields int) ([][]string, error) {
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("train: %s: no header", path)
 	}
-	return recs[1:], nil
+	rows := make([][]float64, len(recs)-1)
+	for i, rec := range recs[1:] {
+		rows[i] = make([]float64, fields)
+		for j, cell := range rec {
+			if cell == "" && blankNaN {
+				rows[i][j] = math.NaN()
+				continue
+			}
+			if rows[i][j], err = strconv.ParseFloat(cell, 64); err != nil {
+				return nil, fmt.Errorf("train: %s row %d: %w", path, i+2, err)
+			}
+		}
+	}
+	return rows, nil
 }

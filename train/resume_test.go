@@ -58,16 +58,7 @@ func TestResumeGivesTheSameFiles(t *testing.T) {
 			for _, e := range []int{0, 2, 3} {
 				files = append(files, CheckpointPath("", e), OptimizerPath("", e))
 			}
-			for _, f := range files {
-				a, err1 := os.ReadFile(filepath.Join(whole, f))
-				b, err2 := os.ReadFile(filepath.Join(out, f))
-				if err1 != nil || err2 != nil {
-					t.Fatalf("%s: %v, %v", f, err1, err2)
-				}
-				if !bytes.Equal(a, b) {
-					t.Errorf("%s differs between the resumed and the uninterrupted run", f)
-				}
-			}
+			sameFiles(t, whole, out, files, "the resumed and the uninterrupted run")
 			if got, _ := Checkpoints(out); !slices.Equal(got, []int{0, 2, 3}) {
 				t.Errorf("checkpoints in the output dir: %v", got)
 			}

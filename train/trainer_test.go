@@ -64,16 +64,7 @@ func TestRunIsDeterministic(t *testing.T) {
 			files = append(files, p)
 		}
 	}
-	for _, f := range files {
-		a, err1 := os.ReadFile(filepath.Join(dir1, f))
-		b, err2 := os.ReadFile(filepath.Join(dir2, f))
-		if err1 != nil || err2 != nil {
-			t.Fatalf("%s: %v, %v", f, err1, err2)
-		}
-		if !bytes.Equal(a, b) {
-			t.Errorf("%s differs between two runs with the same seed", f)
-		}
-	}
+	sameFiles(t, dir1, dir2, files, "two runs with the same seed")
 	metrics, _ := os.ReadFile(filepath.Join(dir1, MetricsFile))
 	lines := strings.Split(strings.TrimSpace(string(metrics)), "\n")
 	if len(lines) != 3 || lines[0] != MetricsHeader {
@@ -405,6 +396,22 @@ func TestLegacyFreezesBatchNorm(t *testing.T) {
 			if n != wantBatches {
 				t.Fatalf("legacy %v: num_batches_tracked %d, want %d", legacy, n, wantBatches)
 			}
+		}
+	}
+}
+
+// sameFiles checks that each of files (paths relative to the two dirs) has
+// the same bytes in dirA and dirB; what names the two in a failure.
+func sameFiles(t *testing.T, dirA, dirB string, files []string, what string) {
+	t.Helper()
+	for _, f := range files {
+		a, err1 := os.ReadFile(filepath.Join(dirA, f))
+		b, err2 := os.ReadFile(filepath.Join(dirB, f))
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: %v, %v", f, err1, err2)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between %s", f, what)
 		}
 	}
 }
