@@ -1,0 +1,219 @@
+package cpu
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"gonum.org/v1/gonum/blas"
+)
+
+// DotGeneral as GEMM calls. Each operand is viewed, per batch index, as a
+// matrix: its cross axes (lhs: rows M, rhs: columns N) and contracting axes
+// (K) must each merge into one strided axis, one of the two with unit stride;
+// which one it is becomes the GEMM's transposition flag and the other stride
+// its leading dimension. A transposed weight, a transposed activation or the
+// adjoint's Aᵀ·B thus cost no copy. Only an operand whose axes do not merge
+// (or a fused expression) is copied, once, into the layout closest to its
+// current one.
+
+type dotStep struct {
+	dtype         dtypes.DType
+	lhs, rhs, out *storage
+	tA, tB        blas.Transpose
+	m, n, k       int
+	lda, ldb      int
+	aOffs, bOffs  []int // per batch index
+	tasks         int
+}
+
+// any marks a merged axis group of size ≤ 1, whose stride does not matter.
+const anyStride = -1
+
+// mergeAxes merges axes (in the given order) of a view of dims into one axis:
+// its size and stride, anyStride when the size is at most 1, ok false when the
+// axes are not contiguous in that order.
+func mergeAxes(v view, dims, axes []int) (size, stride int, ok bool) {
+	size, stride = 1, anyStride
+	for i := len(axes) - 1; i >= 0; i-- {
+		a := axes[i]
+		d := dims[a]
+		if d == 1 {
+			continue
+		}
+		switch {
+		case stride == anyStride:
+			stride = v.strides[a]
+		case v.strides[a] != stride*size:
+			return 0, 0, false
+		}
+		size *= d
+	}
+	if size == 0 {
+		stride = anyStride
+	}
+	if size > 1 && stride == anyStride {
+		stride = v.strides[axes[len(axes)-1]]
+	}
+	return size, stride, true
+}
+
+// asMatrix returns how a view is read as a rows×cols matrix whose rows and
+// columns are the given axis groups: transposed (stored cols×rows) or not,
+// and the leading dimension.
+func asMatrix(v view, dims, rowAxes, colAxes []int) (trans bool, ld int, ok bool) {
+	rows, rs, ok1 := mergeAxes(v, dims, rowAxes)
+	cols, cs, ok2 := mergeAxes(v, dims, colAxes)
+	if !ok1 || !ok2 {
+		return false, 0, false
+	}
+	if cs == 1 || cs == anyStride {
+		ld = rs
+		if ld == anyStride {
+			ld = max(1, cols)
+		}
+		if ld >= max(1, cols) {
+			return false, ld, true
+		}
+	}
+	if rs == 1 || rs == anyStride {
+		ld = cs
+		if ld == anyStride {
+			ld = max(1, rows)
+		}
+		if ld >= max(1, rows) {
+			return true, ld, true
+		}
+	}
+	return false, 0, false
+}
+
+// otherAxes lists, ascending, the axes of a rank-r operand in neither list.
+func otherAxes(r int, a, b []int) []int {
+	var out []int
+	for i := range r {
+		if !slices.Contains(a, i) && !slices.Contains(b, i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// batchOffsets lists the operand's offset for each batch index.
+func batchOffsets(v view, dims, axes []int) []int {
+	bd := make([]int, len(axes))
+	for i, a := range axes {
+		bd[i] = dims[a]
+	}
+	offs := make([]int, product(bd))
+	for b := range offs {
+		o, rem := v.off, b
+		for i := len(axes) - 1; i >= 0; i-- {
+			o += rem % bd[i] * v.strides[axes[i]]
+			rem /= bd[i]
+		}
+		offs[b] = o
+	}
+	return offs
+}
+
+// smallestStrideIn reports whether, among the axes of a view, the one with
+// the smallest nonzero |stride| is in set.
+func smallestStrideIn(v view, dims []int, axes, set []int) bool {
+	best, bestAxis := -1, -1
+	for _, a := range axes {
+		if dims[a] == 1 || v.strides[a] == 0 {
+			continue
+		}
+		if s := abs(v.strides[a]); best < 0 || s < best {
+			best, bestAxis = s, a
+		}
+	}
+	return slices.Contains(set, bestAxis)
+}
+
+// operand returns v as a leaf readable as a rows×cols matrix per batch index,
+// copying it into the layout batch, rows, cols (or batch, cols, rows when
+// preferTrans) if needed.
+func (c *compiler) matrixOperand(v *value, batch, rowAxes, colAxes []int, preferTrans bool) (*value, bool, int) {
+	if v.e.isLeaf() {
+		if trans, ld, ok := asMatrix(*v.e.leaf, v.dims(), rowAxes, colAxes); ok {
+			return v, trans, ld
+		}
+		preferTrans = smallestStrideIn(*v.e.leaf, v.dims(), append(slices.Clone(rowAxes), colAxes...), rowAxes)
+	}
+	order := slices.Concat(batch, rowAxes, colAxes)
+	if preferTrans {
+		order = slices.Concat(batch, colAxes, rowAxes)
+	}
+	v = c.materializeLayout(v, order)
+	trans, ld, ok := asMatrix(*v.e.leaf, v.dims(), rowAxes, colAxes)
+	if !ok {
+		panic(fmt.Errorf("DotGeneral operand %s: no matrix layout after copy", v.shape))
+	}
+	return v, trans, ld
+}
+
+func (c *compiler) dotGeneral(n *node, l, r *value) *value {
+	ax := n.dot
+	lCross := otherAxes(l.shape.Rank(), ax.lhsContract, ax.lhsBatch)
+	rCross := otherAxes(r.shape.Rank(), ax.rhsContract, ax.rhsBatch)
+	// lhs is M×K; rhs is K×N.
+	l, tA, lda := c.matrixOperand(l, ax.lhsBatch, lCross, ax.lhsContract, false)
+	r, tB, ldb := c.matrixOperand(r, ax.rhsBatch, ax.rhsContract, rCross, false)
+	out, st := c.newDense(n.shape)
+	lv, rv := *l.e.leaf, *r.e.leaf
+	s := &dotStep{dtype: n.shape.DType, lhs: lv.st, rhs: rv.st, out: st, lda: lda, ldb: ldb,
+		m: product(pick(l.dims(), lCross)), n: product(pick(r.dims(), rCross)), k: product(pick(l.dims(), ax.lhsContract)),
+		aOffs: batchOffsets(lv, l.dims(), ax.lhsBatch), bOffs: batchOffsets(rv, r.dims(), ax.rhsBatch)}
+	s.tA, s.tB = blas.NoTrans, blas.NoTrans
+	if tA {
+		s.tA = blas.Trans
+	}
+	if tB {
+		s.tB = blas.Trans
+	}
+	batch := len(s.aOffs)
+	s.tasks = 1
+	if batch > 1 {
+		s.tasks = min(batch, splitTasks(batch*s.m*s.n*max(s.k, 1), 1<<16))
+	}
+	c.steps = append(c.steps, s)
+	return out
+}
+
+func pick(dims, axes []int) []int {
+	out := make([]int, len(axes))
+	for i, a := range axes {
+		out[i] = dims[a]
+	}
+	return out
+}
+
+func (s *dotStep) storages(f func(*storage)) { f(s.lhs); f(s.rhs); f(s.out) }
+func (s *dotStep) scratch() int              { return 0 }
+
+func (s *dotStep) run(st *state, w int) {
+	if s.m == 0 || s.n == 0 {
+		return
+	}
+	st.pool.run(st, w, s.tasks, s)
+}
+
+func (s *dotStep) task(st *state, t, _ int) {
+	batch := len(s.aOffs)
+	b0, b1 := t*batch/s.tasks, (t+1)*batch/s.tasks
+	mn := s.m * s.n
+	switch s.dtype {
+	case dtypes.Float32:
+		a, b, c := sl[float32](st.ptr[s.lhs.id], s.lhs.size), sl[float32](st.ptr[s.rhs.id], s.rhs.size), sl[float32](st.ptr[s.out.id], s.out.size)
+		for i := b0; i < b1; i++ {
+			sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a[s.aOffs[i]:], s.lda, b[s.bOffs[i]:], s.ldb, 0, c[i*mn:], s.n)
+		}
+	case dtypes.Float64:
+		a, b, c := sl[float64](st.ptr[s.lhs.id], s.lhs.size), sl[float64](st.ptr[s.rhs.id], s.rhs.size), sl[float64](st.ptr[s.out.id], s.out.size)
+		for i := b0; i < b1; i++ {
+			dgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a[s.aOffs[i]:], s.lda, b[s.bOffs[i]:], s.ldb, 0, c[i*mn:], s.n)
+		}
+	}
+}
