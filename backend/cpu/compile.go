@@ -50,11 +50,17 @@ func (e *enode) mapLeaves(f func(view) (view, bool)) (*enode, bool) {
 }
 
 // value is what the compiler knows of a node's result: its shape and the
-// expression computing it (a single leaf once it is in memory).
+// expression computing it (a single leaf once it is in memory), or a sum of
+// boxed terms (regions.go), e being nil.
 type value struct {
 	shape shapes.Shape
 	e     *enode
+	terms []term
 }
+
+// fused reports whether v still has to be computed (a fused expression or a
+// sum of terms), as opposed to being a view of memory.
+func (v *value) fused() bool { return v.terms != nil || !v.e.isLeaf() }
 
 func (v *value) dims() []int { return v.shape.Dimensions }
 
@@ -71,6 +77,9 @@ type compiler struct {
 	storages []*storage
 	steps    []step
 	consts   []*Buffer
+
+	zeros     map[dtypes.DType]*value // a scalar zero constant per dtype
+	zeroConst map[int]bool            // constant storages known to be all zeros
 }
 
 // Compile turns the recorded computation into an Executable whose results are
@@ -133,7 +142,7 @@ func (c *compiler) compile(outs []*node) (*Executable, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cpu backend: %s %s: %w", n.op, n.shape, err)
 		}
-		if !v.e.isLeaf() && (c.uses[n.id] > 1 || v.e.nops > maxFusedOps || c.noFuse) {
+		if v.fused() && (c.uses[n.id] > 1 || c.noFuse || (v.terms == nil && v.e.nops > maxFusedOps)) {
 			v = c.materialize(v)
 		}
 		c.vals[n.id] = v
@@ -167,7 +176,7 @@ func liveNodes(nodes []*node, outs []*node) []bool {
 // buffer when v is all of an intermediate storage in row-major order, else v
 // is evaluated into a new output storage.
 func (c *compiler) output(i int, v *value) *storage {
-	if v.e.isLeaf() {
+	if v.terms == nil && v.e.isLeaf() {
 		st := v.e.leaf.st
 		if st.kind == inArena && v.e.leaf.isDense(v.dims()) {
 			st.kind, st.index = inOutput, i
@@ -181,12 +190,20 @@ func (c *compiler) output(i int, v *value) *storage {
 
 // materialize evaluates v into a new dense storage, unless it already is one.
 func (c *compiler) materialize(v *value) *value {
-	if v.e.isLeaf() && v.e.leaf.isDense(v.dims()) {
+	if v.terms == nil && v.e.isLeaf() && v.e.leaf.isDense(v.dims()) {
 		return v
 	}
 	nv, st := c.newDense(v.shape)
 	c.evalInto(v, view{st, 0, denseStrides(v.dims())})
 	return nv
+}
+
+// plain returns v as an expression: a sum of terms is materialised.
+func (c *compiler) plain(v *value) *value {
+	if v.terms != nil {
+		return c.materialize(v)
+	}
+	return v
 }
 
 // materializeLayout evaluates v into a new storage whose memory order of v's
@@ -218,6 +235,28 @@ func (c *compiler) lower(n *node) (*value, error) {
 		if in[i] == nil {
 			return nil, fmt.Errorf("input #%d (%s) has no value", i, x.op)
 		}
+	}
+	// Operations that keep sums of terms symbolic (regions.go).
+	switch n.op {
+	case backends.OpTypeIdentity:
+		return in[0], nil
+	case backends.OpTypeConcatenate:
+		if v := c.concatTerms(n, in); v != nil {
+			return v, nil
+		}
+	case backends.OpTypeAdd:
+		if v := c.addTerms(n, in[0], in[1]); v != nil {
+			return v, nil
+		}
+	case backends.OpTypeSlice:
+		if in[0].terms != nil {
+			if v := c.sliceTerms(n, in[0]); v != nil {
+				return v, nil
+			}
+		}
+	}
+	for i := range in {
+		in[i] = c.plain(in[i])
 	}
 	switch n.op {
 	case backends.OpTypeConstant:
@@ -340,7 +379,7 @@ func (c *compiler) viewOf(n *node, v *value) *value {
 				axes[i] = len(n.ints) + i
 			}
 		}
-		if !v.e.isLeaf() && n.shape.Size() > v.shape.Size() {
+		if v.fused() && n.shape.Size() > v.shape.Size() {
 			v = c.materialize(v)
 		}
 		f = func(w view) (view, bool) { return w.broadcastInDim(inDims, n.shape.Dimensions, axes), true }
@@ -362,7 +401,7 @@ func (c *compiler) broadcastTo(v *value, shape shapes.Shape) *value {
 	if slices.Equal(v.dims(), shape.Dimensions) {
 		return v
 	}
-	if !v.e.isLeaf() {
+	if v.fused() {
 		v = c.materialize(v)
 	}
 	inDims := v.dims()
@@ -391,8 +430,16 @@ func (c *compiler) elementwise(n *node, in []*value, k kfn) *value {
 	return &value{shape: n.shape, e: e}
 }
 
-// evalInto adds a step evaluating v into dst (a view with v's dimensions).
+// evalInto adds the steps evaluating v into dst (a view with v's
+// dimensions).
 func (c *compiler) evalInto(v *value, dst view) {
+	if v.terms != nil {
+		c.evalTerms(v, dst)
+		return
+	}
+	if v.shape.Size() == 0 {
+		return
+	}
 	c.steps = append(c.steps, newEvalStep(v, dst))
 }
 
@@ -401,6 +448,13 @@ func (c *compiler) concatenate(n *node, in []*value) *value {
 	axis := n.ints[0]
 	out, st := c.newDense(n.shape)
 	strides := out.e.leaf.strides
+	outer := product(n.shape.Dimensions[:axis])
+	if !c.noFuse && len(in) > 1 && axis >= 2 && product(n.shape.Dimensions[:axis-1]) >= 4 && n.shape.Size()/outer <= 1<<12 {
+		if s := newConcatStep(*out.e.leaf, n.shape.Dimensions, axis, in); s != nil {
+			c.steps = append(c.steps, s)
+			return out
+		}
+	}
 	pos := 0
 	for _, x := range in {
 		d := x.dims()[axis]

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/gomlx/gomlx/backends"
@@ -36,8 +37,8 @@ type Executable struct {
 	storages   []*storage
 	consts     []*Buffer
 	arenaBytes int
-	regs       int   // scratch registers per worker
-	reuse      []int // per output: the parameter whose donated buffer it may take, or -1
+	regs       int     // scratch registers per worker
+	reuse      [][]int // per output: the parameters whose donated buffer it may take
 
 	mu     sync.Mutex
 	states []*state
@@ -52,7 +53,16 @@ type state struct {
 	ptr     []unsafe.Pointer // per storage
 	arena   []uint64
 	scratch []uint64
-	regSize int // bytes of scratch per worker
+	regSize int     // bytes of scratch per worker
+	offBufs [][]int // per worker: block offsets of a step's accessors
+}
+
+// offs returns worker w's buffer of n block offsets.
+func (st *state) offs(w, n int) []int {
+	if cap(st.offBufs[w]) < n {
+		st.offBufs[w] = make([]int, n)
+	}
+	return st.offBufs[w][:n]
 }
 
 func (st *state) regs(w int) unsafe.Pointer {
@@ -90,39 +100,44 @@ func (c *compiler) link(outs []*node, outStorages []*storage) (*Executable, erro
 		}
 	}
 	e.arenaBytes = placeArena(c.storages)
-	e.reuse = make([]int, len(outs))
+	e.reuse = make([][]int, len(outs))
 	for i, st := range outStorages {
-		e.reuse[i] = -1
 		if writers[st.id] != 1 || st.first < 0 {
 			continue
 		}
-		if p := inPlaceParam(c.steps[st.first], st); p != nil && p.last == st.first {
-			e.reuse[i] = p.index
+		for _, p := range inPlaceParams(c.steps[st.first], st) {
+			if p.last == st.first {
+				e.reuse[i] = append(e.reuse[i], p.index)
+			}
 		}
 	}
 	return e, nil
 }
 
-// inPlaceParam returns a parameter that step s reads element for element at
-// the position where it writes out (so out may take the parameter's memory),
-// or nil.
-func inPlaceParam(s step, out *storage) *storage {
+// inPlaceParams returns the parameters that step s reads, element for
+// element, only at the position where it writes out: out may take the memory
+// of any of them.
+func inPlaceParams(s step, out *storage) []*storage {
 	es, ok := s.(*evalStep)
 	if !ok || es.accs[0].st != out {
 		return nil
 	}
 	dst := es.accs[0]
-	var found *storage
+	var found []*storage
+	bad := map[*storage]bool{}
 	for _, a := range es.accs[1:] {
 		if a.st.kind != inParam {
 			continue
 		}
 		if a.st.dtype != out.dtype || a.st.size != out.size || a.off != dst.off || !slices.Equal(a.strides, dst.strides) {
-			return nil // read elsewhere than where written
+			bad[a.st] = true // read elsewhere than where written
+			continue
 		}
-		found = a.st
+		if !slices.Contains(found, a.st) {
+			found = append(found, a.st)
+		}
 	}
-	return found
+	return slices.DeleteFunc(found, func(s *storage) bool { return bad[s] })
 }
 
 // placeArena gives every intermediate storage an offset in the arena: two
@@ -193,6 +208,7 @@ func (e *Executable) getState() (*state, error) {
 	st := &state{pool: workers, ptr: make([]unsafe.Pointer, len(e.storages)), regSize: e.regs * regBytes}
 	st.arena = make([]uint64, (e.arenaBytes+7)/8)
 	st.scratch = make([]uint64, workers.size*st.regSize/8)
+	st.offBufs = make([][]int, workers.size)
 	for _, s := range e.storages {
 		switch s.kind {
 		case inArena:
@@ -247,10 +263,14 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 			st.ptr[s.id] = in[s.index].ptr
 		case inOutput:
 			i := s.index
-			if p := e.reuse[i]; p >= 0 && donated[p] {
-				out[i], donated[p] = in[p], false
-				out[i].shape = e.outputShapes[i]
-			} else {
+			for _, p := range e.reuse[i] {
+				if donated[p] {
+					out[i], donated[p] = in[p], false
+					out[i].shape = e.outputShapes[i]
+					break
+				}
+			}
+			if out[i] == nil {
 				out[i] = e.backend.buffers.get(e.outputShapes[i])
 			}
 			st.ptr[s.id] = out[i].ptr
@@ -265,8 +285,12 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 			results = nil
 		}
 	}()
-	for _, s := range e.steps {
-		s.run(st, 0)
+	if stepTimes != nil {
+		e.runTimed(st)
+	} else {
+		for _, s := range e.steps {
+			s.run(st, 0)
+		}
 	}
 	for i, d := range donated {
 		if d && !slices.Contains(out, in[i]) {
@@ -287,6 +311,51 @@ func (e *Executable) Execute(inputs []backends.Buffer, donate []bool, _ backends
 
 // debugStacks adds stack traces to execution errors (for debugging).
 var debugStacks = false
+
+// stepTimes, when not nil, accumulates the wall time of every step by its
+// description (for profiling tests; not safe with concurrent executions).
+var stepTimes map[string]time.Duration
+
+func (e *Executable) runTimed(st *state) {
+	for _, s := range e.steps {
+		t0 := stepClock()
+		s.run(st, 0)
+		stepTimes[stepString(s)] += stepClock() - t0
+	}
+}
+
+// stepClock is the clock of stepTimes (wall time unless a test sets it).
+var stepClock = func() time.Duration { return time.Duration(time.Now().UnixNano()) }
+
+// stepString describes a step for profiles.
+func stepString(s step) string {
+	switch s := s.(type) {
+	case *evalStep:
+		kind := "eval"
+		if s.root.acc >= 0 {
+			kind = "copy"
+		}
+		var modes []string
+		var walk func(x *xnode)
+		walk = func(x *xnode) {
+			if x.acc >= 0 {
+				modes = append(modes, []string{"d", "i", "g"}[x.mode])
+			}
+			for _, k := range x.kids {
+				walk(k)
+			}
+		}
+		walk(s.root)
+		return fmt.Sprintf("%s %v dst%v leaves %v", kind, s.nest.dims, s.accs[0].strides, modes)
+	case *reduceStep:
+		return fmt.Sprintf("reduce %s %v out%v split=%v", s.op, s.nest.dims, s.accs[0].strides, s.split)
+	case *dotStep:
+		return fmt.Sprintf("dot b%d %dx%dx%d %v%v", len(s.aOffs), s.m, s.n, s.k, s.tA, s.tB)
+	case *concatStep:
+		return fmt.Sprintf("concat %d parts outer %v block %d shared=%v", len(s.parts), s.outer, s.block, s.shared)
+	}
+	return fmt.Sprintf("%T", s)
+}
 
 // describe lists the program's steps, for debugging and tests.
 func (e *Executable) describe() string {

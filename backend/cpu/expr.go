@@ -344,13 +344,14 @@ func copyBlock(esize int, dst unsafe.Pointer, dstOff, drs, dcs int, src unsafe.P
 		panic(fmt.Errorf("block [%d, %d) outside storage of %d values", lo, hi, srcSize))
 	}
 	dlo, dhi := blockRange(dstOff, drs, dcs, rows, cols)
+	_, _ = dlo, dhi
 	switch esize {
 	case 4:
-		copy2D(sl[uint32](unsafe.Add(dst, dlo*4), dhi-dlo), dstOff-dlo, drs, dcs, sl[uint32](unsafe.Add(src, lo*4), hi-lo), srcOff-lo, srs, scs, rows, cols)
+		copy2D[uint32](dst, dstOff, drs, dcs, src, srcOff, srs, scs, rows, cols)
 	case 8:
-		copy2D(sl[uint64](unsafe.Add(dst, dlo*8), dhi-dlo), dstOff-dlo, drs, dcs, sl[uint64](unsafe.Add(src, lo*8), hi-lo), srcOff-lo, srs, scs, rows, cols)
+		copy2D[uint64](dst, dstOff, drs, dcs, src, srcOff, srs, scs, rows, cols)
 	default:
-		copy2D(sl[uint8](unsafe.Add(dst, dlo), dhi-dlo), dstOff-dlo, drs, dcs, sl[uint8](unsafe.Add(src, lo), hi-lo), srcOff-lo, srs, scs, rows, cols)
+		copy2D[uint8](dst, dstOff, drs, dcs, src, srcOff, srs, scs, rows, cols)
 	}
 }
 
@@ -370,34 +371,54 @@ func blockRange(off, rs, cs, rows, cols int) (lo, hi int) {
 	return lo, hi + 1
 }
 
-// copy2D copies a rows×cols block between strided layouts.
-func copy2D[T any](dst []T, db, drs, dcs int, src []T, sb, srs, scs, rows, cols int) {
+// copy2D copies a rows×cols block between strided layouts (offsets and
+// strides in values of type T). The caller has checked the bounds.
+func copy2D[T any](dstP unsafe.Pointer, db, drs, dcs int, srcP unsafe.Pointer, sb, srs, scs, rows, cols int) {
+	var z T
+	es := int(unsafe.Sizeof(z))
+	at := func(p unsafe.Pointer, i int) *T { return (*T)(unsafe.Add(p, i*es)) }
+	if cols < 8 && rows > 2*cols { // narrow: walk columns, rows inner
+		for c := range cols {
+			d, s := db+c*dcs, sb+c*scs
+			for range rows {
+				*at(dstP, d) = *at(srcP, s)
+				d += drs
+				s += srs
+			}
+		}
+		return
+	}
 	for r := range rows {
 		d, s := db+r*drs, sb+r*srs
 		switch {
+		case dcs == 1 && scs == 1 && cols > 16:
+			copy(unsafe.Slice(at(dstP, d), cols), unsafe.Slice(at(srcP, s), cols))
 		case dcs == 1 && scs == 1:
-			copy(dst[d:d+cols], src[s:s+cols])
+			dr, sr := unsafe.Slice(at(dstP, d), cols), unsafe.Slice(at(srcP, s), cols)
+			for i := range dr {
+				dr[i] = sr[i]
+			}
 		case dcs == 1 && scs == 0:
-			v := src[s]
-			row := dst[d : d+cols]
+			v := *at(srcP, s)
+			row := unsafe.Slice(at(dstP, d), cols)
 			for i := range row {
 				row[i] = v
 			}
 		case dcs == 1:
-			row := dst[d : d+cols]
+			row := unsafe.Slice(at(dstP, d), cols)
 			for i := range row {
-				row[i] = src[s]
+				row[i] = *at(srcP, s)
 				s += scs
 			}
 		case scs == 1:
-			row := src[s : s+cols]
+			row := unsafe.Slice(at(srcP, s), cols)
 			for _, v := range row {
-				dst[d] = v
+				*at(dstP, d) = v
 				d += dcs
 			}
 		default:
 			for range cols {
-				dst[d] = src[s]
+				*at(dstP, d) = *at(srcP, s)
 				d += dcs
 				s += scs
 			}
@@ -432,8 +453,7 @@ func (s *evalStep) run(st *state, w int) {
 }
 
 func (s *evalStep) task(st *state, t, w int) {
-	var offBuf [64]int
-	c := ctx{st: st, regs: st.regs(w), offs: offBuf[:len(s.accs)]}
+	c := ctx{st: st, regs: st.regs(w), offs: st.offs(w, len(s.accs))}
 	s.fillInvariants(&c)
 	dst := &s.accs[0]
 	direct := s.contiguous(dst)

@@ -157,12 +157,16 @@ func binaryKernel(op backends.OpType, dt dtypes.DType) kfn {
 
 func binarySupported(op backends.OpType, dt dtypes.DType) bool { return binaryKernel(op, dt) != nil }
 
-// whereKernel selects b where a (bool) holds, else c.
+// whereKernel selects b where a (bool) holds, else c, without branches (the
+// condition of a ReLU or a max-pool is unpredictable).
 func whereKernel(dt dtypes.DType) kfn {
-	if dt == dtypes.Bool {
-		return kWhere[bool]
+	switch dtypeSize(dt) {
+	case 1:
+		return kWhere[uint8]
+	case 4:
+		return kWhere[uint32]
 	}
-	return forDType(dt, kWhere[float32], kWhere[float64], kWhere[int32], kWhere[int64], kWhere[uint8])
+	return kWhere[uint64]
 }
 
 // clampKernel computes min(max(b, a), c).
@@ -566,17 +570,14 @@ func kLe[T numT](d, a, b, _ unsafe.Pointer, n int) {
 	}
 }
 
-func kWhere[T any](d, a, b, c unsafe.Pointer, n int) {
+func kWhere[T uint8 | uint32 | uint64](d, a, b, c unsafe.Pointer, n int) {
 	dd := sl[T](d, n)
-	cond := sl[bool](a, n)[:len(dd)]
+	cond := sl[uint8](a, n)[:len(dd)] // bools are bytes 0 or 1
 	bb := sl[T](b, n)[:len(dd)]
 	cc := sl[T](c, n)[:len(dd)]
 	for i := range dd {
-		if cond[i] {
-			dd[i] = bb[i]
-		} else {
-			dd[i] = cc[i]
-		}
+		m := -T(cond[i])
+		dd[i] = bb[i]&m | cc[i]&^m
 	}
 }
 

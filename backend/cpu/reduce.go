@@ -107,8 +107,7 @@ func (s *reduceStep) run(st *state, w int) {
 }
 
 func (s *reduceStep) task(st *state, t, w int) {
-	var offBuf [64]int
-	c := ctx{st: st, regs: st.regs(w), offs: offBuf[:len(s.accs)]}
+	c := ctx{st: st, regs: st.regs(w), offs: st.offs(w, len(s.accs))}
 	s.fillInvariants(&c)
 	out := st.ptr[s.out.id]
 	if s.split && t > 0 {

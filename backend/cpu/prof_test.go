@@ -1,0 +1,112 @@
+package cpu
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/hessian-spectra/runner/models"
+	"github.com/hessian-spectra/runner/nn"
+)
+
+// TestProfileSteps prints where the time of a LeNet graph goes, step by step
+// (PROFILE=sgd|hvp|hvpconv1 go test -run ProfileSteps).
+func TestProfileSteps(t *testing.T) {
+	what := os.Getenv("PROFILE")
+	if what == "" {
+		t.Skip()
+	}
+	b, _ := New("")
+	m, _ := models.New(models.LeNet, 1, 10)
+	w, _ := m.Init(1, dtypes.Float32)
+	np := len(m.Params())
+	batch := 256
+	if what != "sgd" {
+		batch = 100
+	}
+	exec, err := NewExec(b, func(in []*Node) []*Node {
+		params, x, y := in[:np], in[np], in[np+1]
+		logits, _ := m.Forward(params, nil, x, what == "sgd")
+		loss := nn.CrossEntropy(logits, y)
+		if what == "sgd" {
+			grads := Gradient(loss, params...)
+			out := []*Node{loss}
+			for i, p := range params {
+				out = append(out, Sub(p, MulScalar(grads[i], 0.01)))
+			}
+			return out
+		}
+		wrt := params
+		if what == "hvpconv1" {
+			wrt = params[:1]
+		}
+		g := Gradient(loss, wrt...)
+		var dot *Node
+		for i, gi := range g {
+			d := ReduceAllSum(Mul(gi, in[np+2+i]))
+			if dot == nil {
+				dot = d
+			} else {
+				dot = Add(dot, d)
+			}
+		}
+		return Gradient(dot, wrt...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	xs := make([]float32, batch*32*32)
+	for i := range xs {
+		xs[i] = float32(rng.NormFloat64())
+	}
+	ys := make([]int32, batch)
+	var args []any
+	for _, p := range w.Params {
+		args = append(args, p)
+	}
+	args = append(args, tensors.FromFlatDataAndDimensions(xs, batch, 1, 32, 32), tensors.FromFlatDataAndDimensions(ys, batch))
+	if what != "sgd" {
+		for _, p := range w.Params {
+			args = append(args, p)
+		}
+	}
+	exec.MustExec(args...)
+	if os.Getenv("PROFILE_CPU") != "" {
+		stepClock = func() time.Duration {
+			var ru syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+		defer func() { stepClock = func() time.Duration { return time.Duration(time.Now().UnixNano()) } }()
+	}
+	stepTimes = map[string]time.Duration{}
+	defer func() { stepTimes = nil }()
+	const reps = 5
+	for range reps {
+		exec.MustExec(args...)
+	}
+	type kv struct {
+		k string
+		v time.Duration
+	}
+	var list []kv
+	var total time.Duration
+	for k, v := range stepTimes {
+		list = append(list, kv{k, v})
+		total += v
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].v > list[j].v })
+	fmt.Printf("total %.2f ms per call\n", float64(total.Microseconds())/1e3/reps)
+	for _, e := range list[:min(45, len(list))] {
+		fmt.Printf("%8.2fms %5.1f%% %s\n", float64(e.v.Microseconds())/1e3/reps, 100*float64(e.v)/float64(total), e.k)
+	}
+}
