@@ -78,6 +78,8 @@ type compiler struct {
 	steps    []step
 	consts   []*Buffer
 
+	transposedDot map[int]bool // DotGeneral nodes computed transposed (dot.go)
+
 	zeros     map[dtypes.DType]*value // a scalar zero constant per dtype
 	zeroConst map[int]bool            // constant storages known to be all zeros
 }
@@ -117,6 +119,9 @@ func (c *compiler) newDense(shape shapes.Shape) (*value, *storage) {
 func (c *compiler) compile(outs []*node) (*Executable, error) {
 	nodes := simplify(c.b.nodes, outs)
 	live := liveNodes(nodes, outs)
+	if !c.noFuse {
+		c.transposedDot = transposedProducts(nodes, live, outs)
+	}
 	c.vals = make([]*value, len(c.b.nodes))
 	c.uses = make([]int, len(c.b.nodes))
 	for _, n := range nodes {
@@ -445,16 +450,12 @@ func (c *compiler) evalInto(v *value, dst view) {
 
 // concatenate evaluates each operand into its part of a new storage.
 func (c *compiler) concatenate(n *node, in []*value) *value {
-	axis := n.ints[0]
 	out, st := c.newDense(n.shape)
-	strides := out.e.leaf.strides
-	outer := product(n.shape.Dimensions[:axis])
-	if !c.noFuse && len(in) > 1 && axis >= 2 && product(n.shape.Dimensions[:axis-1]) >= 4 && n.shape.Size()/outer <= 1<<12 {
-		if s := newConcatStep(*out.e.leaf, n.shape.Dimensions, axis, in); s != nil {
-			c.steps = append(c.steps, s)
-			return out
-		}
+	if c.concatInto(*out.e.leaf, n.shape, n.ints[0], in) {
+		return out
 	}
+	axis := n.ints[0]
+	strides := out.e.leaf.strides
 	pos := 0
 	for _, x := range in {
 		d := x.dims()[axis]
@@ -464,6 +465,23 @@ func (c *compiler) concatenate(n *node, in []*value) *value {
 		pos += d
 	}
 	return out
+}
+
+// concatInto writes the concatenation of parts along axis into dst (dense)
+// in one pass (concat.go), when the parts are views and the axis is inner
+// enough for that to pay; it reports whether it did.
+func (c *compiler) concatInto(dst view, shape shapes.Shape, axis int, parts []*value) bool {
+	dims := shape.Dimensions
+	outer := product(dims[:axis])
+	if c.noFuse || len(parts) < 2 || axis < 2 || product(dims[:axis-1]) < 4 || shape.Size()/outer > 1<<12 || !dst.isDense(dims) {
+		return false
+	}
+	s := newConcatStep(dst, dims, axis, parts)
+	if s == nil {
+		return false
+	}
+	c.steps = append(c.steps, s)
+	return true
 }
 
 // pad fills a new storage with the pad value and evaluates the operand into

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"gonum.org/v1/gonum/blas"
 )
@@ -173,6 +174,23 @@ func (c *compiler) dotGeneral(n *node, l, r *value) *value {
 	if tB {
 		s.tB = blas.Trans
 	}
+	if c.transposedDot[n.id] {
+		// Every consumer reads the product transposed: compute Cᵀ = op(B)ᵀ·op(A)ᵀ
+		// into the layout [batch, rhs cross, lhs cross].
+		flip := map[blas.Transpose]blas.Transpose{blas.NoTrans: blas.Trans, blas.Trans: blas.NoTrans}
+		s.lhs, s.rhs, s.lda, s.ldb, s.aOffs, s.bOffs = s.rhs, s.lhs, s.ldb, s.lda, s.bOffs, s.aOffs
+		s.tA, s.tB = flip[s.tB], flip[s.tA]
+		s.m, s.n = s.n, s.m
+		nb, nl := len(ax.lhsBatch), len(lCross)
+		order := slices.Concat(seq(0, nb), seq(nb+nl, len(rCross)), seq(nb, nl))
+		dims := n.shape.Dimensions
+		ps := denseStrides(pick(dims, order))
+		strides := make([]int, len(dims))
+		for i, a := range order {
+			strides[a] = ps[i]
+		}
+		out = &value{shape: n.shape, e: leafNode(view{st, 0, strides}, n.shape.DType)}
+	}
 	batch := len(s.aOffs)
 	s.tasks = 1
 	if batch > 1 {
@@ -180,6 +198,54 @@ func (c *compiler) dotGeneral(n *node, l, r *value) *value {
 	}
 	c.steps = append(c.steps, s)
 	return out
+}
+
+// seq returns start, start+1, …, start+n-1.
+func seq(start, n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = start + i
+	}
+	return s
+}
+
+// transposedProducts marks the DotGeneral nodes whose every consumer is a
+// transposition swapping the lhs and rhs cross axes (the adjoints of
+// products often are): those are computed transposed, so that their readers
+// find them in row-major order.
+func transposedProducts(nodes []*node, live []bool, outs []*node) map[int]bool {
+	consumers := map[int][]*node{}
+	for _, n := range nodes {
+		if n == nil || !live[n.id] {
+			continue
+		}
+		for _, in := range n.inputs {
+			consumers[in.id] = append(consumers[in.id], n)
+		}
+	}
+	isOut := map[int]bool{}
+	for _, o := range outs {
+		isOut[o.id] = true
+	}
+	marked := map[int]bool{}
+	for _, n := range nodes {
+		if n == nil || !live[n.id] || n.op != backends.OpTypeDotGeneral || isOut[n.id] || len(consumers[n.id]) == 0 {
+			continue
+		}
+		ax := n.dot
+		nb := len(ax.lhsBatch)
+		nl := n.inputs[0].shape.Rank() - nb - len(ax.lhsContract)
+		nr := n.shape.Rank() - nb - nl
+		want := slices.Concat(seq(0, nb), seq(nb+nl, nr), seq(nb, nl))
+		ok := nl > 0 && nr > 0
+		for _, cn := range consumers[n.id] {
+			if cn.op != backends.OpTypeTranspose || !slices.Equal(cn.ints, want) {
+				ok = false
+			}
+		}
+		marked[n.id] = ok
+	}
+	return marked
 }
 
 func pick(dims, axes []int) []int {

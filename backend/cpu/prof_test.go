@@ -29,13 +29,44 @@ func TestProfileSteps(t *testing.T) {
 	w, _ := m.Init(1, dtypes.Float32)
 	np := len(m.Params())
 	batch := 256
-	if what != "sgd" {
+	if what != "sgd" && what != "htr" {
 		batch = 100
+	}
+	dot := func(a, b []*Node) *Node {
+		var s *Node
+		for i := range a {
+			t := ReduceAllSum(Mul(a[i], b[i]))
+			if s == nil {
+				s = t
+			} else {
+				s = Add(s, t)
+			}
+		}
+		return s
 	}
 	exec, err := NewExec(b, func(in []*Node) []*Node {
 		params, x, y := in[:np], in[np], in[np+1]
-		logits, _ := m.Forward(params, nil, x, what == "sgd")
+		logits, _ := m.Forward(params, nil, x, what == "sgd" || what == "htr")
 		loss := nn.CrossEntropy(logits, y)
+		if what == "htr" {
+			g := Gradient(loss, params...)
+			var trace *Node
+			for k := range 10 {
+				z := in[np+2+k*np : np+2+(k+1)*np]
+				t := dot(z, Gradient(dot(g, z), params...))
+				if trace == nil {
+					trace = t
+				} else {
+					trace = Add(trace, t)
+				}
+			}
+			grads := Gradient(Add(loss, MulScalar(trace, 1e-4)), params...)
+			out := []*Node{loss}
+			for i, p := range params {
+				out = append(out, Sub(p, MulScalar(grads[i], 0.01)))
+			}
+			return out
+		}
 		if what == "sgd" {
 			grads := Gradient(loss, params...)
 			out := []*Node{loss}
@@ -74,9 +105,15 @@ func TestProfileSteps(t *testing.T) {
 		args = append(args, p)
 	}
 	args = append(args, tensors.FromFlatDataAndDimensions(xs, batch, 1, 32, 32), tensors.FromFlatDataAndDimensions(ys, batch))
+	copies := 1
+	if what == "htr" {
+		copies = 10
+	}
 	if what != "sgd" {
-		for _, p := range w.Params {
-			args = append(args, p)
+		for range copies {
+			for _, p := range w.Params {
+				args = append(args, p)
+			}
 		}
 	}
 	exec.MustExec(args...)
@@ -90,7 +127,10 @@ func TestProfileSteps(t *testing.T) {
 	}
 	stepTimes = map[string]time.Duration{}
 	defer func() { stepTimes = nil }()
-	const reps = 5
+	reps := 5
+	if what == "htr" {
+		reps = 1
+	}
 	for range reps {
 		exec.MustExec(args...)
 	}
@@ -105,8 +145,8 @@ func TestProfileSteps(t *testing.T) {
 		total += v
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].v > list[j].v })
-	fmt.Printf("total %.2f ms per call\n", float64(total.Microseconds())/1e3/reps)
+	fmt.Printf("total %.2f ms per call\n", float64(total.Microseconds())/1e3/float64(reps))
 	for _, e := range list[:min(45, len(list))] {
-		fmt.Printf("%8.2fms %5.1f%% %s\n", float64(e.v.Microseconds())/1e3/reps, 100*float64(e.v)/float64(total), e.k)
+		fmt.Printf("%8.2fms %5.1f%% %s\n", float64(e.v.Microseconds())/1e3/float64(reps), 100*float64(e.v)/float64(total), e.k)
 	}
 }

@@ -206,6 +206,35 @@ func boxesDisjoint(terms []term, size int) (disjoint, covering bool) {
 	return true, total == size
 }
 
+// tilesAxis reports whether the terms tile the value along one axis (each
+// spans every other axis whole): then the value is their concatenation along
+// that axis, in the order returned.
+func tilesAxis(v *value) (int, []*value) {
+	dims := v.dims()
+	axis := -1
+	for _, t := range v.terms {
+		for a, d := range t.v.dims() {
+			if d == dims[a] {
+				continue
+			}
+			if axis >= 0 && axis != a {
+				return -1, nil
+			}
+			axis = a
+		}
+	}
+	if axis < 0 {
+		return -1, nil
+	}
+	terms := slices.Clone(v.terms)
+	slices.SortFunc(terms, func(a, b term) int { return a.lo[axis] - b.lo[axis] })
+	parts := make([]*value, len(terms))
+	for i, t := range terms {
+		parts[i] = t.v
+	}
+	return axis, parts
+}
+
 // evalTerms writes a term list into dst (a view with the value's
 // dimensions): zeros unless the boxes tile it, then each term into its box,
 // added to what is there when boxes overlap.
@@ -214,6 +243,11 @@ func (c *compiler) evalTerms(v *value, dst view) {
 	if !disjoint && !c.noFuse {
 		if s := newAccumStep(v, dst); s != nil {
 			c.steps = append(c.steps, s)
+			return
+		}
+	}
+	if disjoint && covering && !c.noFuse {
+		if axis, parts := tilesAxis(v); axis >= 0 && c.concatInto(dst, v.shape, axis, parts) {
 			return
 		}
 	}
