@@ -11,11 +11,8 @@ import (
 // TestGo opens the pure-Go backend by every spelling and runs a graph on it —
 // in this test binary, which also links the XLA backend and has no plugin.
 func TestGo(t *testing.T) {
-	for _, c := range []struct{ name, env string }{{"go", ""}, {"", ""}, {"", "go"}, {"go:ops_sequential", "xla:cuda"}} {
+	for _, c := range []struct{ name, env string }{{"go", ""}, {"", "go"}, {"go:ops_sequential", "xla:cuda"}} {
 		t.Setenv(EnvVar, c.env)
-		if c.name == "" && c.env == "" && cudaAvailable() {
-			continue // the default is xla:cuda on this machine
-		}
 		b, err := Open(c.name)
 		if err != nil {
 			t.Fatalf("Open(%q) with %s=%q: %v", c.name, EnvVar, c.env, err)
@@ -36,8 +33,11 @@ func TestGo(t *testing.T) {
 // TestCPU opens the compiling CPU backend by every spelling and runs a graph
 // on it.
 func TestCPU(t *testing.T) {
-	for _, c := range []struct{ name, env string }{{"cpu", ""}, {"cpu:workers=1", ""}, {"", "cpu"}, {"cpu:nofuse", "go"}} {
+	for _, c := range []struct{ name, env string }{{"cpu", ""}, {"cpu:workers=1", ""}, {"", "cpu"}, {"", ""}, {"cpu:nofuse", "go"}} {
 		t.Setenv(EnvVar, c.env)
+		if c.name == "" && c.env == "" && cudaAvailable() {
+			continue // the default is xla:cuda on this machine
+		}
 		b, err := Open(c.name)
 		if err != nil {
 			t.Fatalf("Open(%q) with %s=%q: %v", c.name, EnvVar, c.env, err)
@@ -70,7 +70,7 @@ func TestForTests(t *testing.T) {
 
 func TestResolve(t *testing.T) {
 	t.Setenv(EnvVar, "")
-	if got, want := Resolve(""), map[bool]string{false: "go", true: "xla:cuda"}[cudaAvailable()]; got != want {
+	if got, want := Resolve(""), map[bool]string{false: Default, true: "xla:cuda"}[cudaAvailable()]; got != want {
 		t.Errorf("Resolve(\"\") = %q, want %q", got, want)
 	}
 	t.Setenv(EnvVar, "xla:cpu")
