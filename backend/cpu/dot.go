@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"slices"
+	"unsafe"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -26,6 +27,48 @@ type dotStep struct {
 	lda, ldb      int
 	aOffs, bOffs  []int // per batch index
 	tasks         int
+	split         int      // what tasks split: splitBatch, splitRows, splitCols or splitK
+	partial       *storage // splitK: (tasks-1)·m·n values
+}
+
+// How a product's tasks divide it. The division depends on the shapes only,
+// and each task calls the GEMM on one goroutine, so results never depend on
+// the number of threads (a GEMM that split k by thread count would).
+const (
+	splitBatch = iota
+	splitRows
+	splitCols
+	splitK
+)
+
+// Task sizing of products: at least dotGrain multiply-adds per task, row and
+// column blocks of at least dotMinBlock, k blocks of at least dotMinK.
+const (
+	dotGrain    = 1 << 19
+	dotMinBlock = 48
+	dotMinK     = 512
+	dotMaxTasks = 16
+)
+
+// plan chooses how the product's tasks divide it.
+func (s *dotStep) plan(c *compiler) {
+	batch := len(s.aOffs)
+	work := batch * s.m * s.n * max(s.k, 1)
+	most := min(dotMaxTasks, max(1, work/dotGrain))
+	s.tasks = 1
+	switch {
+	case batch > 1:
+		s.split, s.tasks = splitBatch, min(batch, most)
+	case s.m >= 2*dotMinBlock:
+		s.split, s.tasks = splitRows, min(s.m/dotMinBlock, most)
+	case s.n >= 2*dotMinBlock:
+		s.split, s.tasks = splitCols, min(s.n/dotMinBlock, most)
+	case s.k >= 2*dotMinK:
+		s.split, s.tasks = splitK, min(s.k/dotMinK, most, max(1, maxPartial/max(1, s.m*s.n)))
+		if s.tasks > 1 {
+			s.partial = c.newStorage(inArena, s.dtype, (s.tasks-1)*s.m*s.n, -1)
+		}
+	}
 }
 
 // any marks a merged axis group of size ≤ 1, whose stride does not matter.
@@ -191,11 +234,7 @@ func (c *compiler) dotGeneral(n *node, l, r *value) *value {
 		}
 		out = &value{shape: n.shape, e: leafNode(view{st, 0, strides}, n.shape.DType)}
 	}
-	batch := len(s.aOffs)
-	s.tasks = 1
-	if batch > 1 {
-		s.tasks = min(batch, splitTasks(batch*s.m*s.n*max(s.k, 1), 1<<16))
-	}
+	s.plan(c)
 	c.steps = append(c.steps, s)
 	return out
 }
@@ -256,30 +295,73 @@ func pick(dims, axes []int) []int {
 	return out
 }
 
-func (s *dotStep) storages(f func(*storage)) { f(s.lhs); f(s.rhs); f(s.out) }
-func (s *dotStep) scratch() int              { return 0 }
+func (s *dotStep) storages(f func(*storage)) {
+	f(s.lhs)
+	f(s.rhs)
+	f(s.out)
+	if s.partial != nil {
+		f(s.partial)
+	}
+}
+
+func (s *dotStep) scratch() int { return 0 }
 
 func (s *dotStep) run(st *state, w int) {
 	if s.m == 0 || s.n == 0 {
 		return
 	}
 	st.pool.run(st, w, s.tasks, s)
+	if s.partial != nil {
+		mn := s.m * s.n
+		fold, _ := foldFor(backends.OpTypeReduceSum, s.dtype)
+		for t := 1; t < s.tasks; t++ {
+			p := unsafe.Add(st.ptr[s.partial.id], (t-1)*mn*dtypeSize(s.dtype))
+			fold(st.ptr[s.out.id], mn, 0, mn, 1, p, 1, mn)
+		}
+	}
 }
 
 func (s *dotStep) task(st *state, t, _ int) {
-	batch := len(s.aOffs)
-	b0, b1 := t*batch/s.tasks, (t+1)*batch/s.tasks
-	mn := s.m * s.n
 	switch s.dtype {
 	case dtypes.Float32:
-		a, b, c := sl[float32](st.ptr[s.lhs.id], s.lhs.size), sl[float32](st.ptr[s.rhs.id], s.rhs.size), sl[float32](st.ptr[s.out.id], s.out.size)
-		for i := b0; i < b1; i++ {
-			sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a[s.aOffs[i]:], s.lda, b[s.bOffs[i]:], s.ldb, 0, c[i*mn:], s.n)
-		}
+		dotTask(s, st, t, sgemm)
 	case dtypes.Float64:
-		a, b, c := sl[float64](st.ptr[s.lhs.id], s.lhs.size), sl[float64](st.ptr[s.rhs.id], s.rhs.size), sl[float64](st.ptr[s.out.id], s.out.size)
-		for i := b0; i < b1; i++ {
-			dgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a[s.aOffs[i]:], s.lda, b[s.bOffs[i]:], s.ldb, 0, c[i*mn:], s.n)
+		dotTask(s, st, t, dgemm)
+	}
+}
+
+// gemmFn is Sgemm or Dgemm.
+type gemmFn[T float32 | float64] func(tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
+
+// dotTask computes task t's part of the product.
+func dotTask[T float32 | float64](s *dotStep, st *state, t int, gemm gemmFn[T]) {
+	a, b, c := sl[T](st.ptr[s.lhs.id], s.lhs.size), sl[T](st.ptr[s.rhs.id], s.rhs.size), sl[T](st.ptr[s.out.id], s.out.size)
+	mn := s.m * s.n
+	// Offsets of element (i, j) of op(A) and op(B) from a matrix's start.
+	at := func(trans blas.Transpose, ld, i, j int) int {
+		if trans == blas.Trans {
+			return j*ld + i
 		}
+		return i*ld + j
+	}
+	switch s.split {
+	case splitBatch:
+		batch := len(s.aOffs)
+		for i := t * batch / s.tasks; i < (t+1)*batch/s.tasks; i++ {
+			gemm(s.tA, s.tB, s.m, s.n, s.k, 1, a[s.aOffs[i]:], s.lda, b[s.bOffs[i]:], s.ldb, 0, c[i*mn:], s.n)
+		}
+	case splitRows:
+		r0, r1 := t*s.m/s.tasks, (t+1)*s.m/s.tasks
+		gemm(s.tA, s.tB, r1-r0, s.n, s.k, 1, a[s.aOffs[0]+at(s.tA, s.lda, r0, 0):], s.lda, b[s.bOffs[0]:], s.ldb, 0, c[r0*s.n:], s.n)
+	case splitCols:
+		c0, c1 := t*s.n/s.tasks, (t+1)*s.n/s.tasks
+		gemm(s.tA, s.tB, s.m, c1-c0, s.k, 1, a[s.aOffs[0]:], s.lda, b[s.bOffs[0]+at(s.tB, s.ldb, 0, c0):], s.ldb, 0, c[c0:], s.n)
+	case splitK:
+		k0, k1 := t*s.k/s.tasks, (t+1)*s.k/s.tasks
+		dst := c
+		if t > 0 {
+			dst = sl[T](unsafe.Add(st.ptr[s.partial.id], (t-1)*mn*int(unsafe.Sizeof(T(0)))), mn)
+		}
+		gemm(s.tA, s.tB, s.m, s.n, k1-k0, 1, a[s.aOffs[0]+at(s.tA, s.lda, 0, k0):], s.lda, b[s.bOffs[0]+at(s.tB, s.ldb, k0, 0):], s.ldb, 0, dst, s.n)
 	}
 }

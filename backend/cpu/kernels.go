@@ -100,15 +100,15 @@ func unarySupported(op backends.OpType, dt dtypes.DType) bool { return unaryKern
 func binaryKernel(op backends.OpType, dt dtypes.DType) kfn {
 	switch op {
 	case backends.OpTypeAdd:
-		return forDType(dt, kAdd[float32], kAdd[float64], kAdd[int32], kAdd[int64], kAdd[uint8])
+		return forDType(dt, vecKernel(addF32), vecKernel(addF64), kAdd[int32], kAdd[int64], kAdd[uint8])
 	case backends.OpTypeSub:
-		return forDType(dt, kSub[float32], kSub[float64], kSub[int32], kSub[int64], kSub[uint8])
+		return forDType(dt, vecKernel(subF32), vecKernel(subF64), kSub[int32], kSub[int64], kSub[uint8])
 	case backends.OpTypeMul:
-		return forDType(dt, kMul[float32], kMul[float64], kMul[int32], kMul[int64], kMul[uint8])
+		return forDType(dt, vecKernel(mulF32), vecKernel(mulF64), kMul[int32], kMul[int64], kMul[uint8])
 	case backends.OpTypeDiv:
-		return forDType(dt, kDiv[float32], kDiv[float64], kDiv[int32], kDiv[int64], kDiv[uint8])
+		return forDType(dt, vecKernel(divF32), vecKernel(divF64), kDiv[int32], kDiv[int64], kDiv[uint8])
 	case backends.OpTypeMax:
-		return forDType(dt, kMax[float32], kMax[float64], kMax[int32], kMax[int64], kMax[uint8])
+		return forDType(dt, vecKernel(maxF32), vecKernel(maxF64), kMax[int32], kMax[int64], kMax[uint8])
 	case backends.OpTypeMin:
 		return forDType(dt, kMin[float32], kMin[float64], kMin[int32], kMin[int64], kMin[uint8])
 	case backends.OpTypePow:

@@ -318,6 +318,15 @@ func TestProducts(t *testing.T) {
 		{"weight gradient", [][]int{{3000, 6}, {3000, 25}}, func(in []*Node) *Node {
 			return DotGeneral(in[0], []int{0}, nil, in[1], []int{0}, nil)
 		}, 1e-5},
+		{"split along k", [][]int{{20000, 6}, {20000, 25}}, func(in []*Node) *Node {
+			return DotGeneral(in[0], []int{0}, nil, in[1], []int{0}, nil)
+		}, 1e-5},
+		{"split along columns", [][]int{{20, 300}, {2000, 300}}, func(in []*Node) *Node {
+			return DotGeneral(in[0], []int{1}, nil, in[1], []int{1}, nil)
+		}, 1e-5},
+		{"split along rows, transposed", [][]int{{150, 600}, {150, 70}}, func(in []*Node) *Node {
+			return DotGeneral(in[0], []int{0}, nil, in[1], []int{0}, nil)
+		}, 1e-5},
 	}
 	checkCases(t, cases, "go:ops_sequential")
 }

@@ -9,18 +9,22 @@ import (
 // A pool runs the tasks of one step on several goroutines.
 //
 // Each call of run has a fixed number of tasks, decided by the step from its
-// shapes alone. The calling goroutine takes tasks itself, one at a time, and
-// between two tasks offers the job to idle helpers with a non-blocking send:
-// a helper that is busy elsewhere is simply not recruited. So the caller
-// never waits for a helper to start, only for recruited helpers to finish the
-// task they took; a task that calls run again (nesting) or two executions
-// sharing the pool cannot deadlock, whatever the number of helpers. Which
-// goroutine runs a task never changes what the task computes: results do not
-// depend on the number of workers.
+// shapes alone. The caller publishes the job in a queue, wakes idle helpers
+// (a non-blocking signal), and takes tasks itself, one at a time; a helper
+// that wakes joins any queued job that still has tasks. When the caller runs
+// out of tasks it withdraws the job, so no helper joins later, and waits for
+// the helpers that joined to finish the task they took. So the caller never
+// waits for a helper to start: a task that calls run again (nesting) or
+// several executions sharing the pool cannot deadlock, whatever the number
+// of helpers. Which goroutine runs a task never changes what the task
+// computes: results do not depend on the number of workers.
 type pool struct {
-	size int       // goroutines that may work on one job: the caller and size-1 helpers
-	jobs chan *job // unbuffered: a send succeeds only when a helper is idle
-	free sync.Pool // *job
+	size int           // goroutines that may work on one job: the caller and size-1 helpers
+	wake chan struct{} // tokens for idle helpers
+
+	mu    sync.Mutex
+	queue []*job // jobs with tasks left
+	free  sync.Pool
 }
 
 // tasker is one step's work split into tasks; task t runs on worker slot w
@@ -35,30 +39,50 @@ type job struct {
 	st   *state
 	n    int64
 	next atomic.Int64
-	wg   sync.WaitGroup
+	done sync.WaitGroup // helpers that joined
 
 	mu  sync.Mutex
 	err any // first panic of a task
 }
 
 func newPool(size int) *pool {
-	p := &pool{size: size, jobs: make(chan *job)}
+	p := &pool{size: size, wake: make(chan struct{}, size)}
 	for w := 1; w < size; w++ {
 		go p.helper(w)
 	}
 	return p
 }
 
+// helper works on queued jobs whenever woken.
 func (p *pool) helper(w int) {
-	for j := range p.jobs {
-		j.work(w)
-		j.wg.Done()
+	for range p.wake {
+		for {
+			j := p.join()
+			if j == nil {
+				break
+			}
+			j.work(w)
+			j.done.Done()
+		}
 	}
 }
 
+// join returns a queued job with tasks left, registered as joined, or nil.
+func (p *pool) join() *job {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, j := range p.queue {
+		if j.next.Load() < j.n {
+			j.done.Add(1)
+			return j
+		}
+	}
+	return nil
+}
+
 // run runs tasks 0…n-1 of tk for execution st; w is the caller's worker
-// slot. A panic in any task is re-raised in the caller once every recruited
-// helper has stopped.
+// slot. A panic in any task is re-raised in the caller once every helper
+// that joined has stopped.
 func (p *pool) run(st *state, w, n int, tk tasker) {
 	if n <= 0 {
 		return
@@ -75,22 +99,25 @@ func (p *pool) run(st *state, w, n int, tk tasker) {
 	}
 	j.tk, j.st, j.n, j.err = tk, st, int64(n), nil
 	j.next.Store(0)
-	recruited, maxHelpers := 0, min(n-1, p.size-1)
-	for {
-		if recruited < maxHelpers && j.next.Load() < j.n-1 {
-			j.wg.Add(1)
-			select {
-			case p.jobs <- j:
-				recruited++
-			default:
-				j.wg.Done()
-			}
+	p.mu.Lock()
+	p.queue = append(p.queue, j)
+	p.mu.Unlock()
+	for range min(n-1, p.size-1) {
+		select {
+		case p.wake <- struct{}{}:
+		default:
 		}
-		if !j.one(w) {
+	}
+	j.work(w)
+	p.mu.Lock()
+	for i, q := range p.queue {
+		if q == j {
+			p.queue = append(p.queue[:i], p.queue[i+1:]...)
 			break
 		}
 	}
-	j.wg.Wait()
+	p.mu.Unlock()
+	j.done.Wait()
 	err := j.err
 	j.tk, j.st, j.err = nil, nil, nil
 	p.free.Put(j)

@@ -167,6 +167,12 @@ func fillWith[T any](v T) func(unsafe.Pointer, int) {
 func foldNum[T numT](op backends.OpType, top T) (foldFn, func(unsafe.Pointer, int)) {
 	switch op {
 	case backends.OpTypeReduceSum:
+		switch any(top).(type) {
+		case float32:
+			return foldSumFloat(sumF32, addF32), fillWith(T(0))
+		case float64:
+			return foldSumFloat(sumF64, addF64), fillWith(T(0))
+		}
 		return foldSum[T], fillWith(T(0))
 	case backends.OpTypeReduceProduct:
 		return foldWith(func(a, b T) T { return a * b }), fillWith(T(1))
@@ -230,6 +236,29 @@ func foldSum[T numT](outP unsafe.Pointer, outSize, ob, ors, ocs int, vP unsafe.P
 				out[o] += x
 				o += ocs
 			}
+		}
+	}
+}
+
+// foldSumFloat is foldSum with the block sums and row additions of vec.go.
+func foldSumFloat[T floatT](sum func([]T) T, add func(dst, x, y []T)) foldFn {
+	return func(outP unsafe.Pointer, outSize, ob, ors, ocs int, vP unsafe.Pointer, rows, cols int) {
+		out := sl[T](outP, outSize)
+		v := sl[T](vP, rows*cols)
+		switch {
+		case ors == 0 && ocs == 0:
+			out[ob] += sum(v)
+		case ors == 0 && ocs == 1 && cols >= 32:
+			o := out[ob : ob+cols]
+			for r := range rows {
+				add(o, o, v[r*cols:r*cols+cols])
+			}
+		case ocs == 0 && cols >= 32:
+			for r := range rows {
+				out[ob+r*ors] += sum(v[r*cols : r*cols+cols])
+			}
+		default: // short rows: the plain loops
+			foldSum[T](outP, outSize, ob, ors, ocs, vP, rows, cols)
 		}
 	}
 }
