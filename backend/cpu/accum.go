@@ -151,6 +151,14 @@ func accumRange[T numT](s *accumStep, st *state, w, t int) {
 	out := sl[T](st.ptr[s.out.id], s.out.size)
 	src := st.ptr[s.src.id]
 	clear(out[n0*s.outStr[0] : n1*s.outStr[0]])
+	var add func(dst, x, y []T) // the vectorised row addition of vec.go
+	switch f := any(addF32).(type) {
+	case func(dst, x, y []T):
+		add = f
+	}
+	if f, ok := any(addF64).(func(dst, x, y []T)); ok {
+		add = f
+	}
 	r := len(s.dims)
 	ra := s.rowsAxis
 	rows, cols := s.dims[ra], s.dims[ra+1]
@@ -173,6 +181,10 @@ func accumRange[T numT](s *accumStep, st *state, w, t int) {
 				if dcs == 1 && scs == 1 {
 					sr := unsafe.Slice((*T)(p), cols)
 					dr := d[:len(sr)]
+					if add != nil && cols >= 16 {
+						add(dr, dr, sr)
+						continue
+					}
 					for j := range dr {
 						dr[j] += sr[j]
 					}

@@ -218,7 +218,8 @@ type prog struct {
 	root       *xnode
 	nregs      int
 	invariants []*xnode
-	work       int // values × operations, for task sizing
+	gathers    []*xnode // leaves gathered at the start of every block
+	work       int      // values × operations, for task sizing
 }
 
 // newProg compiles e over nest nt (whose accessors from firstLeaf on are
@@ -226,12 +227,25 @@ type prog struct {
 func newProg(e *enode, nt nest, firstLeaf int) *prog {
 	p := &prog{nest: nt, geom: newGeom(nt.dims)}
 	next := firstLeaf
+	// Leaves reading the same values (x in Where(x > y, x, y)) share one
+	// xnode, gathered once per block.
+	type leafKey struct {
+		st      *storage
+		off     int
+		strides string
+	}
+	seen := map[leafKey]*xnode{}
 	var build func(e *enode) *xnode
 	build = func(e *enode) *xnode {
 		if e.isLeaf() {
-			x := &xnode{acc: next, reg: -1}
 			a := &p.accs[next]
 			next++
+			key := leafKey{a.st, a.off, fmt.Sprint(a.strides)}
+			if x, ok := seen[key]; ok {
+				return x
+			}
+			x := &xnode{acc: next - 1, reg: -1}
+			seen[key] = x
 			switch {
 			case p.invariant(a):
 				x.mode, x.reg = leafInvariant, p.nregs
@@ -242,9 +256,11 @@ func newProg(e *enode, nt nest, firstLeaf int) *prog {
 			default:
 				x.mode, x.reg = leafGather, p.nregs
 				p.nregs++
+				p.gathers = append(p.gathers, x)
 			}
 			return x
 		}
+
 		x := &xnode{k: e.k, acc: -1, reg: p.nregs}
 		p.nregs++
 		for _, k := range e.kids {
@@ -302,16 +318,10 @@ func (p *prog) fillInvariants(c *ctx) {
 func (p *prog) eval(x *xnode, c *ctx, dst unsafe.Pointer) unsafe.Pointer {
 	n := c.rows * c.cols
 	if x.acc >= 0 {
-		a := &p.accs[x.acc]
-		switch x.mode {
-		case leafDirect:
-			return c.ptr(a, c.offs[x.acc], n)
-		case leafInvariant:
-			return c.reg(x.reg)
+		if x.mode == leafDirect {
+			return c.ptr(&p.accs[x.acc], c.offs[x.acc], n)
 		}
-		r := c.reg(x.reg)
-		copyBlock(a.esize, r, 0, c.cols, 1, c.st.ptr[a.st.id], a.st.size, c.offs[x.acc], p.rowStride(a), p.colStride(a), c.rows, c.cols)
-		return r
+		return c.reg(x.reg) // expanded per task or gathered per block
 	}
 	var in [3]unsafe.Pointer
 	for i, k := range x.kids {
@@ -322,6 +332,15 @@ func (p *prog) eval(x *xnode, c *ctx, dst unsafe.Pointer) unsafe.Pointer {
 	}
 	x.k(dst, in[0], in[1], in[2], n)
 	return dst
+}
+
+// gather fills the registers of the gathered leaves for the current block;
+// each is gathered once however often the expression reads it.
+func (p *prog) gather(c *ctx) {
+	for _, x := range p.gathers {
+		a := &p.accs[x.acc]
+		copyBlock(a.esize, c.reg(x.reg), 0, c.cols, 1, c.st.ptr[a.st.id], a.st.size, c.offs[x.acc], p.rowStride(a), p.colStride(a), c.rows, c.cols)
+	}
 }
 
 // units of task t of n tasks, splitting only between groups when whole is
@@ -472,6 +491,7 @@ func (s *evalStep) task(st *state, t, w int) {
 			copyBlock(a.esize, dp, c.offs[0], s.rowStride(dst), s.colStride(dst), st.ptr[a.st.id], a.st.size, c.offs[s.root.acc], s.rowStride(a), s.colStride(a), c.rows, c.cols)
 			continue
 		}
+		s.gather(&c)
 		if direct {
 			s.eval(s.root, &c, c.ptr(dst, c.offs[0], n))
 			continue

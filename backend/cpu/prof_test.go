@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,7 +19,8 @@ import (
 )
 
 // TestProfileSteps prints where the time of a LeNet graph goes, step by step
-// (PROFILE=sgd|hvp|hvpconv1 go test -run ProfileSteps).
+// (PROFILE=sgd|htr|hvp|hvp:conv1.weight go test -run ProfileSteps; with
+// PROFILE_CPU=1 the process CPU time instead of the wall time).
 func TestProfileSteps(t *testing.T) {
 	what := os.Getenv("PROFILE")
 	if what == "" {
@@ -75,14 +77,15 @@ func TestProfileSteps(t *testing.T) {
 			}
 			return out
 		}
-		wrt := params
-		if what == "hvpconv1" {
-			wrt = params[:1]
+		wrt, vs := params, in[np+2:]
+		if name, ok := strings.CutPrefix(what, "hvp:"); ok {
+			i := m.ParamIndex(name)
+			wrt, vs = params[i:i+1], vs[i:i+1]
 		}
 		g := Gradient(loss, wrt...)
 		var dot *Node
 		for i, gi := range g {
-			d := ReduceAllSum(Mul(gi, in[np+2+i]))
+			d := ReduceAllSum(Mul(gi, vs[i]))
 			if dot == nil {
 				dot = d
 			} else {

@@ -119,6 +119,7 @@ func (s *reduceStep) task(st *state, t, w int) {
 	u0, u1 := s.taskUnits(t, s.tasks, true)
 	for u := u0; u < u1; u++ {
 		c.rows, c.cols = s.at(u, s.accs, c.offs)
+		s.gather(&c)
 		v := s.eval(s.root, &c, nil)
 		s.fold(out, s.out.size, c.offs[0], ors, ocs, v, c.rows, c.cols)
 	}
