@@ -22,7 +22,9 @@ without it):
   python3 bench/pytorch_ref.py --device cuda --backends xla:cuda   # on a GPU machine
 
 Every figure is the median of --repeats timed calls after one warm-up call.
-PyTorch uses --threads threads (default: all CPUs, as the runner does).
+PyTorch runs once per entry of --threads (default: 1 and all CPUs: on a
+shared or small machine one thread can be faster), and the ratios are taken
+against its fastest time for each workload.
 """
 
 import argparse
@@ -37,8 +39,9 @@ import time
 LAYERS = ["conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight", "fc3.weight"]
 
 
-def torch_side(args):
-    """Times the workloads in PyTorch; returns {workload: ms} or None."""
+def torch_side(args, threads):
+    """Times the workloads in PyTorch with the given number of CPU threads;
+    returns ({workload: ms}, description), or (None, None) without PyTorch."""
     try:
         import torch
         import torch.nn as tnn
@@ -49,7 +52,7 @@ def torch_side(args):
         return None, None
     dev = torch.device(args.device)
     if args.device == "cpu":
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(threads)
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     torch.manual_seed(1)
 
@@ -152,10 +155,12 @@ def torch_side(args):
     return out, what
 
 
-def runner_side(args, backend):
-    """Runs `runner bench` for backend; returns {workload: ms}."""
+def runner_side(args, spec):
+    """Runs `runner bench` for spec, a backend name or NAME@RUNNER_BINARY;
+    returns {workload: ms}."""
     out = {}
-    base = [args.runner, "bench", "--backend", backend, "--dtype", args.dtype]
+    backend, _, binary = spec.partition("@")
+    base = [binary or args.runner, "bench", "--backend", backend, "--dtype", args.dtype]
     cmd = base + ["--models", "LeNet", "--repeats", str(args.repeats)]
     print("$", " ".join(cmd), file=sys.stderr)
     res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
@@ -184,10 +189,12 @@ def fmt(ms):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runner", default="bin/runner", help="the runner binary (go build -o bin/runner ./cmd/runner)")
-    ap.add_argument("--backends", default="go,cpu", help="comma-separated runner backends to time")
+    ap.add_argument("--backends", default="go,cpu",
+                    help="comma-separated runner backends to time; NAME@PATH runs backend NAME with the runner binary at PATH")
     ap.add_argument("--repeats", type=int, default=5, help="timed calls per workload (after one warm-up)")
     ap.add_argument("--htr-repeats", type=int, default=3, help="timed HTR steps (slow on the go backend)")
-    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch CPU threads")
+    ap.add_argument("--threads", default=",".join(sorted({"1", str(os.cpu_count())})),
+                    help="comma-separated PyTorch CPU thread counts, each timed")
     ap.add_argument("--device", default="cpu", help="PyTorch device: cpu or cuda")
     ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--data", help="FashionMNIST IDX folder: also time one real epoch in the runner")
@@ -197,15 +204,27 @@ def main():
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {load}", file=sys.stderr)
-    torch_ms, torch_what = (None, None) if args.no_torch else torch_side(args)
+    torch_runs = []  # (description, {workload: ms})
+    if not args.no_torch:
+        counts = [int(t) for t in args.threads.split(",")] if args.device == "cpu" else [0]
+        for t in counts:
+            ms, what = torch_side(args, t)
+            if ms is None:
+                break
+            torch_runs.append((what, ms))
+    # The fastest PyTorch time of each workload, for the ratios.
+    torch_ms = {}
+    for _, ms in torch_runs:
+        for k, v in ms.items():
+            torch_ms[k] = min(v, torch_ms.get(k, v))
     backends = [b for b in args.backends.split(",") if b]
     runner_ms = {b: runner_side(args, b) for b in backends}
     load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
 
     rows = ["forward", "sgd_step", "epoch", "hvp_full"] + ["hvp_" + l for l in LAYERS] + ["htr_step", "real_epoch"]
-    head = ["workload"] + ([torch_what] if torch_ms else []) + [f"runner {b}" for b in backends]
+    head = ["workload"] + [w for w, _ in torch_runs] + [f"runner {b}" for b in backends]
     if torch_ms:
-        head += [f"{b} / PyTorch" for b in backends]
+        head += [f"{b} / best PyTorch" for b in backends]
     print(f"LeNet, {args.dtype}, medians of {args.repeats} calls ({args.htr_repeats} for htr_step); "
           f"load average {load} before, {load_after} after")
     print()
@@ -215,17 +234,15 @@ def main():
         vals = [runner_ms[b].get(r) for b in backends]
         if all(v is None for v in vals):
             continue
-        cells = [r]
-        t = torch_ms.get(r) if torch_ms else None
-        if torch_ms:
-            cells.append(fmt(t))
+        cells = [r] + [fmt(ms.get(r)) for _, ms in torch_runs]
+        t = torch_ms.get(r)
         cells += [fmt(v) for v in vals]
         if torch_ms:
             cells += [f"{v / t:.1f}×" if v and t else "–" for v in vals]
         print("| " + " | ".join(cells) + " |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"pytorch": torch_ms, "pytorch_what": torch_what, "runner": runner_ms,
+            json.dump({"pytorch": dict(torch_runs), "runner": runner_ms,
                        "load_before": load, "load_after": load_after, "repeats": args.repeats}, f, indent=2)
 
 

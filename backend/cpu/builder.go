@@ -22,6 +22,7 @@ type Builder struct {
 	nodes    []*node
 	params   []*node
 	compiled bool
+	noFold   bool // compiling one folded node (fold.go)
 }
 
 var _ backends.Builder = (*Builder)(nil)

@@ -263,6 +263,11 @@ func (c *compiler) lower(n *node) (*value, error) {
 	for i := range in {
 		in[i] = c.plain(in[i])
 	}
+	if c.foldable(n, in) {
+		if v := c.fold(n, in); v != nil {
+			return v, nil
+		}
+	}
 	switch n.op {
 	case backends.OpTypeConstant:
 		return c.constant(n.value), nil

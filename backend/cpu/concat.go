@@ -101,27 +101,46 @@ func (s *concatStep) scratch() int         { return 0 }
 func (s *concatStep) run(st *state, w int) { st.pool.run(st, w, s.tasks, s) }
 
 func (s *concatStep) task(st *state, t, w int) {
-	head := s.outer[:max(len(s.outer)-1, 0)]
-	n := product(head)
+	n := s.heads()
 	p0, p1 := t*n/s.tasks, (t+1)*n/s.tasks
+	s.rangeInto(st, w, p0, p1, unsafe.Add(st.ptr[s.out.id], p0*s.headBytes()))
+}
+
+// headBytes is the size of the output of one head index.
+func (s *concatStep) headBytes() int { return s.headRows() * s.block * s.esize }
+
+// headRows is the number of output rows (values of all outer axes) of one
+// head index: the extent of the last outer axis.
+func (s *concatStep) headRows() int {
+	if len(s.outer) == 0 {
+		return 1
+	}
+	return s.outer[len(s.outer)-1]
+}
+
+// heads is the number of head indices.
+func (s *concatStep) heads() int { return product(s.outer[:max(len(s.outer)-1, 0)]) }
+
+// rangeInto writes the output of head indices [p0, p1) at out.
+func (s *concatStep) rangeInto(st *state, w, p0, p1 int, out unsafe.Pointer) {
+	head := s.outer[:max(len(s.outer)-1, 0)]
 	switch s.esize {
 	case 4:
-		concatRange[uint32](s, st, w, head, p0, p1)
+		concatRange[uint32](s, st, w, head, p0, p1, out)
 	case 8:
-		concatRange[uint64](s, st, w, head, p0, p1)
+		concatRange[uint64](s, st, w, head, p0, p1, out)
 	default:
-		concatRange[uint8](s, st, w, head, p0, p1)
+		concatRange[uint8](s, st, w, head, p0, p1, out)
 	}
 }
 
-// concatRange writes the output blocks of the head indices [p0, p1): all
-// outer axes but the last, which each part walks as the rows of one 2-D
+// concatRange writes the output blocks of the head indices [p0, p1) at out:
+// all outer axes but the last, which each part walks as the rows of one 2-D
 // copy (its values over that axis are usually contiguous: the pixels of an
 // image row in an im2col window).
-func concatRange[T any](s *concatStep, st *state, w int, head []int, p0, p1 int) {
+func concatRange[T any](s *concatStep, st *state, w int, head []int, p0, p1 int, out unsafe.Pointer) {
 	var z T
 	es := int(unsafe.Sizeof(z))
-	out := st.ptr[s.out.id]
 	np := len(s.parts)
 	last, lastAxis := 1, -1
 	if len(s.outer) > 0 {
@@ -147,7 +166,7 @@ func concatRange[T any](s *concatStep, st *state, w int, head []int, p0, p1 int)
 	}
 	rowBytes := last * s.block * es
 	for p := p0; p < p1; p++ {
-		dst := unsafe.Add(out, p*rowBytes)
+		dst := unsafe.Add(out, (p-p0)*rowBytes)
 		for k := range s.parts {
 			pt := &s.parts[k]
 			off := cur[k]

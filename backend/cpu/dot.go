@@ -29,6 +29,12 @@ type dotStep struct {
 	tasks         int
 	split         int      // what tasks split: splitBatch, splitRows, splitCols or splitK
 	partial       *storage // splitK: (tasks-1)·m·n values
+
+	// A patch operand built tile by tile (fuse.go): as op(A)'s rows or op(B)'s
+	// k rows, tileHeads head indices of im2col at a time.
+	im2col    *concatStep
+	im2colA   bool
+	tileHeads int
 }
 
 // How a product's tasks divide it. The division depends on the shapes only,
@@ -296,6 +302,10 @@ func pick(dims, axes []int) []int {
 }
 
 func (s *dotStep) storages(f func(*storage)) {
+	if s.im2col != nil {
+		s.fusedStorages(f)
+		return
+	}
 	f(s.lhs)
 	f(s.rhs)
 	f(s.out)
@@ -321,11 +331,15 @@ func (s *dotStep) run(st *state, w int) {
 	}
 }
 
-func (s *dotStep) task(st *state, t, _ int) {
-	switch s.dtype {
-	case dtypes.Float32:
+func (s *dotStep) task(st *state, t, w int) {
+	switch {
+	case s.im2col != nil && s.dtype == dtypes.Float32:
+		fusedTask(s, st, t, w, sgemm)
+	case s.im2col != nil:
+		fusedTask(s, st, t, w, dgemm)
+	case s.dtype == dtypes.Float32:
 		dotTask(s, st, t, sgemm)
-	case dtypes.Float64:
+	default:
 		dotTask(s, st, t, dgemm)
 	}
 }

@@ -39,6 +39,7 @@ type Executable struct {
 	arenaBytes int
 	regs       int     // scratch registers per worker
 	reuse      [][]int // per output: the parameters whose donated buffer it may take
+	tileBytes  int     // per worker: a tile of fused im2col (fuse.go)
 
 	mu     sync.Mutex
 	states []*state
@@ -55,6 +56,13 @@ type state struct {
 	scratch []uint64
 	regSize int     // bytes of scratch per worker
 	offBufs [][]int // per worker: block offsets of a step's accessors
+	tiles   []uint64
+	tileLen int // bytes per worker
+}
+
+// tile returns worker w's tile memory.
+func (st *state) tile(w int) unsafe.Pointer {
+	return unsafe.Add(unsafe.Pointer(&st.tiles[0]), w*st.tileLen)
 }
 
 // offs returns worker w's buffer of n block offsets.
@@ -78,7 +86,8 @@ const arenaAlign = 64
 // link computes lifetimes, places the intermediate storages in the arena and
 // builds the Executable.
 func (c *compiler) link(outs []*node, outStorages []*storage) (*Executable, error) {
-	e := &Executable{backend: c.b.backend, name: c.b.name, steps: c.steps, storages: c.storages, consts: c.consts}
+	steps, tile := c.fuseIm2col(c.steps)
+	e := &Executable{backend: c.b.backend, name: c.b.name, steps: steps, storages: c.storages, consts: c.consts, tileBytes: tile}
 	for _, p := range c.b.params {
 		e.paramNames = append(e.paramNames, p.name)
 		e.paramShapes = append(e.paramShapes, p.shape)
@@ -87,7 +96,7 @@ func (c *compiler) link(outs []*node, outStorages []*storage) (*Executable, erro
 		e.outputShapes = append(e.outputShapes, o.shape)
 	}
 	writers := make([]int, len(c.storages))
-	for i, s := range c.steps {
+	for i, s := range steps {
 		s.storages(func(st *storage) {
 			if st.first < 0 {
 				st.first = i
@@ -105,7 +114,7 @@ func (c *compiler) link(outs []*node, outStorages []*storage) (*Executable, erro
 		if writers[st.id] != 1 || st.first < 0 {
 			continue
 		}
-		for _, p := range inPlaceParams(c.steps[st.first], st) {
+		for _, p := range inPlaceParams(steps[st.first], st) {
 			if p.last == st.first {
 				e.reuse[i] = append(e.reuse[i], p.index)
 			}
@@ -209,6 +218,10 @@ func (e *Executable) getState() (*state, error) {
 	st.arena = make([]uint64, (e.arenaBytes+7)/8)
 	st.scratch = make([]uint64, workers.size*st.regSize/8)
 	st.offBufs = make([][]int, workers.size)
+	if e.tileBytes > 0 {
+		st.tileLen = (e.tileBytes + 63) / 64 * 64
+		st.tiles = make([]uint64, workers.size*st.tileLen/8)
+	}
 	for _, s := range e.storages {
 		switch s.kind {
 		case inArena:
@@ -350,7 +363,11 @@ func stepString(s step) string {
 	case *reduceStep:
 		return fmt.Sprintf("reduce %s %v out%v split=%v", s.op, s.nest.dims, s.accs[0].strides, s.split)
 	case *dotStep:
-		return fmt.Sprintf("dot b%d %dx%dx%d %v%v", len(s.aOffs), s.m, s.n, s.k, s.tA, s.tB)
+		fused := ""
+		if s.im2col != nil {
+			fused = map[bool]string{true: " im2col→A", false: " im2col→B"}[s.im2colA]
+		}
+		return fmt.Sprintf("dot b%d %dx%dx%d %v%v%s", len(s.aOffs), s.m, s.n, s.k, s.tA, s.tB, fused)
 	case *concatStep:
 		return fmt.Sprintf("concat %d parts outer %v block %d shared=%v", len(s.parts), s.outer, s.block, s.shared)
 	}

@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -219,15 +220,23 @@ func TestDeterminism(t *testing.T) {
 
 // projectGraphBatch is projectGraph for LeNet in float32 with another batch.
 func projectGraphBatch(g *Graph, kind string, batch int) []*Node {
+	return projectGraphBatchDType(g, kind, batch, dtypes.Float32)
+}
+
+// projectGraphBatchDType is projectGraphBatch in dtype dt.
+func projectGraphBatchDType(g *Graph, kind string, batch int, dt dtypes.DType) []*Node {
 	m, _ := models.New(models.LeNet, 1, 10)
 	var params []*Node
 	for _, e := range m.Params() {
-		params = append(params, Parameter(g, e.Name, shapes.Make(dtypes.Float32, e.Shape...)))
+		params = append(params, Parameter(g, e.Name, shapes.Make(dt, e.Shape...)))
 	}
-	x := Parameter(g, "x", shapes.Make(dtypes.Float32, batch, 1, 32, 32))
+	x := Parameter(g, "x", shapes.Make(dt, batch, 1, 32, 32))
 	y := Parameter(g, "y", shapes.Make(dtypes.Int32, batch))
 	logits, _ := m.Forward(params, nil, x, kind == "sgd")
 	loss := nn.CrossEntropy(logits, y)
+	if kind == "forward" {
+		return []*Node{loss, logits}
+	}
 	grads := Gradient(loss, params...)
 	if kind == "sgd" {
 		return append([]*Node{loss}, grads...)
@@ -295,5 +304,84 @@ func TestDonation(t *testing.T) {
 	_ = b.BufferToFlatData(pb2, back)
 	if back[5] != 5 {
 		t.Errorf("input changed to %v", back[5])
+	}
+}
+
+// TestConstantFolding checks that operations on constants are computed at
+// compile time and that the result is right.
+func TestConstantFolding(t *testing.T) {
+	b := testBackends()["cpu"].(*Backend)
+	bl := b.Builder("fold")
+	c1, _ := bl.Constant([]float64{1, 2, 3}, 3)
+	c2, _ := bl.Constant([]float64{4}, 1)
+	c2b, _ := bl.BroadcastInDim(c2, shapes.Make(dtypes.Float64, 3), []int{0})
+	sum, _ := bl.Add(c1, c2b)
+	e, _ := bl.Exp(sum)
+	p, _ := bl.Parameter("p", shapes.Make(dtypes.Float64, 3), nil)
+	out, _ := bl.Mul(p, e)
+	exe, err := bl.Compile([]backends.Op{out}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(exe.(*Executable).steps); n != 1 {
+		t.Errorf("%d steps, want 1 (the product; exp(c1+c2) folded):\n%s", n, exe.(*Executable).describe())
+	}
+	pb, _ := b.BufferFromFlatData(0, []float64{1, 1, 2}, shapes.Make(dtypes.Float64, 3))
+	res, err := exe.Execute([]backends.Buffer{pb}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float64, 3)
+	_ = b.BufferToFlatData(res[0], got)
+	want := []float64{math.Exp(5), math.Exp(6), 2 * math.Exp(7)}
+	if relErr(got, want) > 1e-15 {
+		t.Errorf("p·exp(c1+c2) = %v, want %v", got, want)
+	}
+}
+
+// TestFusedIm2col runs a LeNet training step and Hessian-vector product at a
+// batch where im2col is fused into the products (fuse.go), in float64, and
+// compares them with the pure-Go backend.
+func TestFusedIm2col(t *testing.T) {
+	bs := testBackends()
+	stepTimes = map[string]time.Duration{}
+	defer func() { stepTimes = nil }()
+	for _, kind := range []string{"sgd", "hvp", "forward"} {
+		var outs [2][][]float64
+		for i, cfg := range []string{"go:ops_sequential", "cpu"} {
+			g := NewGraph(bs[cfg], kind)
+			g.Compile(projectGraphBatchDType(g, kind, 64, dtypes.Float64)...)
+			rng := rand.New(rand.NewPCG(5, 5))
+			var args []any
+			for h := range g.NumParameters() {
+				p := g.GetParameterByHandle(ParameterHandle(h))
+				if p.DType() == dtypes.Int32 {
+					y := make([]int32, p.Shape().Size())
+					for j := range y {
+						y[j] = int32(rng.IntN(10))
+					}
+					args = append(args, tensors.FromFlatDataAndDimensions(y, p.Shape().Dimensions...))
+					continue
+				}
+				args = append(args, randTensor(rng, dtypes.Float64, p.Shape().Dimensions))
+			}
+			for _, r := range g.Run(args...) {
+				outs[i] = append(outs[i], values(r))
+			}
+			g.Finalize()
+		}
+		for i := range outs[0] {
+			if e := relErr(outs[1][i], outs[0][i]); !(e <= 1e-11) {
+				t.Errorf("%s output %d: relative error %.3g against the pure-Go backend", kind, i, e)
+			}
+		}
+	}
+	var fusedA, fusedB bool
+	for k := range stepTimes {
+		fusedA = fusedA || strings.Contains(k, "im2col→A")
+		fusedB = fusedB || strings.Contains(k, "im2col→B")
+	}
+	if !fusedA || fusedB != fuseWeightGradients {
+		t.Errorf("im2col fused into a convolution: %v, into a weight gradient: %v; want true, %v", fusedA, fusedB, fuseWeightGradients)
 	}
 }

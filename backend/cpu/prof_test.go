@@ -31,7 +31,7 @@ func TestProfileSteps(t *testing.T) {
 	w, _ := m.Init(1, dtypes.Float32)
 	np := len(m.Params())
 	batch := 256
-	if what != "sgd" && what != "htr" {
+	if what != "sgd" && what != "htr" && what != "fwd" {
 		batch = 100
 	}
 	dot := func(a, b []*Node) *Node {
@@ -68,6 +68,9 @@ func TestProfileSteps(t *testing.T) {
 				out = append(out, Sub(p, MulScalar(grads[i], 0.01)))
 			}
 			return out
+		}
+		if what == "fwd" {
+			return []*Node{loss}
 		}
 		if what == "sgd" {
 			grads := Gradient(loss, params...)
@@ -112,7 +115,7 @@ func TestProfileSteps(t *testing.T) {
 	if what == "htr" {
 		copies = 10
 	}
-	if what != "sgd" {
+	if what != "sgd" && what != "fwd" {
 		for range copies {
 			for _, p := range w.Params {
 				args = append(args, p)

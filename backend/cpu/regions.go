@@ -206,10 +206,10 @@ func boxesDisjoint(terms []term, size int) (disjoint, covering bool) {
 	return true, total == size
 }
 
-// tilesAxis reports whether the terms tile the value along one axis (each
-// spans every other axis whole): then the value is their concatenation along
-// that axis, in the order returned.
-func tilesAxis(v *value) (int, []*value) {
+// tilesAxis reports whether the terms lie side by side along one axis (each
+// spans every other axis whole): then the value is the concatenation along
+// that axis of the terms and of zeros in the gaps, returned in order.
+func (c *compiler) tilesAxis(v *value) (int, []*value) {
 	dims := v.dims()
 	axis := -1
 	for _, t := range v.terms {
@@ -228,10 +228,21 @@ func tilesAxis(v *value) (int, []*value) {
 	}
 	terms := slices.Clone(v.terms)
 	slices.SortFunc(terms, func(a, b term) int { return a.lo[axis] - b.lo[axis] })
-	parts := make([]*value, len(terms))
-	for i, t := range terms {
-		parts[i] = t.v
+	var parts []*value
+	pos := 0
+	gap := func(to int) {
+		if to > pos {
+			z := v.shape.Clone()
+			z.Dimensions[axis] = to - pos
+			parts = append(parts, c.zeroValue(z))
+		}
 	}
+	for _, t := range terms {
+		gap(t.lo[axis])
+		parts = append(parts, t.v)
+		pos = t.lo[axis] + t.v.dims()[axis]
+	}
+	gap(dims[axis])
 	return axis, parts
 }
 
@@ -246,8 +257,8 @@ func (c *compiler) evalTerms(v *value, dst view) {
 			return
 		}
 	}
-	if disjoint && covering && !c.noFuse {
-		if axis, parts := tilesAxis(v); axis >= 0 && c.concatInto(dst, v.shape, axis, parts) {
+	if disjoint && !c.noFuse {
+		if axis, parts := c.tilesAxis(v); axis >= 0 && c.concatInto(dst, v.shape, axis, parts) {
 			return
 		}
 	}
