@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -383,5 +384,48 @@ func TestFusedIm2col(t *testing.T) {
 	}
 	if !fusedA || fusedB != fuseWeightGradients {
 		t.Errorf("im2col fused into a convolution: %v, into a weight gradient: %v; want true, %v", fusedA, fusedB, fuseWeightGradients)
+	}
+}
+
+// TestConcurrentExecutions runs one compiled LeNet step from several
+// goroutines at once (each execution has its own arena; they share the
+// worker pool): every result must equal the sequential one, bit for bit.
+func TestConcurrentExecutions(t *testing.T) {
+	b := testBackends()["cpu:workers=3"]
+	g := NewGraph(b, "concurrent")
+	g.Compile(projectGraphBatch(g, "sgd", 32)...)
+	defer g.Finalize()
+	rng := rand.New(rand.NewPCG(3, 4))
+	var args []any
+	for h := range g.NumParameters() {
+		p := g.GetParameterByHandle(ParameterHandle(h))
+		if p.DType() == dtypes.Int32 {
+			args = append(args, tensors.FromFlatDataAndDimensions(make([]int32, p.Shape().Size()), p.Shape().Dimensions...))
+			continue
+		}
+		args = append(args, randTensor(rng, dtypes.Float32, p.Shape().Dimensions))
+	}
+	want := values(g.Run(args...)[1])
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 3 {
+				got := values(g.Run(args...)[1])
+				for i := range got {
+					if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+						errs <- fmt.Sprintf("value %d: %v, want %v", i, got[i], want[i])
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
