@@ -8,9 +8,11 @@
 // computation (kind, implementation version, resolved params, input
 // digests); package runner computes it. A Digest is the SHA-256 of an
 // artifact's Manifest: the sorted list of its files with their sizes and
-// SHA-256 sums. The runner-added log.txt at the top of an artifact is kept but
-// left out of the manifest, so a deterministic stage recomputed yields the
-// same digest however its log differs. A Record maps a key to a digest.
+// SHA-256 sums. The digest covers results only: the runner-added log.txt and
+// the run/ directory at the top of an artifact (wall times, host, backend:
+// see Undigested) are kept but left out of the manifest, so a deterministic
+// stage recomputed yields the same digest on any machine or executor, after
+// any number of interruptions. A Record maps a key to a digest.
 //
 // # Layout
 //
@@ -19,6 +21,8 @@
 //
 //	objects/ab/<digest>/           artifact directories, read-only once stored
 //	objects/ab/<digest>.manifest   their manifests (the text the digest hashes)
+//	objects/ab/<digest>.stamp      size and modification time of each file when
+//	                               stored or last verified (see CheckObject)
 //	keys/ab/<key>.json             records: key → digest, written last
 //	keys/ab/<key>.desc.json        what went into the key and how to run it again
 //	locks/ab/<key>.lock            one flock(2) lock per key
@@ -42,10 +46,23 @@
 // entry or garbage that no record points to: a directory under tmp/ (removed
 // by the next process that takes that key's lock, or by GC), or an object
 // without a record (removed by GC). A record is never written before its
-// object is complete, so no later run trusts a half entry. Nothing is
-// fsync'ed: the contract covers crashed and killed processes, not power
-// loss; after a power failure run Verify, which re-hashes every artifact and
-// quarantines those that do not match their digest.
+// object is complete, so no later run trusts a half entry. The object's
+// files and directories, its manifest and the record are fsync'ed in that
+// order (each directory after the entries made in it), so the same holds
+// after a power loss on a file system that honours fsync.
+//
+// # What a hit checks
+//
+// Get (and the runner's look-up through a spec index) checks that the object
+// is whole before serving it: its manifest readable, every listed file
+// present with its size and the modification time recorded in its stamp,
+// one stat(2) per file. A file rewritten in place (through the results/
+// view, say, as root or after a chmod) gets a new modification time and is
+// re-hashed. A damaged object is reported (*DamagedError) and its stage
+// recomputed; Put then moves the damaged copy to quarantine/ and stores the
+// new one — Put re-hashes an existing object before it keeps it, so --force
+// and --recheck repair even damage the cheap check cannot see. Verify
+// re-hashes everything and is the deep check.
 //
 // # Concurrency
 //

@@ -123,9 +123,10 @@ func (s *Store) GC(p GCPolicy) (GCReport, error) {
 		return rep, err
 	}
 
-	// Objects and their manifests.
+	// Objects with their manifests and stamps.
 	err = s.eachShardFile("objects", func(path, name string, info fs.FileInfo) error {
-		d := Digest(strings.TrimSuffix(name, ".manifest"))
+		base, ext, _ := strings.Cut(name, ".")
+		d := Digest(base)
 		switch {
 		case info.IsDir() && isHex(name):
 			if used[d] {
@@ -135,7 +136,7 @@ func (s *Store) GC(p GCPolicy) (GCReport, error) {
 			rep.Objects++
 			rep.Bytes += treeSize(path)
 			return remove(path)
-		case strings.HasSuffix(name, ".manifest") && isHex(string(d)):
+		case (ext == "manifest" || ext == "stamp") && isHex(base):
 			if used[d] {
 				return nil
 			}

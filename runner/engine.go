@@ -80,6 +80,8 @@ type node struct {
 	blocked string // id of a failed input, which stops this node
 
 	prev artifacts.IndexEntry // the id's key and digest in the spec's previous run
+	// damaged is set when the cached artifact of the key was found damaged.
+	damaged *artifacts.DamagedError
 }
 
 // namedIndex is the index of one spec.
@@ -233,11 +235,26 @@ func (e *engine) describe(n *node) error {
 // lookup finds n's key in the cache: through the spec's index when the id
 // had the same key last time (one stat of the artifact), else through the
 // store's record.
+//
+// Either way the artifact is checked cheaply (artifacts.Store.CheckObject);
+// a damaged one is a miss, remembered in n.damaged for the reasons, and the
+// stage is recomputed.
 func (e *engine) lookup(n *node) (artifacts.Digest, bool, error) {
+	n.damaged = nil
 	if n.prev.Key == n.key && n.prev.Digest != "" && e.opts.Store.HasObject(n.prev.Digest) {
-		return n.prev.Digest, true, nil
+		err := e.opts.Store.CheckObject(n.prev.Digest)
+		if err == nil {
+			return n.prev.Digest, true, nil
+		}
+		if !errors.As(err, &n.damaged) {
+			return "", false, err
+		}
+		return "", false, nil
 	}
 	rec, ok, err := e.opts.Store.Get(n.key)
+	if err != nil && errors.As(err, &n.damaged) {
+		return "", false, nil
+	}
 	return rec.Digest, ok, err
 }
 
@@ -262,6 +279,9 @@ func (e *engine) reasonsFor(n *node) []string {
 	}
 	if n.recheck {
 		return []string{"recheck: recompute and compare with the cached digest"}
+	}
+	if n.damaged != nil {
+		return []string{fmt.Sprintf("its cached result is damaged (%s)", n.damaged.Summary())}
 	}
 	prev := n.prev.Key
 	if prev == "" {

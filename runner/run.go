@@ -254,7 +254,15 @@ func (s *scheduler) execute(n *node) {
 	var recheck artifacts.Digest
 	if !n.forced {
 		rec, ok, err := store.Get(n.key)
+		var dmg *artifacts.DamagedError
 		switch {
+		case errors.As(err, &dmg):
+			// Damaged since the look-up, or found so by it: recompute, and
+			// Put replaces the damaged object.
+			if n.damaged == nil {
+				n.damaged = dmg
+				n.reasons = e.reasonsFor(n)
+			}
 		case err != nil:
 			n.state, n.err = failed, err
 			return

@@ -35,12 +35,6 @@ type Kind struct {
 	// Inputs are the named artifacts the kind reads, addressed in a spec by
 	// `needs: {name: stage-ref}`.
 	Inputs []Input
-	// Volatile names what legitimately differs between two runs of the same
-	// key, such as wall times: a file ("timings.csv") or a top-level key of
-	// a JSON file ("summary.json#seconds"). `runner run --recheck`, which
-	// recomputes a cached stage to test its determinism, compares
-	// everything else. Digests still cover every file.
-	Volatile []string
 	// Light marks a kind whose stages take seconds and little memory (a
 	// table, a figure, a snapshot). Ready light stages start before queued
 	// heavy ones, so a spec's summaries appear as soon as their inputs
@@ -93,8 +87,22 @@ type Env struct {
 	// Inputs maps each input name to its artifacts, in the order the spec
 	// lists them (for wildcards: the order of the matrix expansion).
 	Inputs map[string][]Artifact
-	// OutDir is an empty directory the stage writes its outputs into.
+	// OutDir is an empty directory the stage writes its outputs into. Its
+	// content is the artifact, and its digest covers every file except the
+	// runner's log.txt and the run/ directory (RunDir).
 	OutDir string
+	// RunDir (OutDir/run) receives what describes this run rather than its
+	// results: wall times, say (the train stage's timings.csv). It is kept
+	// in the artifact but not digested, so that the same computation has the
+	// same digest on any machine, executor or number of interruptions.
+	// Everything else a stage writes must be a deterministic function of its
+	// params and inputs.
+	RunDir string
+	// RunInfo collects facts about the run the stage wants recorded, such as
+	// the backend it resolved ("backend": "go"), through SetRunInfo; the
+	// runner writes them, with its own (host, wall time, executor), to
+	// RunDir/run.json.
+	RunInfo map[string]any
 	// Log receives the stage's own log; the runner stores it in the artifact
 	// as log.txt and prints its tail when the stage fails.
 	Log io.Writer
@@ -142,6 +150,15 @@ func (e *Env) Input(name string) (Artifact, error) {
 	default:
 		return Artifact{}, fmt.Errorf("%s: input %q is bound to %d artifacts, want one", e.ID, name, len(as))
 	}
+}
+
+// SetRunInfo records a fact about the run (the backend used, say) for
+// RunDir/run.json; see RunInfo.
+func (e *Env) SetRunInfo(name string, v any) {
+	if e.RunInfo == nil {
+		e.RunInfo = map[string]any{}
+	}
+	e.RunInfo[name] = v
 }
 
 // Logf writes one line to the stage log.

@@ -38,15 +38,16 @@ import (
 
 // version is the kind's implementation version: bump it when the artifact
 // changes meaning or layout.
-const version = 1
+//
+//	v2: the wall time and backend moved out of summary.json (into
+//	run/run.json), so that digests cover results only.
+const version = 2
 
 // Kind is the lanczos stage kind.
 var Kind = &stage.Kind{
 	Name:    "lanczos",
 	Version: version,
-	// Wall time is the one thing two runs of a key disagree on.
-	Volatile: []string{"summary.json#seconds"},
-	Doc:      "spectral density (the seed's stochastic Lanczos quadrature), top eigenvalues and Hutchinson trace of the full or one layer's loss Hessian on the per-class subset",
+	Doc:     "spectral density (the seed's stochastic Lanczos quadrature), top eigenvalues and Hutchinson trace of the full or one layer's loss Hessian on the per-class subset",
 	Params: []stage.Param{
 		{Name: "layer", Type: stage.String, Default: hessian.FullTarget,
 			Doc: "full (every trainable parameter, biases and batch norm included) or a parameter name such as conv1.weight (that tensor's Hessian, all others fixed)"},
@@ -101,7 +102,6 @@ type Summary struct {
 	Epoch          *int            `json:"epoch"`
 	Loss           float64         `json:"loss"`
 	HVPs           int             `json:"hvps"`
-	Seconds        float64         `json:"seconds"`
 	LB             float64         `json:"lb"`
 	UB             float64         `json:"ub"`
 	Probes         int             `json:"probes"`
@@ -110,7 +110,6 @@ type Summary struct {
 	Trace          *float64        `json:"trace,omitempty"`
 	TraceStdErr    json.RawMessage `json:"trace_stderr,omitempty"`
 	DType          string          `json:"dtype"`
-	Backend        string          `json:"backend"`
 	BNMode         string          `json:"bn_mode"`
 	Subset         SubsetSummary   `json:"subset"`
 }
@@ -183,6 +182,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.ID, err)
 	}
+	e.SetRunInfo("backend", backend.Resolve(e.Backend))
 	c := hessian.ModelClassifier(w, p.String("bn_mode") == "train")
 	target, err := c.Target(layer)
 	if err != nil {
@@ -231,9 +231,9 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	// The files.
 	s := Summary{
 		Layer: layer, Dim: h.Dim(0), Model: meta.Model, Dataset: dmeta.Dataset, Epoch: meta.Epoch,
-		Loss: loss, HVPs: r.Applications, Seconds: math.Round(seconds*1000) / 1000,
+		Loss: loss, HVPs: r.Applications,
 		LB: r.Density.LB, UB: r.Density.UB, Probes: req.Density.Probes, Steps: req.Density.Steps,
-		DType: p.String("dtype"), Backend: backend.Resolve(e.Backend), BNMode: p.String("bn_mode"),
+		DType: p.String("dtype"), BNMode: p.String("bn_mode"),
 		Subset: SubsetSummary{PerClass: perClass, Seed: subSeed, N: subset.N},
 	}
 	if r.TopK != nil {

@@ -89,6 +89,9 @@ func runKind(ctx context.Context, t *testing.T, meta string, given map[string]an
 	e := &stage.Env{ID: "spectrum", Params: params(t, given), OutDir: out, Log: &log, Progress: rec,
 		Inputs: map[string][]stage.Artifact{"weights": {w}, "data": {d}}, Backend: "go"}
 	err := Kind.Run(ctx, e)
+	if err == nil && e.RunInfo["backend"] != "go" {
+		t.Errorf("run info: %v, want backend go", e.RunInfo)
+	}
 	return out, log.String(), rec, err
 }
 
@@ -109,10 +112,16 @@ func TestFixtureLayer(t *testing.T) {
 	if err := json.Unmarshal(raw, &keys); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"layer", "dim", "model", "dataset", "epoch", "loss", "hvps", "seconds", "lb", "ub", "probes",
-		"steps", "top_eigenvalues", "trace", "trace_stderr", "dtype", "backend", "bn_mode", "subset"} {
+	for _, k := range []string{"layer", "dim", "model", "dataset", "epoch", "loss", "hvps", "lb", "ub", "probes",
+		"steps", "top_eigenvalues", "trace", "trace_stderr", "dtype", "bn_mode", "subset"} {
 		if _, ok := keys[k]; !ok {
 			t.Errorf("summary.json lacks %q", k)
+		}
+	}
+	// Wall time and backend describe the run, not the result: run/run.json.
+	for _, k := range []string{"seconds", "backend"} {
+		if _, ok := keys[k]; ok {
+			t.Errorf("summary.json has %q", k)
 		}
 	}
 	var s Summary
@@ -120,7 +129,7 @@ func TestFixtureLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.Layer != "fc3.weight" || s.Dim != 840 || s.Model != "LeNet" || s.Dataset != "FashionMNIST" || s.Epoch != nil ||
-		s.Probes != 2 || s.Steps != 40 || s.DType != "float64" || s.Backend != "go" || s.BNMode != "eval" ||
+		s.Probes != 2 || s.Steps != 40 || s.DType != "float64" || s.BNMode != "eval" ||
 		s.Subset != (SubsetSummary{PerClass: 10, Seed: 0, N: 100}) {
 		t.Errorf("summary.json: %s", raw)
 	}

@@ -37,7 +37,10 @@ import (
 
 // version is the kind's implementation version: bump it when the artifact
 // changes meaning or layout.
-const version = 1
+//
+//	v2: timings.csv moved to run/ and the backend out of meta.json (into
+//	run/run.json), so that digests cover results only.
+const version = 2
 
 // MetaFile is the name of the artifact's meta.json.
 const MetaFile = "meta.json"
@@ -46,9 +49,7 @@ const MetaFile = "meta.json"
 var Kind = &stage.Kind{
 	Name:    "train",
 	Version: version,
-	// Wall times are the one thing two runs of a key disagree on.
-	Volatile: []string{"timings.csv"},
-	Doc:      "trains one model with one seed (SGD or Adam, MultiStepLR, optional L2 and Hessian-trace regularisation); metrics.csv and checkpoints",
+	Doc:     "trains one model with one seed (SGD or Adam, MultiStepLR, optional L2 and Hessian-trace regularisation); metrics.csv and checkpoints",
 	Params: []stage.Param{
 		{Name: "model", Type: stage.String, Required: true, Enum: models.Names(),
 			Doc: "the architecture; input channels and classes come from the data"},
@@ -115,7 +116,6 @@ type Meta struct {
 	Epochs     int          `json:"epochs"`
 	Seed       int          `json:"seed"`
 	DType      string       `json:"dtype"`
-	Backend    string       `json:"backend"`
 	Params     stage.Params `json:"params"`
 }
 
@@ -196,6 +196,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		return wrap(err)
 	}
 	e.Logf("backend %s; data %s from %s", name, meta.Dataset, in.Stage)
+	e.SetRunInfo("backend", name)
 	t, err := trainlib.New(b, cfg, nil)
 	if err != nil {
 		return wrap(err)
@@ -204,7 +205,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	if progress == nil {
 		progress = stage.Discard
 	}
-	if _, err := trainlib.Run(ctx, t, data, trainlib.Output{Dir: e.OutDir, Scratch: e.Scratch, Log: e.Log, Progress: progress}); err != nil {
+	if _, err := trainlib.Run(ctx, t, data, trainlib.Output{Dir: e.OutDir, RunDir: e.RunDir, Scratch: e.Scratch, Log: e.Log, Progress: progress}); err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
@@ -212,7 +213,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	}
 	mj := Meta{Model: m.Name(), Dataset: meta.Dataset, InChannels: m.InChannels(), Classes: m.Classes(),
 		ParamCount: m.ParamCount(), Epochs: cfg.Epochs, Seed: p.Int("seed"), DType: p.String("dtype"),
-		Backend: name, Params: p}
+		Params: p}
 	js, err := json.MarshalIndent(mj, "", "  ")
 	if err != nil {
 		return wrap(err)
