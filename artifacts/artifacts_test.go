@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -652,5 +654,41 @@ func TestPutReplacesDamagedObject(t *testing.T) {
 	putTree(t, s, key("b"), files)
 	if log, _ := os.ReadFile(filepath.Join(s.ObjectDir(r.Digest), LogName)); string(log) != "second\n" {
 		t.Errorf("an intact object was replaced: log %q", log)
+	}
+}
+
+// TestPutDiskFull fails each step of a put as a full disk would: Put returns
+// the error, no record points at anything incomplete, and once space is back
+// the same put succeeds and Verify finds the store clean.
+func TestPutDiskFull(t *testing.T) {
+	for _, at := range []string{"seal", "manifest", "rename", "stamp", "record"} {
+		t.Run(at, func(t *testing.T) {
+			s := newStore(t)
+			k := key("a")
+			faultAt = func(step string) error {
+				if step == at {
+					return &fs.PathError{Op: "write", Path: step, Err: syscall.ENOSPC}
+				}
+				return nil
+			}
+			defer func() { faultAt = nil }()
+			tmp, _ := s.TempDir(k)
+			out := filepath.Join(tmp, "out")
+			writeTree(t, out, goldenTree)
+			if _, err := s.Put(k, out, PutInfo{}); !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("Put = %v, want ENOSPC", err)
+			}
+			if _, ok, err := s.Get(k); ok || err != nil {
+				t.Errorf("Get after a failed put = %v, %v", ok, err)
+			}
+			RemoveTree(tmp) // as the runner does
+			faultAt = nil
+			if r := putTree(t, s, k, goldenTree); r.Digest != goldenDigest {
+				t.Errorf("put after the failure: %s", r.Digest)
+			}
+			if rep, err := s.Verify(nil); err != nil || len(rep.Problems) != 0 || rep.Objects != 1 {
+				t.Errorf("verify: %+v %v", rep, err)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -118,6 +119,15 @@ func lockFile(ctx context.Context, p string, how int, waiting func()) (*Lock, er
 func tryLock(p string, how int) (*Lock, bool, error) {
 	for {
 		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o666)
+		if errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission) {
+			// A read-only cache: flock works on a read-only descriptor of
+			// an existing lock file, so cached results can still be served.
+			var rerr error
+			if f, rerr = os.Open(p); rerr != nil {
+				return nil, false, err
+			}
+			err = nil
+		}
 		if err != nil {
 			return nil, false, err
 		}

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Store is a content-addressed store of artifacts in one directory. See the
@@ -53,9 +55,12 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("cache %s: not a directory", dir)
 	}
 	for _, sub := range []string{"objects", "keys", "locks", "tmp", "failed", "quarantine", "downloads", "index", "scratch"} {
-		if err := os.MkdirAll(filepath.Join(abs, sub), 0o777); err != nil {
+		err := os.MkdirAll(filepath.Join(abs, sub), 0o777)
+		if err != nil && !(errors.Is(err, syscall.EROFS) && sub != "objects" && sub != "keys") {
 			return nil, fmt.Errorf("cache %s: %w", dir, err)
 		}
+		// A read-only cache missing a directory it would only write to
+		// (locks/, tmp/, …) still serves what it holds: see Writable.
 	}
 	readme := filepath.Join(abs, "README")
 	if _, err := os.Stat(readme); errors.Is(err, fs.ErrNotExist) {
@@ -68,6 +73,18 @@ const readmeText = `This directory is the cache of the runner tool (github.com/h
 Its layout is documented in package artifacts. It can be deleted at any time
 when no runner is using it; "runner gc" removes parts of it safely.
 `
+
+// Writable reports, as an error naming the cache, when the store cannot
+// take new results: a read-only file system or a directory this user may
+// not write. A read-only cache still serves what it holds.
+func (s *Store) Writable() error {
+	for _, sub := range []string{"objects", "keys", "tmp"} {
+		if err := unix.Access(filepath.Join(s.dir, sub), unix.W_OK); err != nil {
+			return fmt.Errorf("cache %s is read-only (%s: %v): it can serve cached results but store no new ones; point --cache or $RUNNER_CACHE at a writable directory", s.dir, sub, err)
+		}
+	}
+	return nil
+}
 
 // Dir returns the store's root directory (absolute).
 func (s *Store) Dir() string { return s.dir }
@@ -252,10 +269,26 @@ func (s *Store) Put(k Key, dir string, info PutInfo) (Record, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
 		return Record{}, err
 	}
-	if err := writeFileAtomic(p, append(data, '\n'), true); err != nil {
+	if err := step("record", func() error { return writeFileAtomic(p, append(data, '\n'), true) }); err != nil {
 		return Record{}, fmt.Errorf("cache record for %s: %w", k.Short(), err)
 	}
 	return r, nil
+}
+
+// faultAt, when set (by tests), is called at each step of Put ("seal",
+// "manifest", "rename", "stamp", "record") and an error it returns is
+// taken as that step's failure: how a full disk or an I/O error at any
+// point of a put is tested.
+var faultAt func(step string) error
+
+// step runs op, the named step of a put, unless faultAt fails it first.
+func step(name string, op func() error) error {
+	if faultAt != nil {
+		if err := faultAt(name); err != nil {
+			return err
+		}
+	}
+	return op()
 }
 
 // putObject stores dir as the object with digest d unless an intact one
@@ -278,13 +311,13 @@ func (s *Store) putObject(d Digest, m Manifest, dir string) error {
 	if err := os.MkdirAll(filepath.Dir(obj), 0o777); err != nil {
 		return err
 	}
-	if err := seal(dir); err != nil {
+	if err := step("seal", func() error { return seal(dir) }); err != nil {
 		return fmt.Errorf("artifact %s: %w", d.Short(), err)
 	}
-	if err := writeFileAtomic(s.manifestPath(d), m.Bytes(), true); err != nil {
+	if err := step("manifest", func() error { return writeFileAtomic(s.manifestPath(d), m.Bytes(), true) }); err != nil {
 		return fmt.Errorf("artifact %s: manifest: %w", d.Short(), err)
 	}
-	if err := os.Rename(dir, obj); err != nil {
+	if err := step("rename", func() error { return os.Rename(dir, obj) }); err != nil {
 		// Another process stored the same content first.
 		if info, serr := os.Stat(obj); serr == nil && info.IsDir() {
 			return RemoveTree(dir)
@@ -294,7 +327,7 @@ func (s *Store) putObject(d Digest, m Manifest, dir string) error {
 	if err := syncPath(filepath.Dir(obj)); err != nil {
 		return fmt.Errorf("artifact %s: %w", d.Short(), err)
 	}
-	if err := s.writeStamp(d, m); err != nil {
+	if err := step("stamp", func() error { return s.writeStamp(d, m) }); err != nil {
 		return fmt.Errorf("artifact %s: stamp: %w", d.Short(), err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package pipelines
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -230,10 +231,14 @@ func (b *builder) resolveInstances(rs *rawStage) {
 			}
 			return nil, &Error{Pos: pos, Msg: fmt.Sprintf("unresolved ${%s}: no var or matrix axis %q%s", name, name, didYouMean(name, names))}
 		}
+		before := b.errs.reported
 		if st.Kind != nil {
 			inst.Params = b.params(rs, look)
 		}
 		inst.Inputs = b.inputs(rs, inst, look)
+		if b.errs.reported > before {
+			b.incomplete[inst] = true
+		}
 	}
 }
 
@@ -416,6 +421,15 @@ func (b *builder) inputs(rs *rawStage, inst *Instance, look lookupFunc) []Bindin
 					ok = false
 				}
 			}
+			if k != nil && len(decl.Kinds) > 0 {
+				for _, f := range from {
+					if fk := f.Stage.Kind; fk != nil && !slices.Contains(decl.Kinds, fk.Name) {
+						b.errs.add(t.pos, "needs %s: %s is a %s stage, but input %s of kind %s takes %s", need.name, f.Stage.Name, fk.Name, need.name, k.Name, kindList(decl.Kinds))
+						ok = false
+						break
+					}
+				}
+			}
 			bind.From = append(bind.From, from...)
 		}
 		if ok {
@@ -445,4 +459,10 @@ func hasNeed(ns []rawNeed, name string) bool {
 		}
 	}
 	return false
+}
+
+// kindList spells a list of kinds as "a train stage" or "a fetch or npz
+// stage".
+func kindList(kinds []string) string {
+	return "a " + strings.Join(kinds, " or ") + " stage"
 }

@@ -129,7 +129,7 @@ func Parse(file string, src []byte, opts Options) (p *Pipeline, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{opts: opts, errs: &errList{}}
+	b := &builder{opts: opts, errs: &errList{}, incomplete: map[*Instance]bool{}}
 	b.r = &reader{file: file, errs: b.errs}
 	p = b.build(file, root)
 	if err := b.errs.err(); err != nil {
@@ -149,6 +149,9 @@ type builder struct {
 	varList   []string
 	stages    []*rawStage
 	evalNodes int // template nodes × instances, bounded by maxEvalNodes
+	// incomplete marks instances whose params or inputs had problems:
+	// plan-time checks skip them and what depends on them.
+	incomplete map[*Instance]bool
 }
 
 type varDef struct {
@@ -268,6 +271,7 @@ func (b *builder) build(file string, doc *yaml.Node) *Pipeline {
 			b.resolveInstances(rs)
 		}
 	}
+	b.checkInstances()
 	if b.errs.ok() {
 		b.order()
 	}

@@ -104,6 +104,10 @@ type engine struct {
 
 	keyMu sync.Mutex
 	keys  map[artifacts.Key]*sync.Mutex
+
+	// readOnly, set by Run when the store cannot take new results, fails
+	// every stage that must run; cached ones are still served.
+	readOnly error
 }
 
 func newEngine(pipes []*pipelines.Pipeline, opts Options) (*engine, error) {

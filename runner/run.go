@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hessian-spectra/runner/artifacts"
@@ -38,6 +39,7 @@ func Run(ctx context.Context, pipes []*pipelines.Pipeline, opts Options) (Summar
 	}
 	defer share.Unlock()
 
+	e.readOnly = opts.Store.Writable()
 	s := &scheduler{e: e, rep: rep, done: make(chan *node)}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	defer s.cancel()
@@ -174,6 +176,11 @@ func (s *scheduler) drainReady() {
 			}
 		}
 		n.reasons = s.e.reasonsFor(n)
+		if s.e.readOnly != nil {
+			n.state, n.err = failed, fmt.Errorf("must run (%s), but %w", strings.Join(n.reasons, ", "), s.e.readOnly)
+			s.finish(n)
+			continue
+		}
 		s.enqueue(n)
 	}
 }
@@ -321,6 +328,9 @@ func (e *engine) updateViews(pipes []*pipelines.Pipeline) error {
 		}
 		if err := artifacts.UpdateView(viewDir, links); err != nil {
 			return err
+		}
+		if e.readOnly != nil {
+			continue // the index is a cache of look-ups; a read-only one stays as it is
 		}
 		if sameIndex(old, idx) {
 			e.opts.Store.TouchIndex(p.Name)

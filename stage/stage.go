@@ -41,6 +41,13 @@ type Kind struct {
 	// exist instead of behind every training or Lanczos stage queued
 	// before them. -j still bounds how many stages run at once.
 	Light bool
+	// Check, when set, checks one stage instance when a spec is read (by
+	// plan and run, before anything runs) against its own params and those
+	// of the instances upstream of it: everything that would otherwise fail
+	// only after hours of upstream work, such as a layer the model lacks or
+	// an epoch the training never checkpoints. It returns every problem; a
+	// *ParamError is shown at that param's position in the spec.
+	Check func(p *Planned) []error
 	// Run executes the stage. It must honour ctx (return ctx.Err() promptly
 	// after cancellation) and write its outputs under e.OutDir only.
 	Run func(ctx context.Context, e *Env) error
@@ -55,6 +62,45 @@ type Input struct {
 	// Many inputs accept a list of stage references or a wildcard such as
 	// "train[*]"; the stage then receives every matching artifact.
 	Many bool
+	// Kinds lists the stage kinds whose artifacts the input accepts; empty
+	// accepts any. A spec that binds another kind is an error.
+	Kinds []string
+}
+
+// Planned is a stage instance as a plan-time Check sees it: its id, kind and
+// resolved params, and the instances its inputs read, recursively. Nothing
+// has run: there are no artifacts yet.
+type Planned struct {
+	ID     string
+	Kind   *Kind
+	Params Params
+	// Inputs maps each bound input name to the instances it reads, in order.
+	Inputs map[string][]*Planned
+}
+
+// Input returns the single instance bound to input name, or nil when the
+// input is unbound or bound to several.
+func (p *Planned) Input(name string) *Planned {
+	if in := p.Inputs[name]; len(in) == 1 {
+		return in[0]
+	}
+	return nil
+}
+
+// ParamError is a plan-time problem with one param, reported at that param's
+// position in the spec (or the stage's, for a default).
+type ParamError struct {
+	Param string // the param's name (the top-level name for a nested field)
+	Err   error
+}
+
+func (e *ParamError) Error() string { return "param " + e.Param + ": " + e.Err.Error() }
+
+func (e *ParamError) Unwrap() error { return e.Err }
+
+// ParamErrorf returns a *ParamError for param with a formatted message.
+func ParamErrorf(param, format string, args ...any) *ParamError {
+	return &ParamError{Param: param, Err: fmt.Errorf(format, args...)}
 }
 
 // Param returns the schema of the named param and whether it exists.

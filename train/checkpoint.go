@@ -27,6 +27,19 @@ func OptimizerPath(dir string, epoch int) string {
 	return filepath.Join(dir, CheckpointsDir, fmt.Sprintf("epoch_%04d.optim.npz", epoch))
 }
 
+// CheckpointEpochs lists, ascending, the epochs a run of epochs epochs with
+// snapshot_every every checkpoints (Run's rule): the initialisation (0) and
+// every every-th epoch when every > 0, and always the last epoch.
+func CheckpointEpochs(epochs, every int) []int {
+	var out []int
+	if every > 0 {
+		for e := 0; e < epochs; e += every {
+			out = append(out, e)
+		}
+	}
+	return append(out, epochs)
+}
+
 // Checkpoints lists the epochs a train artifact dir holds weights of, in
 // increasing order.
 func Checkpoints(dir string) ([]int, error) {

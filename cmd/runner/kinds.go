@@ -88,7 +88,9 @@ func writeParams(tw *tabwriter.Writer, prefix string, ps []stage.Param) {
 		}
 		doc := p.Doc
 		var limits []string
-		if p.Min != nil {
+		if p.Min != nil && p.MinExclusive {
+			limits = append(limits, "> "+fmtValue(*p.Min))
+		} else if p.Min != nil {
 			limits = append(limits, "≥ "+fmtValue(*p.Min))
 		}
 		if p.Max != nil {

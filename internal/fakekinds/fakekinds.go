@@ -23,11 +23,12 @@ import (
 	"github.com/hessian-spectra/runner/stage"
 )
 
-// Registry returns the fake kinds: gen, sum and nondet.
+// Registry returns the fake kinds: gen, sum, chunks and nondet.
 func Registry() stage.Registry {
 	r := stage.Registry{}
 	r.Register(Gen)
 	r.Register(Sum)
+	r.Register(Chunks)
 	r.Register(Nondet)
 	return r
 }
@@ -91,6 +92,68 @@ var Sum = &stage.Kind{
 		e.Logf("sum of %d inputs: %g", counts["in"], total)
 		return writeResult(e, Result{Value: e.Params.Float("scale") * total, Inputs: counts})
 	},
+}
+
+// Chunks computes n chunks one after another, keeping each in its scratch
+// directory as it completes, so that a run killed part way resumes after the
+// last complete chunk (as the train stage resumes after its last epoch). It
+// writes data.txt (the chunks, each derived from value and its index),
+// result.json with value plus its inputs, and its chunk wall times in
+// run/chunks.txt.
+var Chunks = &stage.Kind{
+	Name:    "chunks",
+	Version: 1,
+	Doc:     "Computes n chunks resumably (a test kind).",
+	Params: []stage.Param{
+		{Name: "value", Type: stage.Float, Default: 1.0},
+		{Name: "n", Type: stage.Int, Default: 4, Min: stage.Bound(1), Max: stage.Bound(1000)},
+		{Name: "sleep_ms", Type: stage.Int, Default: 0, Min: stage.Bound(0), Doc: "time each chunk takes"},
+	},
+	Inputs: []stage.Input{{Name: "base", Optional: true}},
+	Run:    runChunks,
+}
+
+func runChunks(ctx context.Context, e *stage.Env) error {
+	trace(e)
+	p := e.Params
+	var data, times strings.Builder
+	for i := 0; i < p.Int("n"); i++ {
+		chunk := fmt.Sprintf("chunk %d: %.17g\n", i, p.Float("value")*float64(i*i+1))
+		if e.Scratch != "" {
+			saved := filepath.Join(e.Scratch, fmt.Sprintf("chunk-%04d", i))
+			if b, err := os.ReadFile(saved); err == nil {
+				data.Write(b) // completed by an earlier, interrupted run
+				continue
+			}
+			if err := sleep(ctx, e, time.Duration(p.Int("sleep_ms"))*time.Millisecond); err != nil {
+				return err
+			}
+			tmp := saved + ".tmp"
+			if err := os.WriteFile(tmp, []byte(chunk), 0o666); err != nil {
+				return err
+			}
+			if err := os.Rename(tmp, saved); err != nil {
+				return err
+			}
+		} else if err := sleep(ctx, e, time.Duration(p.Int("sleep_ms"))*time.Millisecond); err != nil {
+			return err
+		}
+		data.WriteString(chunk)
+		fmt.Fprintf(&times, "%d %s\n", i, time.Now().Format(time.RFC3339Nano))
+	}
+	if err := os.WriteFile(filepath.Join(e.OutDir, "data.txt"), []byte(data.String()), 0o666); err != nil {
+		return err
+	}
+	if e.RunDir != "" {
+		if err := os.WriteFile(filepath.Join(e.RunDir, "chunks.txt"), []byte(times.String()), 0o666); err != nil {
+			return err
+		}
+	}
+	total, counts, err := readInputs(e)
+	if err != nil {
+		return err
+	}
+	return writeResult(e, Result{Value: p.Float("value") + total, Inputs: counts})
 }
 
 // Nondet writes different bytes each time it runs: a kind that fails a

@@ -49,6 +49,20 @@ var Kind = &stage.Kind{
 	Run: run,
 }
 
+// Planned returns the dataset a fetch instance will produce, as its params
+// tell at plan time, with the class count the models get (the seed's legacy
+// count with legacy set); ok is false when p is not a fetch instance.
+func Planned(p *stage.Planned) (info datasets.Info, classes int, ok bool) {
+	if p == nil || p.Kind.Name != "fetch" || !p.Params.Has("dataset") {
+		return datasets.Info{}, 0, false
+	}
+	info, err := datasets.Lookup(p.Params.String("dataset"))
+	if err != nil {
+		return datasets.Info{}, 0, false
+	}
+	return info, info.ClassesFor(p.Params.Bool("legacy")), true
+}
+
 // lookupDataset is datasets.Lookup; tests point the official addresses at
 // local servers through it, so that no test touches the internet.
 var lookupDataset = datasets.Lookup

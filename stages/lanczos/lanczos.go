@@ -34,6 +34,8 @@ import (
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/snapshot"
+	"golang.org/x/sys/unix"
 )
 
 // version is the kind's implementation version: bump it when the artifact
@@ -56,33 +58,119 @@ var Kind = &stage.Kind{
 				{Name: "per_class", Type: stage.Int, Default: 10, Min: stage.Bound(1), Doc: "images of each class"},
 				{Name: "seed", Type: stage.Int, Default: 0, Min: stage.Bound(0), Max: stage.Bound(math.MaxUint32), Doc: "numpy seed reset before each class's pick"},
 			}},
-		{Name: "batch_size", Type: stage.Int, Default: 128, Min: stage.Bound(1),
+		{Name: "batch_size", Type: stage.Int, Default: 128, Min: stage.Bound(1), Max: stage.Bound(1 << 20),
 			Doc: "subset images per graph execution (the seed's loader batch); matters for results only with bn_mode: train"},
 		{Name: "bn_mode", Type: stage.String, Default: "eval", Enum: []string{"eval", "train"},
 			Doc: "batch norm with running statistics (eval) or each batch's statistics (train)"},
 		{Name: "dtype", Type: stage.String, Default: "float32", Enum: []string{"float32", "float64"},
 			Doc: "precision of the whole graph; weights and data are converted at load"},
-		{Name: "steps", Type: stage.Int, Default: 128, Min: stage.Bound(2), Doc: "Lanczos steps per density probe (the seed's poly_deg)"},
-		{Name: "bound_steps", Type: stage.Int, Default: 64, Min: stage.Bound(1), Doc: "Lanczos steps of the range run (init_poly_deg)"},
-		{Name: "grid", Type: stage.Int, Default: 1024, Min: stage.Bound(2), Doc: "density grid points (poly_points)"},
+		{Name: "steps", Type: stage.Int, Default: 128, Min: stage.Bound(2), Max: stage.Bound(maxSteps), Doc: "Lanczos steps per density probe (the seed's poly_deg)"},
+		{Name: "bound_steps", Type: stage.Int, Default: 64, Min: stage.Bound(1), Max: stage.Bound(maxSteps), Doc: "Lanczos steps of the range run (init_poly_deg)"},
+		{Name: "grid", Type: stage.Int, Default: 1024, Min: stage.Bound(2), Max: stage.Bound(1 << 20), Doc: "density grid points (poly_points)"},
 		{Name: "kappa", Type: stage.Float, Default: 1.25, Min: stage.Bound(1.000001), Doc: "kernel width constant: σ = h/√(8 ln kappa)"},
 		{Name: "margin", Type: stage.Float, Default: 0.05, Min: stage.Bound(0), Doc: "widening of [lb, ub] on each side, as a fraction of ub − lb (spectrum_margin)"},
-		{Name: "probes", Type: stage.Int, Default: 1, Min: stage.Bound(1), Doc: "independent density runs averaged (the seed: 1)"},
+		{Name: "probes", Type: stage.Int, Default: 1, Min: stage.Bound(1), Max: stage.Bound(10_000), Doc: "independent density runs averaged (the seed: 1)"},
 		{Name: "reorthogonalize", Type: stage.String, Default: "none", Enum: []string{"none", "full"},
 			Doc: "none: the seed's three-term recurrence; full: Gram–Schmidt against every Lanczos vector (memory: steps vectors)"},
-		{Name: "top_k", Type: stage.Int, Default: 0, Min: stage.Bound(0), Doc: "largest eigenvalues to find (0: none)"},
+		{Name: "top_k", Type: stage.Int, Default: 0, Min: stage.Bound(0), Max: stage.Bound(maxSteps), Doc: "largest eigenvalues to find (0: none)"},
 		{Name: "top_k_tol", Type: stage.Float, Default: 1e-6, Min: stage.Bound(1e-15), Max: stage.Bound(0.1),
 			Doc: "relative residual at which a top eigenvalue counts as converged"},
-		{Name: "trace_probes", Type: stage.Int, Default: 0, Min: stage.Bound(0), Doc: "Hutchinson probes for the trace (0: no trace)"},
+		{Name: "trace_probes", Type: stage.Int, Default: 0, Min: stage.Bound(0), Max: stage.Bound(1_000_000), Doc: "Hutchinson probes for the trace (0: no trace)"},
 		{Name: "trace_distribution", Type: stage.String, Default: "rademacher", Enum: []string{"rademacher", "gaussian"},
 			Doc: "law of the trace probes' entries"},
 		{Name: "seed", Type: stage.Int, Default: 0, Min: stage.Bound(0), Doc: "seed of every random start vector and probe"},
 	},
 	Inputs: []stage.Input{
-		{Name: "weights", Doc: "a snapshot artifact: weights.npz and meta.json (model, in_channels, classes, epoch)"},
-		{Name: "data", Doc: "a fetch artifact; its training split gives the subset"},
+		{Name: "weights", Doc: "a snapshot artifact: weights.npz and meta.json (model, in_channels, classes, epoch)", Kinds: []string{"snapshot"}},
+		{Name: "data", Doc: "a fetch artifact; its training split gives the subset", Kinds: []string{"fetch"}},
 	},
-	Run: run,
+	Check: check,
+	Run:   run,
+}
+
+// maxSteps bounds the Lanczos steps and top_k: 10,000 steps already take
+// 800 MB for the tridiagonal eigenvectors alone.
+const maxSteps = 10_000
+
+// check finds at plan time what would otherwise fail after the training
+// upstream: a layer the model lacks, more eigenvalues than the layer has,
+// and a stage whose vectors and arrays would not fit in this machine's
+// memory.
+func check(p *stage.Planned) []error {
+	m, ok := snapshot.PlannedModel(p.Input("weights"))
+	if !ok {
+		return nil
+	}
+	layer := p.Params.String("layer")
+	dim := m.ParamCount()
+	if layer != hessian.FullTarget {
+		i := m.ParamIndex(layer)
+		if i < 0 {
+			hint := ""
+			if close := stage.Suggest(layer, paramNames(m)); close != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", close)
+			}
+			return []error{stage.ParamErrorf("layer", "%s has no parameter %q%s; its layers: %s, or full",
+				m.Name(), layer, hint, strings.Join(m.Layers(), ", "))}
+		}
+		dim = m.Params()[i].Size()
+	}
+	var errs []error
+	if k := p.Params.Int("top_k"); k > dim {
+		errs = append(errs, stage.ParamErrorf("top_k", "%d exceeds the dimension %d of layer %s", k, dim, layer))
+	}
+	if need, have := memoryNeed(p.Params, dim), machineMemory(); have > 0 && need > have*8/10 {
+		errs = append(errs, fmt.Errorf("needs about %s of memory for its vectors and arrays (layer %s: dimension %d), more than 80%% of this machine's %s; lower steps, probes, grid or reorthogonalize",
+			bytesText(need), layer, dim, bytesText(have)))
+	}
+	return errs
+}
+
+// memoryNeed estimates the bytes a stage holds at once besides the model's
+// graph: the Lanczos vectors of the recurrences run in lockstep (all steps
+// of each with full reorthogonalisation), the tridiagonal eigenvectors,
+// the top-k and trace vectors, and the density arrays.
+func memoryNeed(p stage.Params, dim int) float64 {
+	steps := float64(max(p.Int("steps"), p.Int("bound_steps")))
+	width := float64(hessian.LockstepWidth(dim))
+	perVector := float64(dim) * 8
+	vectors := 4.0
+	if p.String("reorthogonalize") == "full" {
+		vectors += steps
+	}
+	need := width * vectors * perVector
+	need += steps * steps * 8                                       // Ritz eigenvectors of one tridiagonal
+	need += float64(p.Int("top_k")+4) * perVector * 2               // top-k basis and workspace
+	need += float64(p.Int("grid")) * float64(p.Int("probes")+4) * 8 // density grid, per probe and summaries
+	return need
+}
+
+// machineMemory returns this machine's physical memory in bytes, 0 when
+// unknown.
+func machineMemory() float64 {
+	var info unix.Sysinfo_t
+	if unix.Sysinfo(&info) != nil {
+		return 0
+	}
+	return float64(info.Totalram) * float64(info.Unit)
+}
+
+func bytesText(b float64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", b/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", b/(1<<20))
+	}
+	return fmt.Sprintf("%.0f KiB", b/(1<<10))
+}
+
+func paramNames(m *models.Model) []string {
+	var names []string
+	for _, e := range m.Params() {
+		names = append(names, e.Name)
+	}
+	return names
 }
 
 // snapshotMeta is the part of a snapshot's meta.json this kind reads.

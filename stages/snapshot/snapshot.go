@@ -15,6 +15,7 @@ package snapshot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +28,7 @@ import (
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
+	trainstage "github.com/hessian-spectra/runner/stages/train"
 	trainlib "github.com/hessian-spectra/runner/train"
 )
 
@@ -58,8 +60,76 @@ var Kind = &stage.Kind{
 		{Name: "classes", Type: stage.Int, Min: stage.Bound(1),
 			Doc: "the imported model's outputs (with path)"},
 	},
-	Inputs: []stage.Input{{Name: "train", Optional: true, Doc: "a train artifact (with epoch)"}},
+	Inputs: []stage.Input{{Name: "train", Optional: true, Doc: "a train artifact (with epoch)", Kinds: []string{"train"}}},
+	Check:  check,
 	Run:    run,
+}
+
+// check finds at plan time what run would reject after the training: the
+// wrong combination of params, and an epoch the training never
+// checkpoints (it checkpoints epoch 0 and every snapshot_every-th epoch,
+// and always its last).
+func check(p *stage.Planned) []error {
+	if err := paramsProblem(p.Params, p.Input("train") != nil); err != nil {
+		return []error{err}
+	}
+	tr := p.Input("train")
+	if tr == nil || !tr.Params.Has("epochs") {
+		return nil
+	}
+	epoch, epochs, every := p.Params.Int("epoch"), tr.Params.Int("epochs"), tr.Params.Int("snapshot_every")
+	if !slices.Contains(trainlib.CheckpointEpochs(epochs, every), epoch) {
+		return []error{stage.ParamErrorf("epoch", "input train (%s) will have no checkpoint of epoch %d: it trains %d epochs with snapshot_every %d and keeps %s",
+			tr.ID, epoch, epochs, every, list(trainlib.CheckpointEpochs(epochs, every)))}
+	}
+	return nil
+}
+
+// paramsProblem says what is wrong with the combination of params given,
+// for a snapshot with or without input train.
+func paramsProblem(p stage.Params, hasTrain bool) error {
+	switch {
+	case hasTrain && p.Has("path"):
+		return errors.New("give either input train (with epoch) or path (an import), not both")
+	case hasTrain:
+		if !p.Has("epoch") {
+			return errors.New("input train needs param epoch (the checkpoint to take)")
+		}
+		for _, n := range []string{"model", "in_channels", "classes"} {
+			if p.Has(n) {
+				return stage.ParamErrorf(n, "only for imports (path); the training run knows its model")
+			}
+		}
+	case p.Has("path"):
+		if p.Has("epoch") {
+			return stage.ParamErrorf("epoch", "needs input train; an import (path) has no epoch")
+		}
+		for _, n := range []string{"model", "in_channels", "classes"} {
+			if !p.Has(n) {
+				return fmt.Errorf("importing %s needs param %s", p.String("path"), n)
+			}
+		}
+	default:
+		return errors.New("nothing to snapshot: give input train with param epoch, or param path with model, in_channels and classes")
+	}
+	return nil
+}
+
+// PlannedModel returns the model a snapshot instance will hold, as params
+// tell at plan time: an import's, or its training run's; ok is false when p
+// is not a snapshot instance or the model is not known before it runs.
+func PlannedModel(p *stage.Planned) (*models.Model, bool) {
+	if p == nil || p.Kind.Name != "snapshot" {
+		return nil, false
+	}
+	if tr := p.Input("train"); tr != nil {
+		return trainstage.PlannedModel(tr)
+	}
+	if !p.Params.Has("model") || !p.Params.Has("in_channels") || !p.Params.Has("classes") {
+		return nil, false
+	}
+	m, err := models.New(p.Params.String("model"), p.Params.Int("in_channels"), p.Params.Int("classes"))
+	return m, err == nil
 }
 
 // Meta is the artifact's meta.json.
@@ -80,29 +150,15 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		}
 	}()
 	p := e.Params
-	_, hasTrain := e.Inputs["train"]
-	hasTrain = hasTrain && len(e.Inputs["train"]) > 0
+	hasTrain := len(e.Inputs["train"]) > 0
+	if err := paramsProblem(p, hasTrain); err != nil {
+		return fmt.Errorf("%s: %w", e.ID, err)
+	}
 	var meta Meta
-	switch {
-	case hasTrain && p.Has("path"):
-		return fmt.Errorf("%s: give either input train (with epoch) or path (an import), not both", e.ID)
-	case hasTrain:
-		if !p.Has("epoch") {
-			return fmt.Errorf("%s: input train needs param epoch (the checkpoint to take)", e.ID)
-		}
-		for _, n := range []string{"model", "in_channels", "classes"} {
-			if p.Has(n) {
-				return fmt.Errorf("%s: param %s is only for imports (path); the training run knows its model", e.ID, n)
-			}
-		}
+	if hasTrain {
 		meta, err = extract(e)
-	case p.Has("path"):
-		if p.Has("epoch") {
-			return fmt.Errorf("%s: param epoch needs input train; an import (path) has no epoch", e.ID)
-		}
+	} else {
 		meta, err = importFile(e)
-	default:
-		return fmt.Errorf("%s: nothing to snapshot: give input train with param epoch, or param path with model, in_channels and classes", e.ID)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.ID, err)
@@ -147,7 +203,22 @@ func extract(e *stage.Env) (Meta, error) {
 		return Meta{}, fmt.Errorf("input train (%s) has no checkpoint of epoch %d; it has %s (see its snapshot_every)",
 			in.Stage, epoch, list(epochs))
 	}
-	if err := copyFile(trainlib.CheckpointPath(in.Dir, epoch), filepath.Join(e.OutDir, WeightsFile)); err != nil {
+	// Check the checkpoint against the model before passing it on: a
+	// damaged or foreign file fails here, naming itself, not in a later
+	// stage. The bytes are copied as they are.
+	src := trainlib.CheckpointPath(in.Dir, epoch)
+	m, err := models.New(tm.Model, tm.InChannels, tm.Classes)
+	if err != nil {
+		return Meta{}, fmt.Errorf("input train (%s): %s: %w", in.Stage, MetaFile, err)
+	}
+	ar, err := npz.ReadFile(src)
+	if err != nil {
+		return Meta{}, fmt.Errorf("input train (%s): %w", in.Stage, err)
+	}
+	if _, err := m.FromArchive(ar, archiveDType(ar)); err != nil {
+		return Meta{}, fmt.Errorf("input train (%s): checkpoint of epoch %d: %w", in.Stage, epoch, err)
+	}
+	if err := copyFile(src, filepath.Join(e.OutDir, WeightsFile)); err != nil {
 		return Meta{}, err
 	}
 	e.Logf("epoch %d of %s (%s)", epoch, in.Stage, tm.Model)
@@ -171,11 +242,6 @@ func list(epochs []int) string {
 // its float precision.
 func importFile(e *stage.Env) (Meta, error) {
 	p := e.Params
-	for _, n := range []string{"model", "in_channels", "classes"} {
-		if !p.Has(n) {
-			return Meta{}, fmt.Errorf("importing %s needs param %s", p.String("path"), n)
-		}
-	}
 	m, err := models.New(p.String("model"), p.Int("in_channels"), p.Int("classes"))
 	if err != nil {
 		return Meta{}, err
@@ -185,12 +251,7 @@ func importFile(e *stage.Env) (Meta, error) {
 	if err != nil {
 		return Meta{}, err
 	}
-	dtype := dtypes.Float32
-	for _, a := range ar.Arrays {
-		if _, ok := a.Data.([]float64); ok {
-			dtype = dtypes.Float64
-		}
-	}
+	dtype := archiveDType(ar)
 	w, err := m.FromArchive(ar, dtype)
 	if err != nil {
 		return Meta{}, fmt.Errorf("%s: %w", path, err)
@@ -200,6 +261,16 @@ func importFile(e *stage.Env) (Meta, error) {
 	}
 	e.Logf("imported %s: %s, %d input channels, %d classes, %s", path, m.Name(), m.InChannels(), m.Classes(), dtype)
 	return Meta{Model: m.Name(), InChannels: m.InChannels(), Classes: m.Classes(), Source: filepath.Base(path)}, nil
+}
+
+// archiveDType is the precision of a state_dict: float64 when any array is.
+func archiveDType(ar *npz.Archive) dtypes.DType {
+	for _, a := range ar.Arrays {
+		if _, ok := a.Data.([]float64); ok {
+			return dtypes.Float64
+		}
+	}
+	return dtypes.Float32
 }
 
 // copyFile copies src to dst through a temporary file renamed into place.

@@ -32,6 +32,7 @@ import (
 	"github.com/hessian-spectra/runner/datasets"
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/fetch"
 	trainlib "github.com/hessian-spectra/runner/train"
 )
 
@@ -55,7 +56,7 @@ var Kind = &stage.Kind{
 			Doc: "the architecture; input channels and classes come from the data"},
 		{Name: "optimizer", Type: stage.String, Default: trainlib.NameSGD, Enum: []string{trainlib.NameSGD, trainlib.NameAdam},
 			Doc: "PyTorch's SGD or Adam"},
-		{Name: "lr", Type: stage.Float, Required: true, Min: stage.Bound(0),
+		{Name: "lr", Type: stage.Float, Required: true, Min: stage.Bound(0), MinExclusive: true,
 			Doc: "initial learning rate (the seed's -lr)"},
 		{Name: "momentum", Type: stage.Float, Default: 0.9, Min: stage.Bound(0),
 			Doc: "SGD momentum: 0.9 as the seed's eigenspectrum runs; its HTR scripts used 0"},
@@ -69,9 +70,9 @@ var Kind = &stage.Kind{
 			Doc: "Adam's (β₁, β₂)"},
 		{Name: "eps", Type: stage.Float, Default: 1e-8, Min: stage.Bound(0),
 			Doc: "Adam's ε, added outside the square root"},
-		{Name: "batch_size", Type: stage.Int, Default: 256, Min: stage.Bound(1),
+		{Name: "batch_size", Type: stage.Int, Default: 256, Min: stage.Bound(1), Max: stage.Bound(1 << 20),
 			Doc: "training batch (the seed's -b); the last partial batch is kept"},
-		{Name: "epochs", Type: stage.Int, Required: true, Min: stage.Bound(1),
+		{Name: "epochs", Type: stage.Int, Required: true, Min: stage.Bound(1), Max: stage.Bound(100_000),
 			Doc: "training epochs (the seed's -n)"},
 		{Name: "milestones", Type: stage.List, Elem: stage.Int, Default: []int{}, Min: stage.Bound(0),
 			Doc: "MultiStepLR milestones, 0-based epoch indices (none: constant rate)"},
@@ -81,12 +82,12 @@ var Kind = &stage.Kind{
 			Doc: "drives the initialisation, the shuffling and the HTR probes"},
 		{Name: "htr", Type: stage.Object, Doc: "Hessian-trace regularisation (SEED-SPEC §5); absent or gamma 0: off",
 			Fields: []stage.Param{
-				{Name: "gamma", Type: stage.Float, Default: 1e-3, Doc: "coefficient of the trace penalty (the seed's -gamma)"},
+				{Name: "gamma", Type: stage.Float, Default: 1e-3, Min: stage.Bound(0), Doc: "coefficient of the trace penalty (the seed's -gamma)"},
 				{Name: "start_epoch", Type: stage.Int, Default: 15, Min: stage.Bound(0),
 					Doc: "first penalised epoch, 0-based (the seed's -sp)"},
 				{Name: "freq", Type: stage.Int, Default: 50, Min: stage.Bound(1),
 					Doc: "penalise steps whose 0-based index within the epoch is a multiple of freq (the seed's -freq)"},
-				{Name: "probes", Type: stage.Int, Default: 10, Min: stage.Bound(1),
+				{Name: "probes", Type: stage.Int, Default: 10, Min: stage.Bound(1), Max: stage.Bound(10_000),
 					Doc: "Hutchinson probe vectors per penalised step (the seed's -hi)"},
 				{Name: "distribution", Type: stage.String, Default: trainlib.Rademacher, Enum: []string{trainlib.Rademacher, trainlib.Gaussian},
 					Doc: "probe entries: ±1 (the seed's) or standard normal (its later Regularization scripts)"},
@@ -95,15 +96,45 @@ var Kind = &stage.Kind{
 			}},
 		{Name: "snapshot_every", Type: stage.Int, Default: 1, Min: stage.Bound(0),
 			Doc: "checkpoint the initialisation and every N epochs (0: only the last epoch)"},
-		{Name: "eval_batch_size", Type: stage.Int, Default: 500, Min: stage.Bound(1),
+		{Name: "eval_batch_size", Type: stage.Int, Default: 500, Min: stage.Bound(1), Max: stage.Bound(1 << 20),
 			Doc: "batch of the per-epoch evaluations (changes no result beyond float rounding)"},
 		{Name: "dtype", Type: stage.String, Default: "float32", Enum: []string{"float32", "float64"},
 			Doc: "precision of weights, optimizer state and data"},
 		{Name: "legacy", Type: stage.Bool, Default: false,
 			Doc: "reproduce the seed's eval-mode bug: batch norm frozen (running statistics) from the second epoch on"},
 	},
-	Inputs: []stage.Input{{Name: "data", Doc: "a fetch artifact"}},
+	Inputs: []stage.Input{{Name: "data", Doc: "a fetch artifact", Kinds: []string{"fetch"}}},
+	Check:  check,
 	Run:    run,
+}
+
+// PlannedModel returns the model a train instance trains, as its params and
+// its data's tell at plan time; ok is false when p is not a train instance
+// or its data is not known before it runs.
+func PlannedModel(p *stage.Planned) (*models.Model, bool) {
+	if p == nil || p.Kind.Name != "train" || !p.Params.Has("model") {
+		return nil, false
+	}
+	info, classes, ok := fetch.Planned(p.Input("data"))
+	if !ok {
+		return nil, false
+	}
+	m, err := models.New(p.Params.String("model"), info.Channels, classes)
+	return m, err == nil
+}
+
+// check finds at plan time what would otherwise fail when the stage starts
+// (after its data is fetched): an HTR params list naming tensors the model
+// lacks, Nesterov without momentum, Adam's betas.
+func check(p *stage.Planned) []error {
+	m, ok := PlannedModel(p)
+	if !ok {
+		return nil
+	}
+	if _, err := Config(p.Params, m); err != nil {
+		return []error{err}
+	}
+	return nil
 }
 
 // Meta is the artifact's meta.json.
