@@ -62,11 +62,9 @@ func (b *builder) upstreamIncomplete(inst *Instance, seen map[*Instance]bool) bo
 		return false
 	}
 	seen[inst] = true
-	for _, bind := range inst.Inputs {
-		for _, f := range bind.From {
-			if b.incomplete[f] || b.upstreamIncomplete(f, seen) {
-				return true
-			}
+	for _, f := range inst.Deps {
+		if b.incomplete[f] || b.upstreamIncomplete(f, seen) {
+			return true
 		}
 	}
 	return false

@@ -159,3 +159,6 @@ func quoteList(names []string) string {
 	}
 	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
 }
+
+// errSilent marks a failure already reported.
+var errSilent = &Error{Msg: "(reported above)"}

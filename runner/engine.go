@@ -136,16 +136,10 @@ func newEngine(pipes []*pipelines.Pipeline, opts Options) (*engine, error) {
 		}
 	}
 	for _, n := range e.nodes {
-		seen := map[*node]bool{}
-		for _, b := range n.inst.Inputs {
-			for _, f := range b.From {
-				d := e.byInst[f]
-				if !seen[d] {
-					seen[d] = true
-					n.deps = append(n.deps, d)
-					d.users = append(d.users, n)
-				}
-			}
+		for _, f := range n.inst.Deps {
+			d := e.byInst[f]
+			n.deps = append(n.deps, d)
+			d.users = append(d.users, n)
 		}
 		n.waiting = len(n.deps)
 	}
