@@ -635,25 +635,53 @@ func TestJobsBoundParallelism(t *testing.T) {
 	}
 }
 
+// TestPlainReporterProgress: in a log, a stage prints its start, a progress
+// line at most every 30 s while a unit goes on, one when a unit of a second
+// or more ends, and its outcome; a quick stage prints its start and outcome
+// only.
 func TestPlainReporterProgress(t *testing.T) {
 	var buf bytes.Buffer
 	r := NewPlainReporter(&buf, false)
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r.now = func() time.Time { return clock }
 	p := r.Started("train")
-	p.Start("epoch 1/2", 100)
-	for i := 0; i < 100; i++ {
-		p.Advance(1)
+	for epoch := 1; epoch <= 2; epoch++ {
+		p.Start(fmt.Sprintf("epoch %d/2", epoch), 100)
+		for i := 0; i < 100; i++ {
+			clock = clock.Add(time.Second) // 100 s an epoch
+			p.Advance(1)
+		}
+		p.Finish()
+		p.Start(fmt.Sprintf("evaluate %d/2", epoch), 4)
+		p.Advance(4) // instant: no line
+		p.Finish()
 	}
-	p.Finish()
-	r.Done(Result{ID: "train", Outcome: Ran, Duration: 1500 * time.Millisecond, Reasons: []string{"new"}})
+	r.Done(Result{ID: "train", Outcome: Ran, Duration: 200 * time.Second, Reasons: []string{"new"}})
+	quick := r.Started("quick")
+	quick.Start("steps", 10)
+	for i := 0; i < 10; i++ {
+		quick.Advance(1)
+	}
+	quick.Finish()
+	r.Done(Result{ID: "quick", Outcome: Ran, Duration: 0, Reasons: []string{"new"}})
 	r.Done(Result{ID: "cachedone", Outcome: Cached})
 	r.Close()
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	// A start line, one line per 10 % (10 of them), the outcome.
-	if len(lines) != 12 || lines[0] != "run      train" || lines[11] != "ran      train  1.5 s  (new)" {
-		t.Fatalf("output:\n%s", buf.String())
+	want := []string{
+		"run      train",
+		"  train: epoch 1/2  30% 30/100 1.00/s ETA 1m10s",
+		"  train: epoch 1/2  60% 60/100 1.00/s ETA 40s",
+		"  train: epoch 1/2  90% 90/100 1.00/s ETA 10s",
+		"  train: epoch 1/2 100% 100/100 1.00/s",
+		"  train: epoch 2/2  30% 30/100 1.00/s ETA 1m10s",
+		"  train: epoch 2/2  60% 60/100 1.00/s ETA 40s",
+		"  train: epoch 2/2  90% 90/100 1.00/s ETA 10s",
+		"  train: epoch 2/2 100% 100/100 1.00/s",
+		"ran      train  200.0 s  (new)",
+		"run      quick",
+		"ran      quick  0.0 s  (new)",
 	}
-	if !strings.HasPrefix(lines[1], "  train: epoch 1/2  10% 10/100") || !strings.HasPrefix(lines[10], "  train: epoch 1/2 100% 100/100") {
-		t.Errorf("progress lines %q ... %q", lines[1], lines[10])
+	if got := strings.Split(strings.TrimSpace(buf.String()), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("output:\n%s\nwant:\n%s", buf.String(), strings.Join(want, "\n"))
 	}
 }
 
