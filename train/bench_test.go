@@ -138,7 +138,7 @@ func TestBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	if back.Model != "LeNet" || back.Batch != 8 || back.DType != "float32" || back.Optimizer != "sgd" ||
-		back.Step.Steps != 2 || back.Step.MeanMs <= 0 || back.Step.ImagesPerSec <= 0 ||
+		back.Step.Steps != 2 || !(back.Step.MeanMs > 0) || !(back.Step.ImagesPerSec > 0) ||
 		back.HTRStep == nil || back.HTRStep.Steps != 2 || back.HTRProbes != 1 ||
 		back.Epoch == nil || back.Epoch.Images != 40 || back.Epoch.Steps != 5 || back.Epoch.EvalImages != 50 {
 		t.Errorf("result %s", js)
