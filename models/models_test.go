@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/hessian-spectra/runner/internal/testenv"
 	"github.com/hessian-spectra/runner/npz"
 )
 
@@ -328,16 +329,7 @@ func TestInitDistributions(t *testing.T) {
 // TestNumpyLoads checks with the system's numpy that our files load there
 // with the names, dtypes and shapes PyTorch's load_state_dict needs.
 func TestNumpyLoads(t *testing.T) {
-	py := ""
-	for _, p := range []string{"/usr/bin/python3", "python3"} {
-		if path, err := exec.LookPath(p); err == nil && exec.Command(path, "-c", "import numpy").Run() == nil {
-			py = path
-			break
-		}
-	}
-	if py == "" {
-		t.Skip("no python3 with numpy")
-	}
+	py := testenv.RequirePython(t, "numpy")
 	m := mustNew(t, VGG11, 1, 10)
 	w, _ := m.Init(1, dtypes.Float32)
 	w.Batches[1] = 42

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hessian-spectra/runner/datasets"
+	"github.com/hessian-spectra/runner/internal/testenv"
 	"github.com/hessian-spectra/runner/models"
 )
 
@@ -66,16 +67,11 @@ func BenchmarkLeNetHTRStep(b *testing.B) {
 	reportStep(b, 256)
 }
 
-const debianFashionMNIST = "/usr/share/datasets/fashion-mnist"
-
 // BenchmarkFashionMNISTEpoch is one real training epoch of LeNet over
 // Debian's FashionMNIST (60000 images, 235 steps of 256), the compilation of
 // both batch shapes included; skipped when the dataset is not installed.
 func BenchmarkFashionMNISTEpoch(b *testing.B) {
-	if _, err := os.Stat(debianFashionMNIST); err != nil {
-		b.Skipf("Debian's dataset-fashion-mnist is not installed: %v", err)
-	}
-	data := loadDir(b, debianFashionMNIST)
+	data := loadDir(b, testenv.RequireFashionMNIST(b))
 	m, err := models.New(models.LeNet, 1, 10)
 	if err != nil {
 		b.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hessian-spectra/runner/datasets"
 	"github.com/hessian-spectra/runner/hessian"
+	"github.com/hessian-spectra/runner/internal/testenv"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
 )
@@ -196,14 +197,11 @@ func TestFixtureLayer(t *testing.T) {
 	numpyCheck(t, out)
 }
 
-// numpyCheck loads the artifact in numpy, where researchers read it. It
-// skips where Debian's python3 with numpy is not installed.
+// numpyCheck loads the artifact in numpy, where researchers read it. The
+// test skips where Debian's python3 with numpy is not installed (fails in
+// CI).
 func numpyCheck(t *testing.T, dir string) {
-	const py = "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
-		t.Log("no /usr/bin/python3 with numpy: numpy check skipped")
-		return
-	}
+	py := testenv.RequirePython(t, "numpy")
 	script := `
 import json, sys
 import numpy as np
