@@ -62,6 +62,10 @@ func ReadMeta(dir string) (Meta, error) {
 	if m.Format != Format {
 		return m, fmt.Errorf("dataset artifact: %s: format %q, want %q", p, m.Format, Format)
 	}
+	if m.Channels < 1 || m.Height < 1 || m.Width < 1 || m.Classes < 1 || m.Train.N < 0 || m.Test.N < 0 {
+		return m, fmt.Errorf("dataset artifact: %s: %d channels of %d×%d pixels, %d classes, %d and %d images: want positive sizes",
+			p, m.Channels, m.Height, m.Width, m.Classes, m.Train.N, m.Test.N)
+	}
 	if len(m.Mean) != m.Channels || len(m.Std) != m.Channels {
 		return m, fmt.Errorf("dataset artifact: %s: %d channels but %d means and %d stds", p, m.Channels, len(m.Mean), len(m.Std))
 	}

@@ -206,7 +206,7 @@ func TestDensityOfZeroOperator(t *testing.T) {
 	if d.LB != 0 || d.UB != 0 || d.Center != 0 || d.HalfWidth != degenerateHalfWidth {
 		t.Errorf("bounds [%g, %g], centre %g, half-width %g", d.LB, d.UB, d.Center, d.HalfWidth)
 	}
-	if integral := trapezoid(d.Grid, d.Mean); integral < 0.999999 || integral > 1.000001 {
+	if integral := trapezoid(d.Grid, d.Mean); !(integral >= 0.999999) || !(integral <= 1.000001) {
 		t.Errorf("density integrates to %g", integral)
 	}
 	if d.Applications != 2 || !d.Bounds.Breakdown {

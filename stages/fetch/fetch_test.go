@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/hessian-spectra/runner/datasets"
+	"github.com/hessian-spectra/runner/internal/testenv"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
 )
@@ -117,10 +118,7 @@ func mustLookup(t *testing.T) datasets.Info {
 }
 
 func TestRealFashionMNIST(t *testing.T) {
-	const debian = "/usr/share/datasets/fashion-mnist"
-	if _, err := os.Stat(debian); err != nil {
-		t.Skipf("real FashionMNIST not installed at %s (apt-get install dataset-fashion-mnist)", debian)
-	}
+	debian := testenv.RequireFashionMNIST(t)
 	out, _, _, err := runKind(t, map[string]any{"dataset": "FashionMNIST", "source": "dir", "path": debian}, "")
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/hessian-spectra/runner/datasets"
+	"github.com/hessian-spectra/runner/internal/testenv"
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/stage"
 	trainlib "github.com/hessian-spectra/runner/train"
@@ -117,14 +118,11 @@ func TestTrainKindWritesTheArtifact(t *testing.T) {
 }
 
 // checkWithNumpy loads the artifact's tables and arrays with Debian's pandas
-// and numpy, when installed: metrics.csv with numeric columns and an empty
-// (NaN) penalty before HTR starts, and a checkpoint with PyTorch's names.
+// and numpy: metrics.csv with numeric columns and an empty (NaN) penalty
+// before HTR starts, and a checkpoint with PyTorch's names. Without them
+// the test skips (fails in CI).
 func checkWithNumpy(t *testing.T, dir string) {
-	const py = "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import pandas, numpy").Run(); err != nil {
-		t.Log("no /usr/bin/python3 with pandas and numpy; skipping the check that they load the files")
-		return
-	}
+	py := testenv.RequirePython(t, "pandas", "numpy")
 	script := `
 import sys, numpy as np, pandas as pd
 d = sys.argv[1]
