@@ -211,13 +211,11 @@ func extract(e *stage.Env) (Meta, error) {
 	if err != nil {
 		return Meta{}, fmt.Errorf("input train (%s): %s: %w", in.Stage, MetaFile, err)
 	}
-	ar, err := npz.ReadFile(src)
+	w, err := trainlib.ReadCheckpoint(m, src, dtypes.InvalidDType)
 	if err != nil {
-		return Meta{}, fmt.Errorf("input train (%s): %w", in.Stage, err)
-	}
-	if _, err := m.FromArchive(ar, archiveDType(ar)); err != nil {
 		return Meta{}, fmt.Errorf("input train (%s): checkpoint of epoch %d: %w", in.Stage, epoch, err)
 	}
+	_ = w.Finalize()
 	if err := copyFile(src, filepath.Join(e.OutDir, WeightsFile)); err != nil {
 		return Meta{}, err
 	}
