@@ -1,0 +1,110 @@
+package gemm
+
+// kernel is one register-tiled microkernel and the cache blocking that suits
+// it. Its strip function computes mt tiles of mr×nr entries of C stacked
+// vertically: for t < mt, i < mr, j < nc (nc ≤ nr),
+//
+//	C[t·mr+i, j] = alpha·Σ_{p<kc} A_t(i, p)·B(p, j) + beta·C[t·mr+i, j]
+//
+// where C[r, j] is c[r·ldc+j], A_t(i, p) is a[t·ats + i·rsa + p·csa] and B is a
+// packed panel, B(p, j) = b[p·nr+j] (zero beyond nc). When beta is 0, C is not
+// read. Columns j ≥ nc of C are neither read nor written.
+type kernel[T Float] struct {
+	name   string
+	mr, nr int
+	// kc, mc, nc: the k, row and column extents of the packed blocks
+	// (kc·nr of B in L1, mc·kc of A in L2, kc·nc of B in L3).
+	kc, mc, nc int
+	// packedA: strip only accepts packed A (rsa = 1, csa = mr, ats = mr·kc).
+	packedA bool
+	strip   func(kc, mt int, a []T, rsa, csa, ats int, b, c []T, ldc int, alpha, beta T, nc int)
+}
+
+// useAsm selects the assembly kernels where the CPU has them; the tests
+// switch it off to run the Go kernels on the same machine.
+var useAsm = asmSupported
+
+// HasAsm reports whether products run on the AVX2+FMA assembly kernels
+// (false: on the pure-Go kernels).
+func HasAsm() bool { return useAsm }
+
+// The Go kernels: 4×4 tiles, every A block packed.
+var (
+	goKernel32 = &kernel[float32]{name: "go4x4", mr: 4, nr: 4, kc: 256, mc: 128, nc: 1024, packedA: true, strip: stripGo[float32]}
+	goKernel64 = &kernel[float64]{name: "go4x4", mr: 4, nr: 4, kc: 256, mc: 64, nc: 1024, packedA: true, strip: stripGo[float64]}
+)
+
+// kernels32 picks the float32 kernel for products with n columns.
+func kernels32(n int) *kernel[float32] {
+	if useAsm {
+		return pickNarrow(n, asm6x16, asm12x8)
+	}
+	return goKernel32
+}
+
+// kernels64 picks the float64 kernel for products with n columns.
+func kernels64(n int) *kernel[float64] {
+	if useAsm {
+		return pickNarrow(n, asm6x8, asm12x4)
+	}
+	return goKernel64
+}
+
+// pickNarrow returns the narrow kernel (half the columns, twice the rows)
+// when it pads n to fewer columns than the wide one: n = 6 computes 8 columns
+// instead of 16.
+func pickNarrow[T Float](n int, wide, narrow *kernel[T]) *kernel[T] {
+	if roundUp(n, narrow.nr) < roundUp(n, wide.nr) {
+		return narrow
+	}
+	return wide
+}
+
+// roundUp rounds n up to a multiple of m.
+func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
+// stripGo is the pure-Go 4×4 kernel; A must be packed (rsa = 1, csa = 4).
+func stripGo[T Float](kc, mt int, a []T, _, _, ats int, b, c []T, ldc int, alpha, beta T, nc int) {
+	b = b[:kc*4]
+	for t := 0; t < mt; t++ {
+		at := a[t*ats : t*ats+kc*4]
+		var c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 T
+		for p := 0; p < kc; p++ {
+			ap := at[p*4 : p*4+4 : p*4+4]
+			bp := b[p*4 : p*4+4 : p*4+4]
+			b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+			a0 := ap[0]
+			c00 += a0 * b0
+			c01 += a0 * b1
+			c02 += a0 * b2
+			c03 += a0 * b3
+			a1 := ap[1]
+			c10 += a1 * b0
+			c11 += a1 * b1
+			c12 += a1 * b2
+			c13 += a1 * b3
+			a2 := ap[2]
+			c20 += a2 * b0
+			c21 += a2 * b1
+			c22 += a2 * b2
+			c23 += a2 * b3
+			a3 := ap[3]
+			c30 += a3 * b0
+			c31 += a3 * b1
+			c32 += a3 * b2
+			c33 += a3 * b3
+		}
+		acc := [4][4]T{{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33}}
+		ct := c[t*4*ldc:]
+		for i := range acc {
+			row := ct[i*ldc : i*ldc+nc]
+			for j := range row {
+				v := alpha * acc[i][j]
+				if beta != 0 {
+					v += beta * row[j]
+				}
+				row[j] = v
+			}
+		}
+	}
+}
