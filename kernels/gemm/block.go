@@ -1,11 +1,14 @@
 package gemm
 
-import "sync"
+import (
+	"sync"
+	"unsafe"
+)
 
 // workspace holds one goroutine's packing buffers; they grow to the largest
 // block seen and are reused through a pool.
 type workspace[T Float] struct {
-	a, b, edge, tile []T
+	a, b, edge, tile, ct []T
 }
 
 // grow returns buf resliced to n elements, reallocating only when too small.
@@ -42,33 +45,52 @@ func putWorkspace[T Float](w *workspace[T]) { workspaces[poolIndex[T]()].Put(w) 
 // range [k0, k1): C = alpha·op(A)·op(B) + beta·C on those entries, where op(A)
 // and op(B) are read from a and b with p's layout and C is c with leading
 // dimension ldc. It is the cache-blocked loop nest of Goto's algorithm:
-// columns in nc blocks, k in kc blocks (B packed once per block), rows in mc
-// blocks (A packed, or read in place when it is used by few column panels).
+// columns in nc blocks, k in kc blocks (B packed once per block, or read in
+// place when few row tiles share it), rows in mc blocks (A packed, or read in
+// place when it is used by few column panels).
 func (p *problem[T]) block(kr *kernel[T], w *workspace[T], a, b, c []T, ldc int, m0, m1, n0, n1, k0, k1 int, beta T) {
 	kLen := k1 - k0
 	kBlocks := (kLen + kr.kc - 1) / kr.kc
 	kcMax := (kLen + kBlocks - 1) / kBlocks // balanced: k = 300 gives 150+150, not 256+44
+	bInPlace := p.readBInPlace(kr, m1-m0)
 	for jc := n0; jc < n1; jc += kr.nc {
 		nc := min(kr.nc, n1-jc)
 		for pc := k0; pc < k1; pc += kcMax {
 			kc := min(kcMax, k1-pc)
-			bp := grow(&w.b, roundUp(nc, kr.nr)*kc)
-			packB(bp, b, p.ldb, p.tB, pc, kc, jc, nc, kr.nr)
+			var bp []T
+			if bInPlace {
+				bp = b[pc*p.ldb+jc:]
+			} else {
+				bp = grow(&w.b, roundUp(nc, kr.nr)*kc)
+				packB(bp, b, p.ldb, p.tB, pc, kc, jc, nc, kr.nr)
+			}
 			bet := beta
 			if pc > k0 {
 				bet = 1
 			}
 			for ic := m0; ic < m1; ic += kr.mc {
 				mc := min(kr.mc, m1-ic)
-				p.macro(kr, w, a, bp, c, ldc, ic, mc, jc, nc, pc, kc, bet)
+				p.macro(kr, w, a, bp, bInPlace, c, ldc, ic, mc, jc, nc, pc, kc, bet)
 			}
 		}
 	}
 }
 
-// macro multiplies the mc×kc block of op(A) at (ic, pc) by the packed kc×nc
-// block of B into C at (ic, jc), one column panel of B at a time.
-func (p *problem[T]) macro(kr *kernel[T], w *workspace[T], a, bp, c []T, ldc int, ic, mc, jc, nc, pc, kc int, beta T) {
+// readBInPlace decides whether the kernel reads B where it lies rather than
+// packed: when B is not transposed, few rows (row tiles) share each packed
+// panel, so that packing would cost as much as it saves, and B's rows are
+// not a multiple of 512 bytes apart (the rows of a panel would crowd a few
+// L1 sets).
+func (p *problem[T]) readBInPlace(kr *kernel[T], rows int) bool {
+	var z T
+	rowBytes := p.ldb * int(unsafe.Sizeof(z))
+	return !kr.packed && !p.tB && rows <= 256 && rowBytes%512 != 0
+}
+
+// macro multiplies the mc×kc block of op(A) at (ic, pc) by the kc×nc block of
+// B (packed, or in place at bp with rows ldb apart) into C at (ic, jc), one
+// column panel of B at a time.
+func (p *problem[T]) macro(kr *kernel[T], w *workspace[T], a, bp []T, bInPlace bool, c []T, ldc int, ic, mc, jc, nc, pc, kc int, beta T) {
 	mr, nr := kr.mr, kr.nr
 	full := mc / mr
 	rem := mc - full*mr
@@ -77,7 +99,7 @@ func (p *problem[T]) macro(kr *kernel[T], w *workspace[T], a, bp, c []T, ldc int
 		rsa, csa, ats  int
 		edge           []T
 		panels         = (nc + nr - 1) / nr
-		packWholeBlock = kr.packedA || panels > 2
+		packWholeBlock = kr.packed || panels > 2
 	)
 	switch {
 	case packWholeBlock:
@@ -98,15 +120,21 @@ func (p *problem[T]) macro(kr *kernel[T], w *workspace[T], a, bp, c []T, ldc int
 	}
 	for jr := 0; jr < nc; jr += nr {
 		ncr := min(nr, nc-jr)
-		b := bp[jr*kc:]
+		b, rsb, strip := bp[jr*kc:], nr, kr.strip
+		if bInPlace {
+			b, rsb = bp[jr:], p.ldb
+			if ncr < nr {
+				strip = kr.stripMasked
+			}
+		}
 		if full > 0 {
-			kr.strip(kc, full, as, rsa, csa, ats, b, c[ic*ldc+jc+jr:], ldc, p.alpha, beta, ncr)
+			strip(kc, full, as, rsa, csa, ats, b, rsb, c[ic*ldc+jc+jr:], ldc, p.alpha, beta, ncr)
 		}
 		if rem > 0 {
 			// The last rows: a whole tile into a scratch tile, then the
 			// rows that exist into C.
 			tile := grow(&w.tile, mr*nr)
-			kr.strip(kc, 1, edge, 1, mr, mr*kc, b, tile, nr, 1, 0, nr)
+			strip(kc, 1, edge, 1, mr, mr*kc, b, rsb, tile, nr, 1, 0, ncr)
 			cr := c[(ic+full*mr)*ldc+jc+jr:]
 			for i := 0; i < rem; i++ {
 				row := cr[i*ldc : i*ldc+ncr]

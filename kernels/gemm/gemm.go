@@ -69,7 +69,13 @@ func gemmBatch[T Float](threads int, pick func(n int) *kernel[T], tA, tB blas.Tr
 		c: c, ldc: ldc, strideC: strideC,
 		batch: batch,
 	}
-	if p.check(tA, tB) {
-		run(&p, pick(n), threads)
+	if !p.check(tA, tB) {
+		return
 	}
+	kr := pick(n)
+	if krT := pick(m); batch == 1 && transposeWins(m, n, k, kr, krT) {
+		runTransposed(&p, krT, threads)
+		return
+	}
+	run(&p, kr, threads)
 }

@@ -467,3 +467,25 @@ func TestNoAllocations(t *testing.T) {
 		}
 	})
 }
+
+// TestTransposed covers products computed as Cᵀ, over all transposes,
+// alpha/beta pairs, padded leading dimensions and threads.
+func TestTransposed(t *testing.T) {
+	if asmSupported && !transposeWins(25, 6, 200704, asm12x8, asm6x16) {
+		t.Errorf("conv1's weight gradient is not computed transposed")
+	}
+	forceTransposed = true
+	defer func() { forceTransposed = false }()
+	eachPath(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(15, 16))
+		for _, size := range [][3]int{{25, 6, 3000}, {13, 2, 100}, {5, 1, 700}, {40, 17, 9}} {
+			m, n, k := size[0], size[1], size[2]
+			for i, tr := range transposes {
+				for j, ab := range alphaBetas {
+					g := gemmCase{tA: tr[0], tB: tr[1], m: m, n: n, k: k, alpha: ab[0], beta: ab[1], pad: (i + j) % 3, threads: 1 + j%2}
+					check(t, g, r)
+				}
+			}
+		}
+	})
+}

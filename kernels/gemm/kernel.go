@@ -6,8 +6,10 @@ package gemm
 //
 //	C[t·mr+i, j] = alpha·Σ_{p<kc} A_t(i, p)·B(p, j) + beta·C[t·mr+i, j]
 //
-// where C[r, j] is c[r·ldc+j], A_t(i, p) is a[t·ats + i·rsa + p·csa] and B is a
-// packed panel, B(p, j) = b[p·nr+j] (zero beyond nc). When beta is 0, C is not
+// where C[r, j] is c[r·ldc+j], A_t(i, p) is a[t·ats + i·rsa + p·csa] and
+// B(p, j) is b[p·rsb+j]: a packed panel (rsb = nr, zero beyond nc) or B in
+// place (rsb = ldb). strip reads all nr columns of B; stripMaskedB reads only
+// the nc columns, for a partial panel in place. When beta is 0, C is not
 // read. Columns j ≥ nc of C are neither read nor written.
 type kernel[T Float] struct {
 	name   string
@@ -15,10 +17,14 @@ type kernel[T Float] struct {
 	// kc, mc, nc: the k, row and column extents of the packed blocks
 	// (kc·nr of B in L1, mc·kc of A in L2, kc·nc of B in L3).
 	kc, mc, nc int
-	// packedA: strip only accepts packed A (rsa = 1, csa = mr, ats = mr·kc).
-	packedA bool
-	strip   func(kc, mt int, a []T, rsa, csa, ats int, b, c []T, ldc int, alpha, beta T, nc int)
+	// packed: strip only accepts packed A (rsa = 1, csa = mr, ats = mr·kc)
+	// and packed B (rsb = nr).
+	packed             bool
+	strip, stripMasked stripFunc[T]
 }
+
+// stripFunc is the signature of a kernel's strip functions.
+type stripFunc[T Float] func(kc, mt int, a []T, rsa, csa, ats int, b []T, rsb int, c []T, ldc int, alpha, beta T, nc int)
 
 // useAsm selects the assembly kernels where the CPU has them; the tests
 // switch it off to run the Go kernels on the same machine.
@@ -30,8 +36,8 @@ func HasAsm() bool { return useAsm }
 
 // The Go kernels: 4×4 tiles, every A block packed.
 var (
-	goKernel32 = &kernel[float32]{name: "go4x4", mr: 4, nr: 4, kc: 256, mc: 128, nc: 1024, packedA: true, strip: stripGo[float32]}
-	goKernel64 = &kernel[float64]{name: "go4x4", mr: 4, nr: 4, kc: 256, mc: 64, nc: 1024, packedA: true, strip: stripGo[float64]}
+	goKernel32 = &kernel[float32]{name: "go4x4", mr: 4, nr: 4, kc: 256, mc: 128, nc: 1024, packed: true, strip: stripGo[float32]}
+	goKernel64 = &kernel[float64]{name: "go4x4", mr: 4, nr: 4, kc: 256, mc: 64, nc: 1024, packed: true, strip: stripGo[float64]}
 )
 
 // kernels32 picks the float32 kernel for products with n columns.
@@ -63,8 +69,8 @@ func pickNarrow[T Float](n int, wide, narrow *kernel[T]) *kernel[T] {
 // roundUp rounds n up to a multiple of m.
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
-// stripGo is the pure-Go 4×4 kernel; A must be packed (rsa = 1, csa = 4).
-func stripGo[T Float](kc, mt int, a []T, _, _, ats int, b, c []T, ldc int, alpha, beta T, nc int) {
+// stripGo is the pure-Go 4×4 kernel; A and B must be packed.
+func stripGo[T Float](kc, mt int, a []T, _, _, ats int, b []T, _ int, c []T, ldc int, alpha, beta T, nc int) {
 	b = b[:kc*4]
 	for t := 0; t < mt; t++ {
 		at := a[t*ats : t*ats+kc*4]

@@ -2,11 +2,11 @@
 
 #include "textflag.h"
 
-// func sgemm6x16(kc int, mt int, a *float32, rsa int, csa int, ats int, b *float32, c *float32, ldc int, alpha float32, beta float32, mask *int32)
-// Requires: AVX, FMA3
-TEXT ·sgemm6x16(SB), NOSPLIT, $0-88
+// func sgemm6x16(kc int, mt int, a *float32, rsa int, csa int, ats int, b *float32, rsb int, c *float32, ldc int, alpha float32, beta float32, mask *int32)
+// Requires: AVX, FMA3, MMX+
+TEXT ·sgemm6x16(SB), NOSPLIT, $0-96
 	MOVQ a+16(FP), AX
-	MOVQ c+56(FP), CX
+	MOVQ c+64(FP), CX
 	MOVQ mt+8(FP), DX
 
 sgemm6x16_tile:
@@ -32,8 +32,15 @@ sgemm6x16_tile:
 	MOVQ   AX, R9
 	LEAQ   (R9)(R8*1), R8
 	MOVQ   b+48(FP), R10
+	MOVQ   rsb+56(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   ats+40(FP), R12
+	SHLQ   $0x02, R12
+	LEAQ   (AX)(R12*2), R12
 
 sgemm6x16_k:
+	PREFETCHT0   (R12)
+	PREFETCHT0   (R9)(DI*8)
 	VMOVUPS      (R10), Y12
 	VMOVUPS      32(R10), Y13
 	VBROADCASTSS (R9), Y14
@@ -54,14 +61,15 @@ sgemm6x16_k:
 	VBROADCASTSS (R8)(SI*2), Y15
 	VFMADD231PS  Y12, Y15, Y10
 	VFMADD231PS  Y13, Y15, Y11
-	ADDQ         $0x00000040, R10
+	ADDQ         R11, R10
+	ADDQ         $0x40, R12
 	ADDQ         DI, R9
 	ADDQ         DI, R8
 	DECQ         BX
 	JNZ          sgemm6x16_k
 
 	// C = alpha·AB + beta·C
-	VBROADCASTSS alpha+72(FP), Y12
+	VBROADCASTSS alpha+80(FP), Y12
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
 	VMULPS       Y12, Y2, Y2
@@ -74,13 +82,13 @@ sgemm6x16_k:
 	VMULPS       Y12, Y9, Y9
 	VMULPS       Y12, Y10, Y10
 	VMULPS       Y12, Y11, Y11
-	MOVQ         ldc+64(FP), BX
+	MOVQ         ldc+72(FP), BX
 	SHLQ         $0x02, BX
-	MOVQ         mask+80(FP), SI
-	MOVL         beta+76(FP), DI
+	MOVQ         mask+88(FP), SI
+	MOVL         beta+84(FP), DI
 	ANDL         $0x7fffffff, DI
 	JZ           sgemm6x16_beta0
-	VBROADCASTSS beta+76(FP), Y13
+	VBROADCASTSS beta+84(FP), Y13
 	TESTQ        SI, SI
 	JNZ          sgemm6x16_masked
 	MOVQ         CX, SI
@@ -230,11 +238,11 @@ sgemm6x16_next:
 	VZEROUPPER
 	RET
 
-// func sgemm12x8(kc int, mt int, a *float32, rsa int, csa int, ats int, b *float32, c *float32, ldc int, alpha float32, beta float32, mask *int32)
-// Requires: AVX, FMA3
-TEXT ·sgemm12x8(SB), NOSPLIT, $0-88
+// func sgemm12x8(kc int, mt int, a *float32, rsa int, csa int, ats int, b *float32, rsb int, c *float32, ldc int, alpha float32, beta float32, mask *int32)
+// Requires: AVX, FMA3, MMX+
+TEXT ·sgemm12x8(SB), NOSPLIT, $0-96
 	MOVQ a+16(FP), AX
-	MOVQ c+56(FP), CX
+	MOVQ c+64(FP), CX
 	MOVQ mt+8(FP), DX
 
 sgemm12x8_tile:
@@ -262,8 +270,15 @@ sgemm12x8_tile:
 	LEAQ   (R10)(R8*1), R11
 	LEAQ   (R11)(R8*1), R8
 	MOVQ   b+48(FP), R12
+	MOVQ   rsb+56(FP), R13
+	SHLQ   $0x02, R13
+	MOVQ   ats+40(FP), R14
+	SHLQ   $0x02, R14
+	LEAQ   (AX)(R14*2), R14
 
 sgemm12x8_k:
+	PREFETCHT0   (R14)
+	PREFETCHT0   (R9)(DI*8)
 	VMOVUPS      (R12), Y12
 	VBROADCASTSS (R9), Y13
 	VFMADD231PS  Y12, Y13, Y0
@@ -289,7 +304,8 @@ sgemm12x8_k:
 	VFMADD231PS  Y12, Y14, Y10
 	VBROADCASTSS (R8)(SI*2), Y15
 	VFMADD231PS  Y12, Y15, Y11
-	ADDQ         $0x00000020, R12
+	ADDQ         R13, R12
+	ADDQ         $0x40, R14
 	ADDQ         DI, R9
 	ADDQ         DI, R10
 	ADDQ         DI, R11
@@ -298,7 +314,7 @@ sgemm12x8_k:
 	JNZ          sgemm12x8_k
 
 	// C = alpha·AB + beta·C
-	VBROADCASTSS alpha+72(FP), Y12
+	VBROADCASTSS alpha+80(FP), Y12
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
 	VMULPS       Y12, Y2, Y2
@@ -311,13 +327,13 @@ sgemm12x8_k:
 	VMULPS       Y12, Y9, Y9
 	VMULPS       Y12, Y10, Y10
 	VMULPS       Y12, Y11, Y11
-	MOVQ         ldc+64(FP), BX
+	MOVQ         ldc+72(FP), BX
 	SHLQ         $0x02, BX
-	MOVQ         mask+80(FP), SI
-	MOVL         beta+76(FP), DI
+	MOVQ         mask+88(FP), SI
+	MOVL         beta+84(FP), DI
 	ANDL         $0x7fffffff, DI
 	JZ           sgemm12x8_beta0
-	VBROADCASTSS beta+76(FP), Y13
+	VBROADCASTSS beta+84(FP), Y13
 	TESTQ        SI, SI
 	JNZ          sgemm12x8_masked
 	MOVQ         CX, SI
@@ -477,11 +493,11 @@ sgemm12x8_next:
 	VZEROUPPER
 	RET
 
-// func dgemm6x8(kc int, mt int, a *float64, rsa int, csa int, ats int, b *float64, c *float64, ldc int, alpha float64, beta float64, mask *int64)
-// Requires: AVX, FMA3
-TEXT ·dgemm6x8(SB), NOSPLIT, $0-96
+// func dgemm6x8(kc int, mt int, a *float64, rsa int, csa int, ats int, b *float64, rsb int, c *float64, ldc int, alpha float64, beta float64, mask *int64)
+// Requires: AVX, FMA3, MMX+
+TEXT ·dgemm6x8(SB), NOSPLIT, $0-104
 	MOVQ a+16(FP), AX
-	MOVQ c+56(FP), CX
+	MOVQ c+64(FP), CX
 	MOVQ mt+8(FP), DX
 
 dgemm6x8_tile:
@@ -507,8 +523,15 @@ dgemm6x8_tile:
 	MOVQ   AX, R9
 	LEAQ   (R9)(R8*1), R8
 	MOVQ   b+48(FP), R10
+	MOVQ   rsb+56(FP), R11
+	SHLQ   $0x03, R11
+	MOVQ   ats+40(FP), R12
+	SHLQ   $0x03, R12
+	LEAQ   (AX)(R12*2), R12
 
 dgemm6x8_k:
+	PREFETCHT0   (R12)
+	PREFETCHT0   (R9)(DI*8)
 	VMOVUPS      (R10), Y12
 	VMOVUPS      32(R10), Y13
 	VBROADCASTSD (R9), Y14
@@ -529,14 +552,15 @@ dgemm6x8_k:
 	VBROADCASTSD (R8)(SI*2), Y15
 	VFMADD231PD  Y12, Y15, Y10
 	VFMADD231PD  Y13, Y15, Y11
-	ADDQ         $0x00000040, R10
+	ADDQ         R11, R10
+	ADDQ         $0x40, R12
 	ADDQ         DI, R9
 	ADDQ         DI, R8
 	DECQ         BX
 	JNZ          dgemm6x8_k
 
 	// C = alpha·AB + beta·C
-	VBROADCASTSD alpha+72(FP), Y12
+	VBROADCASTSD alpha+80(FP), Y12
 	VMULPD       Y12, Y0, Y0
 	VMULPD       Y12, Y1, Y1
 	VMULPD       Y12, Y2, Y2
@@ -549,13 +573,13 @@ dgemm6x8_k:
 	VMULPD       Y12, Y9, Y9
 	VMULPD       Y12, Y10, Y10
 	VMULPD       Y12, Y11, Y11
-	MOVQ         ldc+64(FP), BX
+	MOVQ         ldc+72(FP), BX
 	SHLQ         $0x03, BX
-	MOVQ         mask+88(FP), SI
-	MOVQ         beta+80(FP), DI
+	MOVQ         mask+96(FP), SI
+	MOVQ         beta+88(FP), DI
 	SHLQ         $0x01, DI
 	JZ           dgemm6x8_beta0
-	VBROADCASTSD beta+80(FP), Y13
+	VBROADCASTSD beta+88(FP), Y13
 	TESTQ        SI, SI
 	JNZ          dgemm6x8_masked
 	MOVQ         CX, SI
@@ -705,11 +729,11 @@ dgemm6x8_next:
 	VZEROUPPER
 	RET
 
-// func dgemm12x4(kc int, mt int, a *float64, rsa int, csa int, ats int, b *float64, c *float64, ldc int, alpha float64, beta float64, mask *int64)
-// Requires: AVX, FMA3
-TEXT ·dgemm12x4(SB), NOSPLIT, $0-96
+// func dgemm12x4(kc int, mt int, a *float64, rsa int, csa int, ats int, b *float64, rsb int, c *float64, ldc int, alpha float64, beta float64, mask *int64)
+// Requires: AVX, FMA3, MMX+
+TEXT ·dgemm12x4(SB), NOSPLIT, $0-104
 	MOVQ a+16(FP), AX
-	MOVQ c+56(FP), CX
+	MOVQ c+64(FP), CX
 	MOVQ mt+8(FP), DX
 
 dgemm12x4_tile:
@@ -737,8 +761,15 @@ dgemm12x4_tile:
 	LEAQ   (R10)(R8*1), R11
 	LEAQ   (R11)(R8*1), R8
 	MOVQ   b+48(FP), R12
+	MOVQ   rsb+56(FP), R13
+	SHLQ   $0x03, R13
+	MOVQ   ats+40(FP), R14
+	SHLQ   $0x03, R14
+	LEAQ   (AX)(R14*2), R14
 
 dgemm12x4_k:
+	PREFETCHT0   (R14)
+	PREFETCHT0   (R9)(DI*8)
 	VMOVUPS      (R12), Y12
 	VBROADCASTSD (R9), Y13
 	VFMADD231PD  Y12, Y13, Y0
@@ -764,7 +795,8 @@ dgemm12x4_k:
 	VFMADD231PD  Y12, Y14, Y10
 	VBROADCASTSD (R8)(SI*2), Y15
 	VFMADD231PD  Y12, Y15, Y11
-	ADDQ         $0x00000020, R12
+	ADDQ         R13, R12
+	ADDQ         $0x40, R14
 	ADDQ         DI, R9
 	ADDQ         DI, R10
 	ADDQ         DI, R11
@@ -773,7 +805,7 @@ dgemm12x4_k:
 	JNZ          dgemm12x4_k
 
 	// C = alpha·AB + beta·C
-	VBROADCASTSD alpha+72(FP), Y12
+	VBROADCASTSD alpha+80(FP), Y12
 	VMULPD       Y12, Y0, Y0
 	VMULPD       Y12, Y1, Y1
 	VMULPD       Y12, Y2, Y2
@@ -786,13 +818,13 @@ dgemm12x4_k:
 	VMULPD       Y12, Y9, Y9
 	VMULPD       Y12, Y10, Y10
 	VMULPD       Y12, Y11, Y11
-	MOVQ         ldc+64(FP), BX
+	MOVQ         ldc+72(FP), BX
 	SHLQ         $0x03, BX
-	MOVQ         mask+88(FP), SI
-	MOVQ         beta+80(FP), DI
+	MOVQ         mask+96(FP), SI
+	MOVQ         beta+88(FP), DI
 	SHLQ         $0x01, DI
 	JZ           dgemm12x4_beta0
-	VBROADCASTSD beta+80(FP), Y13
+	VBROADCASTSD beta+88(FP), Y13
 	TESTQ        SI, SI
 	JNZ          dgemm12x4_masked
 	MOVQ         CX, SI
@@ -949,5 +981,997 @@ dgemm12x4_next:
 	ADDQ   BX, CX
 	DECQ   DX
 	JNZ    dgemm12x4_tile
+	VZEROUPPER
+	RET
+
+// func sgemm6x16mb(kc int, mt int, a *float32, rsa int, csa int, ats int, b *float32, rsb int, c *float32, ldc int, alpha float32, beta float32, mask *int32)
+// Requires: AVX, FMA3, MMX+
+TEXT ·sgemm6x16mb(SB), NOSPLIT, $0-96
+	MOVQ a+16(FP), AX
+	MOVQ c+64(FP), CX
+	MOVQ mt+8(FP), DX
+
+sgemm6x16mb_tile:
+	// Zero the accumulators.
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ   kc+0(FP), BX
+	MOVQ   rsa+24(FP), SI
+	SHLQ   $0x02, SI
+	MOVQ   csa+32(FP), DI
+	SHLQ   $0x02, DI
+	LEAQ   (SI)(SI*2), R8
+	MOVQ   AX, R9
+	LEAQ   (R9)(R8*1), R8
+	MOVQ   b+48(FP), R10
+	MOVQ   rsb+56(FP), R11
+	SHLQ   $0x02, R11
+	MOVQ   mask+88(FP), R12
+	MOVQ   ats+40(FP), R13
+	SHLQ   $0x02, R13
+	LEAQ   (AX)(R13*2), R13
+
+sgemm6x16mb_k:
+	PREFETCHT0   (R13)
+	PREFETCHT0   (R9)(DI*8)
+	VMOVUPS      (R12), Y15
+	VMASKMOVPS   (R10), Y15, Y12
+	VMOVUPS      32(R12), Y15
+	VMASKMOVPS   32(R10), Y15, Y13
+	VBROADCASTSS (R9), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS (R9)(SI*1), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y3
+	VBROADCASTSS (R9)(SI*2), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS (R8)(SI*1), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS (R8)(SI*2), Y14
+	VFMADD231PS  Y12, Y14, Y10
+	VFMADD231PS  Y13, Y14, Y11
+	ADDQ         R11, R10
+	ADDQ         $0x40, R13
+	ADDQ         DI, R9
+	ADDQ         DI, R8
+	DECQ         BX
+	JNZ          sgemm6x16mb_k
+
+	// C = alpha·AB + beta·C
+	VBROADCASTSS alpha+80(FP), Y12
+	VMULPS       Y12, Y0, Y0
+	VMULPS       Y12, Y1, Y1
+	VMULPS       Y12, Y2, Y2
+	VMULPS       Y12, Y3, Y3
+	VMULPS       Y12, Y4, Y4
+	VMULPS       Y12, Y5, Y5
+	VMULPS       Y12, Y6, Y6
+	VMULPS       Y12, Y7, Y7
+	VMULPS       Y12, Y8, Y8
+	VMULPS       Y12, Y9, Y9
+	VMULPS       Y12, Y10, Y10
+	VMULPS       Y12, Y11, Y11
+	MOVQ         ldc+72(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         mask+88(FP), SI
+	MOVL         beta+84(FP), DI
+	ANDL         $0x7fffffff, DI
+	JZ           sgemm6x16mb_beta0
+	VBROADCASTSS beta+84(FP), Y13
+	TESTQ        SI, SI
+	JNZ          sgemm6x16mb_masked
+	MOVQ         CX, SI
+	VFMADD231PS  (SI), Y13, Y0
+	VMOVUPS      Y0, (SI)
+	VFMADD231PS  32(SI), Y13, Y1
+	VMOVUPS      Y1, 32(SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y2
+	VMOVUPS      Y2, (SI)
+	VFMADD231PS  32(SI), Y13, Y3
+	VMOVUPS      Y3, 32(SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y4
+	VMOVUPS      Y4, (SI)
+	VFMADD231PS  32(SI), Y13, Y5
+	VMOVUPS      Y5, 32(SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y6
+	VMOVUPS      Y6, (SI)
+	VFMADD231PS  32(SI), Y13, Y7
+	VMOVUPS      Y7, 32(SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y8
+	VMOVUPS      Y8, (SI)
+	VFMADD231PS  32(SI), Y13, Y9
+	VMOVUPS      Y9, 32(SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y10
+	VMOVUPS      Y10, (SI)
+	VFMADD231PS  32(SI), Y13, Y11
+	VMOVUPS      Y11, 32(SI)
+	JMP          sgemm6x16mb_next
+
+sgemm6x16mb_masked:
+	VMOVUPS     (SI), Y14
+	MOVQ        CX, DI
+	VMASKMOVPS  (DI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y0
+	VMASKMOVPS  Y0, Y14, (DI)
+	ADDQ        BX, DI
+	VMASKMOVPS  (DI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y2
+	VMASKMOVPS  Y2, Y14, (DI)
+	ADDQ        BX, DI
+	VMASKMOVPS  (DI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y4
+	VMASKMOVPS  Y4, Y14, (DI)
+	ADDQ        BX, DI
+	VMASKMOVPS  (DI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y6
+	VMASKMOVPS  Y6, Y14, (DI)
+	ADDQ        BX, DI
+	VMASKMOVPS  (DI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y8
+	VMASKMOVPS  Y8, Y14, (DI)
+	ADDQ        BX, DI
+	VMASKMOVPS  (DI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y10
+	VMASKMOVPS  Y10, Y14, (DI)
+	VMOVUPS     32(SI), Y14
+	MOVQ        CX, SI
+	VMASKMOVPS  32(SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y1
+	VMASKMOVPS  Y1, Y14, 32(SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  32(SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y3
+	VMASKMOVPS  Y3, Y14, 32(SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  32(SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y5
+	VMASKMOVPS  Y5, Y14, 32(SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  32(SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y7
+	VMASKMOVPS  Y7, Y14, 32(SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  32(SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y9
+	VMASKMOVPS  Y9, Y14, 32(SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  32(SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y11
+	VMASKMOVPS  Y11, Y14, 32(SI)
+	JMP         sgemm6x16mb_next
+
+sgemm6x16mb_beta0:
+	TESTQ   SI, SI
+	JNZ     sgemm6x16mb_beta0_masked
+	MOVQ    CX, SI
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	ADDQ    BX, SI
+	VMOVUPS Y2, (SI)
+	VMOVUPS Y3, 32(SI)
+	ADDQ    BX, SI
+	VMOVUPS Y4, (SI)
+	VMOVUPS Y5, 32(SI)
+	ADDQ    BX, SI
+	VMOVUPS Y6, (SI)
+	VMOVUPS Y7, 32(SI)
+	ADDQ    BX, SI
+	VMOVUPS Y8, (SI)
+	VMOVUPS Y9, 32(SI)
+	ADDQ    BX, SI
+	VMOVUPS Y10, (SI)
+	VMOVUPS Y11, 32(SI)
+	JMP     sgemm6x16mb_next
+
+sgemm6x16mb_beta0_masked:
+	VMOVUPS    (SI), Y14
+	MOVQ       CX, DI
+	VMASKMOVPS Y0, Y14, (DI)
+	ADDQ       BX, DI
+	VMASKMOVPS Y2, Y14, (DI)
+	ADDQ       BX, DI
+	VMASKMOVPS Y4, Y14, (DI)
+	ADDQ       BX, DI
+	VMASKMOVPS Y6, Y14, (DI)
+	ADDQ       BX, DI
+	VMASKMOVPS Y8, Y14, (DI)
+	ADDQ       BX, DI
+	VMASKMOVPS Y10, Y14, (DI)
+	VMOVUPS    32(SI), Y14
+	MOVQ       CX, SI
+	VMASKMOVPS Y1, Y14, 32(SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y3, Y14, 32(SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y5, Y14, 32(SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y7, Y14, 32(SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y9, Y14, 32(SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y11, Y14, 32(SI)
+
+sgemm6x16mb_next:
+	MOVQ   ats+40(FP), SI
+	SHLQ   $0x02, SI
+	ADDQ   SI, AX
+	IMUL3Q $0x00000006, BX, BX
+	ADDQ   BX, CX
+	DECQ   DX
+	JNZ    sgemm6x16mb_tile
+	VZEROUPPER
+	RET
+
+// func sgemm12x8mb(kc int, mt int, a *float32, rsa int, csa int, ats int, b *float32, rsb int, c *float32, ldc int, alpha float32, beta float32, mask *int32)
+// Requires: AVX, FMA3, MMX+
+TEXT ·sgemm12x8mb(SB), NOSPLIT, $0-96
+	MOVQ a+16(FP), AX
+	MOVQ c+64(FP), CX
+	MOVQ mt+8(FP), DX
+
+sgemm12x8mb_tile:
+	// Zero the accumulators.
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ   kc+0(FP), BX
+	MOVQ   rsa+24(FP), SI
+	SHLQ   $0x02, SI
+	MOVQ   csa+32(FP), DI
+	SHLQ   $0x02, DI
+	LEAQ   (SI)(SI*2), R8
+	MOVQ   AX, R9
+	LEAQ   (R9)(R8*1), R10
+	LEAQ   (R10)(R8*1), R11
+	LEAQ   (R11)(R8*1), R8
+	MOVQ   b+48(FP), R12
+	MOVQ   rsb+56(FP), R13
+	SHLQ   $0x02, R13
+	MOVQ   mask+88(FP), R14
+	MOVQ   ats+40(FP), R15
+	SHLQ   $0x02, R15
+	LEAQ   (AX)(R15*2), R15
+
+sgemm12x8mb_k:
+	PREFETCHT0   (R15)
+	PREFETCHT0   (R9)(DI*8)
+	VMOVUPS      (R14), Y15
+	VMASKMOVPS   (R12), Y15, Y12
+	VBROADCASTSS (R9), Y13
+	VFMADD231PS  Y12, Y13, Y0
+	VBROADCASTSS (R9)(SI*1), Y14
+	VFMADD231PS  Y12, Y14, Y1
+	VBROADCASTSS (R9)(SI*2), Y13
+	VFMADD231PS  Y12, Y13, Y2
+	VBROADCASTSS (R10), Y14
+	VFMADD231PS  Y12, Y14, Y3
+	VBROADCASTSS (R10)(SI*1), Y13
+	VFMADD231PS  Y12, Y13, Y4
+	VBROADCASTSS (R10)(SI*2), Y14
+	VFMADD231PS  Y12, Y14, Y5
+	VBROADCASTSS (R11), Y13
+	VFMADD231PS  Y12, Y13, Y6
+	VBROADCASTSS (R11)(SI*1), Y14
+	VFMADD231PS  Y12, Y14, Y7
+	VBROADCASTSS (R11)(SI*2), Y13
+	VFMADD231PS  Y12, Y13, Y8
+	VBROADCASTSS (R8), Y14
+	VFMADD231PS  Y12, Y14, Y9
+	VBROADCASTSS (R8)(SI*1), Y13
+	VFMADD231PS  Y12, Y13, Y10
+	VBROADCASTSS (R8)(SI*2), Y14
+	VFMADD231PS  Y12, Y14, Y11
+	ADDQ         R13, R12
+	ADDQ         $0x40, R15
+	ADDQ         DI, R9
+	ADDQ         DI, R10
+	ADDQ         DI, R11
+	ADDQ         DI, R8
+	DECQ         BX
+	JNZ          sgemm12x8mb_k
+
+	// C = alpha·AB + beta·C
+	VBROADCASTSS alpha+80(FP), Y12
+	VMULPS       Y12, Y0, Y0
+	VMULPS       Y12, Y1, Y1
+	VMULPS       Y12, Y2, Y2
+	VMULPS       Y12, Y3, Y3
+	VMULPS       Y12, Y4, Y4
+	VMULPS       Y12, Y5, Y5
+	VMULPS       Y12, Y6, Y6
+	VMULPS       Y12, Y7, Y7
+	VMULPS       Y12, Y8, Y8
+	VMULPS       Y12, Y9, Y9
+	VMULPS       Y12, Y10, Y10
+	VMULPS       Y12, Y11, Y11
+	MOVQ         ldc+72(FP), BX
+	SHLQ         $0x02, BX
+	MOVQ         mask+88(FP), SI
+	MOVL         beta+84(FP), DI
+	ANDL         $0x7fffffff, DI
+	JZ           sgemm12x8mb_beta0
+	VBROADCASTSS beta+84(FP), Y13
+	TESTQ        SI, SI
+	JNZ          sgemm12x8mb_masked
+	MOVQ         CX, SI
+	VFMADD231PS  (SI), Y13, Y0
+	VMOVUPS      Y0, (SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y1
+	VMOVUPS      Y1, (SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y2
+	VMOVUPS      Y2, (SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y3
+	VMOVUPS      Y3, (SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y4
+	VMOVUPS      Y4, (SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y5
+	VMOVUPS      Y5, (SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y6
+	VMOVUPS      Y6, (SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y7
+	VMOVUPS      Y7, (SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y8
+	VMOVUPS      Y8, (SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y9
+	VMOVUPS      Y9, (SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y10
+	VMOVUPS      Y10, (SI)
+	ADDQ         BX, SI
+	VFMADD231PS  (SI), Y13, Y11
+	VMOVUPS      Y11, (SI)
+	JMP          sgemm12x8mb_next
+
+sgemm12x8mb_masked:
+	VMOVUPS     (SI), Y14
+	MOVQ        CX, SI
+	VMASKMOVPS  (SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y0
+	VMASKMOVPS  Y0, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  (SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y1
+	VMASKMOVPS  Y1, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  (SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y2
+	VMASKMOVPS  Y2, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  (SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y3
+	VMASKMOVPS  Y3, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  (SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y4
+	VMASKMOVPS  Y4, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  (SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y5
+	VMASKMOVPS  Y5, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  (SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y6
+	VMASKMOVPS  Y6, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  (SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y7
+	VMASKMOVPS  Y7, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  (SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y8
+	VMASKMOVPS  Y8, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  (SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y9
+	VMASKMOVPS  Y9, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  (SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y10
+	VMASKMOVPS  Y10, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPS  (SI), Y14, Y15
+	VFMADD231PS Y15, Y13, Y11
+	VMASKMOVPS  Y11, Y14, (SI)
+	JMP         sgemm12x8mb_next
+
+sgemm12x8mb_beta0:
+	TESTQ   SI, SI
+	JNZ     sgemm12x8mb_beta0_masked
+	MOVQ    CX, SI
+	VMOVUPS Y0, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y6, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y7, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y8, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y9, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y10, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y11, (SI)
+	JMP     sgemm12x8mb_next
+
+sgemm12x8mb_beta0_masked:
+	VMOVUPS    (SI), Y14
+	MOVQ       CX, SI
+	VMASKMOVPS Y0, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y1, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y2, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y3, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y4, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y5, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y6, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y7, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y8, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y9, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y10, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPS Y11, Y14, (SI)
+
+sgemm12x8mb_next:
+	MOVQ   ats+40(FP), SI
+	SHLQ   $0x02, SI
+	ADDQ   SI, AX
+	IMUL3Q $0x0000000c, BX, BX
+	ADDQ   BX, CX
+	DECQ   DX
+	JNZ    sgemm12x8mb_tile
+	VZEROUPPER
+	RET
+
+// func dgemm6x8mb(kc int, mt int, a *float64, rsa int, csa int, ats int, b *float64, rsb int, c *float64, ldc int, alpha float64, beta float64, mask *int64)
+// Requires: AVX, FMA3, MMX+
+TEXT ·dgemm6x8mb(SB), NOSPLIT, $0-104
+	MOVQ a+16(FP), AX
+	MOVQ c+64(FP), CX
+	MOVQ mt+8(FP), DX
+
+dgemm6x8mb_tile:
+	// Zero the accumulators.
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ   kc+0(FP), BX
+	MOVQ   rsa+24(FP), SI
+	SHLQ   $0x03, SI
+	MOVQ   csa+32(FP), DI
+	SHLQ   $0x03, DI
+	LEAQ   (SI)(SI*2), R8
+	MOVQ   AX, R9
+	LEAQ   (R9)(R8*1), R8
+	MOVQ   b+48(FP), R10
+	MOVQ   rsb+56(FP), R11
+	SHLQ   $0x03, R11
+	MOVQ   mask+96(FP), R12
+	MOVQ   ats+40(FP), R13
+	SHLQ   $0x03, R13
+	LEAQ   (AX)(R13*2), R13
+
+dgemm6x8mb_k:
+	PREFETCHT0   (R13)
+	PREFETCHT0   (R9)(DI*8)
+	VMOVUPS      (R12), Y15
+	VMASKMOVPD   (R10), Y15, Y12
+	VMOVUPS      32(R12), Y15
+	VMASKMOVPD   32(R10), Y15, Y13
+	VBROADCASTSD (R9), Y14
+	VFMADD231PD  Y12, Y14, Y0
+	VFMADD231PD  Y13, Y14, Y1
+	VBROADCASTSD (R9)(SI*1), Y14
+	VFMADD231PD  Y12, Y14, Y2
+	VFMADD231PD  Y13, Y14, Y3
+	VBROADCASTSD (R9)(SI*2), Y14
+	VFMADD231PD  Y12, Y14, Y4
+	VFMADD231PD  Y13, Y14, Y5
+	VBROADCASTSD (R8), Y14
+	VFMADD231PD  Y12, Y14, Y6
+	VFMADD231PD  Y13, Y14, Y7
+	VBROADCASTSD (R8)(SI*1), Y14
+	VFMADD231PD  Y12, Y14, Y8
+	VFMADD231PD  Y13, Y14, Y9
+	VBROADCASTSD (R8)(SI*2), Y14
+	VFMADD231PD  Y12, Y14, Y10
+	VFMADD231PD  Y13, Y14, Y11
+	ADDQ         R11, R10
+	ADDQ         $0x40, R13
+	ADDQ         DI, R9
+	ADDQ         DI, R8
+	DECQ         BX
+	JNZ          dgemm6x8mb_k
+
+	// C = alpha·AB + beta·C
+	VBROADCASTSD alpha+80(FP), Y12
+	VMULPD       Y12, Y0, Y0
+	VMULPD       Y12, Y1, Y1
+	VMULPD       Y12, Y2, Y2
+	VMULPD       Y12, Y3, Y3
+	VMULPD       Y12, Y4, Y4
+	VMULPD       Y12, Y5, Y5
+	VMULPD       Y12, Y6, Y6
+	VMULPD       Y12, Y7, Y7
+	VMULPD       Y12, Y8, Y8
+	VMULPD       Y12, Y9, Y9
+	VMULPD       Y12, Y10, Y10
+	VMULPD       Y12, Y11, Y11
+	MOVQ         ldc+72(FP), BX
+	SHLQ         $0x03, BX
+	MOVQ         mask+96(FP), SI
+	MOVQ         beta+88(FP), DI
+	SHLQ         $0x01, DI
+	JZ           dgemm6x8mb_beta0
+	VBROADCASTSD beta+88(FP), Y13
+	TESTQ        SI, SI
+	JNZ          dgemm6x8mb_masked
+	MOVQ         CX, SI
+	VFMADD231PD  (SI), Y13, Y0
+	VMOVUPS      Y0, (SI)
+	VFMADD231PD  32(SI), Y13, Y1
+	VMOVUPS      Y1, 32(SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y2
+	VMOVUPS      Y2, (SI)
+	VFMADD231PD  32(SI), Y13, Y3
+	VMOVUPS      Y3, 32(SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y4
+	VMOVUPS      Y4, (SI)
+	VFMADD231PD  32(SI), Y13, Y5
+	VMOVUPS      Y5, 32(SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y6
+	VMOVUPS      Y6, (SI)
+	VFMADD231PD  32(SI), Y13, Y7
+	VMOVUPS      Y7, 32(SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y8
+	VMOVUPS      Y8, (SI)
+	VFMADD231PD  32(SI), Y13, Y9
+	VMOVUPS      Y9, 32(SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y10
+	VMOVUPS      Y10, (SI)
+	VFMADD231PD  32(SI), Y13, Y11
+	VMOVUPS      Y11, 32(SI)
+	JMP          dgemm6x8mb_next
+
+dgemm6x8mb_masked:
+	VMOVUPS     (SI), Y14
+	MOVQ        CX, DI
+	VMASKMOVPD  (DI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y0
+	VMASKMOVPD  Y0, Y14, (DI)
+	ADDQ        BX, DI
+	VMASKMOVPD  (DI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y2
+	VMASKMOVPD  Y2, Y14, (DI)
+	ADDQ        BX, DI
+	VMASKMOVPD  (DI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y4
+	VMASKMOVPD  Y4, Y14, (DI)
+	ADDQ        BX, DI
+	VMASKMOVPD  (DI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y6
+	VMASKMOVPD  Y6, Y14, (DI)
+	ADDQ        BX, DI
+	VMASKMOVPD  (DI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y8
+	VMASKMOVPD  Y8, Y14, (DI)
+	ADDQ        BX, DI
+	VMASKMOVPD  (DI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y10
+	VMASKMOVPD  Y10, Y14, (DI)
+	VMOVUPS     32(SI), Y14
+	MOVQ        CX, SI
+	VMASKMOVPD  32(SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y1
+	VMASKMOVPD  Y1, Y14, 32(SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  32(SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y3
+	VMASKMOVPD  Y3, Y14, 32(SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  32(SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y5
+	VMASKMOVPD  Y5, Y14, 32(SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  32(SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y7
+	VMASKMOVPD  Y7, Y14, 32(SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  32(SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y9
+	VMASKMOVPD  Y9, Y14, 32(SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  32(SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y11
+	VMASKMOVPD  Y11, Y14, 32(SI)
+	JMP         dgemm6x8mb_next
+
+dgemm6x8mb_beta0:
+	TESTQ   SI, SI
+	JNZ     dgemm6x8mb_beta0_masked
+	MOVQ    CX, SI
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, 32(SI)
+	ADDQ    BX, SI
+	VMOVUPS Y2, (SI)
+	VMOVUPS Y3, 32(SI)
+	ADDQ    BX, SI
+	VMOVUPS Y4, (SI)
+	VMOVUPS Y5, 32(SI)
+	ADDQ    BX, SI
+	VMOVUPS Y6, (SI)
+	VMOVUPS Y7, 32(SI)
+	ADDQ    BX, SI
+	VMOVUPS Y8, (SI)
+	VMOVUPS Y9, 32(SI)
+	ADDQ    BX, SI
+	VMOVUPS Y10, (SI)
+	VMOVUPS Y11, 32(SI)
+	JMP     dgemm6x8mb_next
+
+dgemm6x8mb_beta0_masked:
+	VMOVUPS    (SI), Y14
+	MOVQ       CX, DI
+	VMASKMOVPD Y0, Y14, (DI)
+	ADDQ       BX, DI
+	VMASKMOVPD Y2, Y14, (DI)
+	ADDQ       BX, DI
+	VMASKMOVPD Y4, Y14, (DI)
+	ADDQ       BX, DI
+	VMASKMOVPD Y6, Y14, (DI)
+	ADDQ       BX, DI
+	VMASKMOVPD Y8, Y14, (DI)
+	ADDQ       BX, DI
+	VMASKMOVPD Y10, Y14, (DI)
+	VMOVUPS    32(SI), Y14
+	MOVQ       CX, SI
+	VMASKMOVPD Y1, Y14, 32(SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y3, Y14, 32(SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y5, Y14, 32(SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y7, Y14, 32(SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y9, Y14, 32(SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y11, Y14, 32(SI)
+
+dgemm6x8mb_next:
+	MOVQ   ats+40(FP), SI
+	SHLQ   $0x03, SI
+	ADDQ   SI, AX
+	IMUL3Q $0x00000006, BX, BX
+	ADDQ   BX, CX
+	DECQ   DX
+	JNZ    dgemm6x8mb_tile
+	VZEROUPPER
+	RET
+
+// func dgemm12x4mb(kc int, mt int, a *float64, rsa int, csa int, ats int, b *float64, rsb int, c *float64, ldc int, alpha float64, beta float64, mask *int64)
+// Requires: AVX, FMA3, MMX+
+TEXT ·dgemm12x4mb(SB), NOSPLIT, $0-104
+	MOVQ a+16(FP), AX
+	MOVQ c+64(FP), CX
+	MOVQ mt+8(FP), DX
+
+dgemm12x4mb_tile:
+	// Zero the accumulators.
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ   kc+0(FP), BX
+	MOVQ   rsa+24(FP), SI
+	SHLQ   $0x03, SI
+	MOVQ   csa+32(FP), DI
+	SHLQ   $0x03, DI
+	LEAQ   (SI)(SI*2), R8
+	MOVQ   AX, R9
+	LEAQ   (R9)(R8*1), R10
+	LEAQ   (R10)(R8*1), R11
+	LEAQ   (R11)(R8*1), R8
+	MOVQ   b+48(FP), R12
+	MOVQ   rsb+56(FP), R13
+	SHLQ   $0x03, R13
+	MOVQ   mask+96(FP), R14
+	MOVQ   ats+40(FP), R15
+	SHLQ   $0x03, R15
+	LEAQ   (AX)(R15*2), R15
+
+dgemm12x4mb_k:
+	PREFETCHT0   (R15)
+	PREFETCHT0   (R9)(DI*8)
+	VMOVUPS      (R14), Y15
+	VMASKMOVPD   (R12), Y15, Y12
+	VBROADCASTSD (R9), Y13
+	VFMADD231PD  Y12, Y13, Y0
+	VBROADCASTSD (R9)(SI*1), Y14
+	VFMADD231PD  Y12, Y14, Y1
+	VBROADCASTSD (R9)(SI*2), Y13
+	VFMADD231PD  Y12, Y13, Y2
+	VBROADCASTSD (R10), Y14
+	VFMADD231PD  Y12, Y14, Y3
+	VBROADCASTSD (R10)(SI*1), Y13
+	VFMADD231PD  Y12, Y13, Y4
+	VBROADCASTSD (R10)(SI*2), Y14
+	VFMADD231PD  Y12, Y14, Y5
+	VBROADCASTSD (R11), Y13
+	VFMADD231PD  Y12, Y13, Y6
+	VBROADCASTSD (R11)(SI*1), Y14
+	VFMADD231PD  Y12, Y14, Y7
+	VBROADCASTSD (R11)(SI*2), Y13
+	VFMADD231PD  Y12, Y13, Y8
+	VBROADCASTSD (R8), Y14
+	VFMADD231PD  Y12, Y14, Y9
+	VBROADCASTSD (R8)(SI*1), Y13
+	VFMADD231PD  Y12, Y13, Y10
+	VBROADCASTSD (R8)(SI*2), Y14
+	VFMADD231PD  Y12, Y14, Y11
+	ADDQ         R13, R12
+	ADDQ         $0x40, R15
+	ADDQ         DI, R9
+	ADDQ         DI, R10
+	ADDQ         DI, R11
+	ADDQ         DI, R8
+	DECQ         BX
+	JNZ          dgemm12x4mb_k
+
+	// C = alpha·AB + beta·C
+	VBROADCASTSD alpha+80(FP), Y12
+	VMULPD       Y12, Y0, Y0
+	VMULPD       Y12, Y1, Y1
+	VMULPD       Y12, Y2, Y2
+	VMULPD       Y12, Y3, Y3
+	VMULPD       Y12, Y4, Y4
+	VMULPD       Y12, Y5, Y5
+	VMULPD       Y12, Y6, Y6
+	VMULPD       Y12, Y7, Y7
+	VMULPD       Y12, Y8, Y8
+	VMULPD       Y12, Y9, Y9
+	VMULPD       Y12, Y10, Y10
+	VMULPD       Y12, Y11, Y11
+	MOVQ         ldc+72(FP), BX
+	SHLQ         $0x03, BX
+	MOVQ         mask+96(FP), SI
+	MOVQ         beta+88(FP), DI
+	SHLQ         $0x01, DI
+	JZ           dgemm12x4mb_beta0
+	VBROADCASTSD beta+88(FP), Y13
+	TESTQ        SI, SI
+	JNZ          dgemm12x4mb_masked
+	MOVQ         CX, SI
+	VFMADD231PD  (SI), Y13, Y0
+	VMOVUPS      Y0, (SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y1
+	VMOVUPS      Y1, (SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y2
+	VMOVUPS      Y2, (SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y3
+	VMOVUPS      Y3, (SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y4
+	VMOVUPS      Y4, (SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y5
+	VMOVUPS      Y5, (SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y6
+	VMOVUPS      Y6, (SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y7
+	VMOVUPS      Y7, (SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y8
+	VMOVUPS      Y8, (SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y9
+	VMOVUPS      Y9, (SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y10
+	VMOVUPS      Y10, (SI)
+	ADDQ         BX, SI
+	VFMADD231PD  (SI), Y13, Y11
+	VMOVUPS      Y11, (SI)
+	JMP          dgemm12x4mb_next
+
+dgemm12x4mb_masked:
+	VMOVUPS     (SI), Y14
+	MOVQ        CX, SI
+	VMASKMOVPD  (SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y0
+	VMASKMOVPD  Y0, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  (SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y1
+	VMASKMOVPD  Y1, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  (SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y2
+	VMASKMOVPD  Y2, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  (SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y3
+	VMASKMOVPD  Y3, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  (SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y4
+	VMASKMOVPD  Y4, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  (SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y5
+	VMASKMOVPD  Y5, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  (SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y6
+	VMASKMOVPD  Y6, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  (SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y7
+	VMASKMOVPD  Y7, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  (SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y8
+	VMASKMOVPD  Y8, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  (SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y9
+	VMASKMOVPD  Y9, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  (SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y10
+	VMASKMOVPD  Y10, Y14, (SI)
+	ADDQ        BX, SI
+	VMASKMOVPD  (SI), Y14, Y15
+	VFMADD231PD Y15, Y13, Y11
+	VMASKMOVPD  Y11, Y14, (SI)
+	JMP         dgemm12x4mb_next
+
+dgemm12x4mb_beta0:
+	TESTQ   SI, SI
+	JNZ     dgemm12x4mb_beta0_masked
+	MOVQ    CX, SI
+	VMOVUPS Y0, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y1, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y2, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y3, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y4, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y5, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y6, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y7, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y8, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y9, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y10, (SI)
+	ADDQ    BX, SI
+	VMOVUPS Y11, (SI)
+	JMP     dgemm12x4mb_next
+
+dgemm12x4mb_beta0_masked:
+	VMOVUPS    (SI), Y14
+	MOVQ       CX, SI
+	VMASKMOVPD Y0, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y1, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y2, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y3, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y4, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y5, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y6, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y7, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y8, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y9, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y10, Y14, (SI)
+	ADDQ       BX, SI
+	VMASKMOVPD Y11, Y14, (SI)
+
+dgemm12x4mb_next:
+	MOVQ   ats+40(FP), SI
+	SHLQ   $0x03, SI
+	ADDQ   SI, AX
+	IMUL3Q $0x0000000c, BX, BX
+	ADDQ   BX, CX
+	DECQ   DX
+	JNZ    dgemm12x4mb_tile
 	VZEROUPPER
 	RET

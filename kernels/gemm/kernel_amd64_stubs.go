@@ -5,19 +5,39 @@ package gemm
 // sgemm6x16 computes mt stacked 6×16 tiles of C = alpha·A·B + beta·C (see the generator for the operands).
 //
 //go:noescape
-func sgemm6x16(kc int, mt int, a *float32, rsa int, csa int, ats int, b *float32, c *float32, ldc int, alpha float32, beta float32, mask *int32)
+func sgemm6x16(kc int, mt int, a *float32, rsa int, csa int, ats int, b *float32, rsb int, c *float32, ldc int, alpha float32, beta float32, mask *int32)
 
 // sgemm12x8 computes mt stacked 12×8 tiles of C = alpha·A·B + beta·C (see the generator for the operands).
 //
 //go:noescape
-func sgemm12x8(kc int, mt int, a *float32, rsa int, csa int, ats int, b *float32, c *float32, ldc int, alpha float32, beta float32, mask *int32)
+func sgemm12x8(kc int, mt int, a *float32, rsa int, csa int, ats int, b *float32, rsb int, c *float32, ldc int, alpha float32, beta float32, mask *int32)
 
 // dgemm6x8 computes mt stacked 6×8 tiles of C = alpha·A·B + beta·C (see the generator for the operands).
 //
 //go:noescape
-func dgemm6x8(kc int, mt int, a *float64, rsa int, csa int, ats int, b *float64, c *float64, ldc int, alpha float64, beta float64, mask *int64)
+func dgemm6x8(kc int, mt int, a *float64, rsa int, csa int, ats int, b *float64, rsb int, c *float64, ldc int, alpha float64, beta float64, mask *int64)
 
 // dgemm12x4 computes mt stacked 12×4 tiles of C = alpha·A·B + beta·C (see the generator for the operands).
 //
 //go:noescape
-func dgemm12x4(kc int, mt int, a *float64, rsa int, csa int, ats int, b *float64, c *float64, ldc int, alpha float64, beta float64, mask *int64)
+func dgemm12x4(kc int, mt int, a *float64, rsa int, csa int, ats int, b *float64, rsb int, c *float64, ldc int, alpha float64, beta float64, mask *int64)
+
+// sgemm6x16mb is sgemm6x16 with B loaded under the column mask.
+//
+//go:noescape
+func sgemm6x16mb(kc int, mt int, a *float32, rsa int, csa int, ats int, b *float32, rsb int, c *float32, ldc int, alpha float32, beta float32, mask *int32)
+
+// sgemm12x8mb is sgemm12x8 with B loaded under the column mask.
+//
+//go:noescape
+func sgemm12x8mb(kc int, mt int, a *float32, rsa int, csa int, ats int, b *float32, rsb int, c *float32, ldc int, alpha float32, beta float32, mask *int32)
+
+// dgemm6x8mb is dgemm6x8 with B loaded under the column mask.
+//
+//go:noescape
+func dgemm6x8mb(kc int, mt int, a *float64, rsa int, csa int, ats int, b *float64, rsb int, c *float64, ldc int, alpha float64, beta float64, mask *int64)
+
+// dgemm12x4mb is dgemm12x4 with B loaded under the column mask.
+//
+//go:noescape
+func dgemm12x4mb(kc int, mt int, a *float64, rsa int, csa int, ats int, b *float64, rsb int, c *float64, ldc int, alpha float64, beta float64, mask *int64)

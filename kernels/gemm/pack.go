@@ -11,7 +11,10 @@ func packB[T Float](dst, b []T, ldb int, tB bool, pc, kc, jc, nc, nr int) {
 			for p := 0; p < kc; p++ {
 				row := d[p*nr : p*nr+nr]
 				src := b[(pc+p)*ldb+jc+j0:]
-				copy(row, src[:w])
+				src = src[:w]
+				for j, v := range src { // rows are short: a loop beats copy's call
+					row[j] = v
+				}
 				clear(row[w:])
 			}
 			continue
@@ -42,7 +45,11 @@ func packA[T Float](dst, a []T, lda int, tA bool, ic, mc, pc, kc, mr int) {
 		if tA { // A(i, p) = a[p·lda + i]
 			for p := 0; p < kc; p++ {
 				col := d[p*mr : p*mr+mr]
-				copy(col, a[(pc+p)*lda+ic+i0:][:h])
+				src := a[(pc+p)*lda+ic+i0:]
+				src = src[:h]
+				for i, v := range src {
+					col[i] = v
+				}
 				clear(col[h:])
 			}
 			continue

@@ -13,11 +13,14 @@
 // where A_t(i, p) is at a + (t·ats + i·rsa + p·csa) elements, so one loop
 // reads packed panels (rsa = 1, csa = mr), row-major A in place (rsa = lda,
 // csa = 1) and transposed A in place (rsa = 1, csa = lda); B(p, j) is the
-// packed panel b[p·nr + j]; C[r, j] is c[r·ldc + j]. Each k step loads nr/8
-// (float32) vectors of B, broadcasts mr values of A and issues 12 FMAs. A
-// nil mask stores whole rows; otherwise mask points at nr integers, -1 for
-// the columns to load and store (VMASKMOVPS), 0 for those to leave alone.
-// beta = 0 (either sign) writes C without reading it.
+// b[p·rsb + j] (a packed panel: rsb = nr; B in place: rsb = ldb); C[r, j] is
+// c[r·ldc + j]. Each k step loads nr/8 (float32) vectors of B, broadcasts mr
+// values of A and issues 12 FMAs. A nil mask stores whole rows; otherwise
+// mask points at nr integers, -1 for the columns to load and store
+// (VMASKMOVPS), 0 for those to leave alone. The kernels named …mb also load
+// B under that mask, so that a partial panel of B is read in place without
+// touching memory beyond its columns. beta = 0 (either sign) writes C
+// without reading it.
 package main
 
 import (
@@ -63,10 +66,12 @@ var (
 )
 
 func main() {
-	kernel("sgemm6x16", f32, 6, 2)
-	kernel("sgemm12x8", f32, 12, 1)
-	kernel("dgemm6x8", f64, 6, 2)
-	kernel("dgemm12x4", f64, 12, 1)
+	for _, maskB := range []bool{false, true} {
+		kernel("sgemm6x16", f32, 6, 2, maskB)
+		kernel("sgemm12x8", f32, 12, 1, maskB)
+		kernel("dgemm6x8", f64, 6, 2, maskB)
+		kernel("dgemm12x4", f64, 12, 1, maskB)
+	}
 	Generate()
 }
 
@@ -87,15 +92,21 @@ func loadBytes(name string, e elem) Register {
 }
 
 // kernel generates one microkernel of mr rows and nv vectors of columns;
-// mr·nv must be 12.
-func kernel(name string, e elem, mr, nv int) {
+// mr·nv must be 12. With maskB, B is loaded under the column mask (B read
+// in place, partial panel), and the name gets the suffix "mb".
+func kernel(name string, e elem, mr, nv int, maskB bool) {
 	if mr*nv != 12 || mr%3 != 0 {
 		panic("kernel shape")
 	}
 	nr := nv * e.lanes
-	TEXT(name, NOSPLIT, fmt.Sprintf("func(kc, mt int, a *%[1]s, rsa, csa, ats int, b, c *%[1]s, ldc int, alpha, beta %[1]s, mask *%[2]s)", e.goType, e.maskType))
+	doc := fmt.Sprintf("%s computes mt stacked %d×%d tiles of C = alpha·A·B + beta·C (see the generator for the operands).", name, mr, nr)
+	if maskB {
+		name += "mb"
+		doc = fmt.Sprintf("%s is %s with B loaded under the column mask.", name, name[:len(name)-2])
+	}
+	TEXT(name, NOSPLIT, fmt.Sprintf("func(kc, mt int, a *%[1]s, rsa, csa, ats int, b *%[1]s, rsb int, c *%[1]s, ldc int, alpha, beta %[1]s, mask *%[2]s)", e.goType, e.maskType))
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes mt stacked %d×%d tiles of C = alpha·A·B + beta·C (see the generator for the operands).", name, mr, nr))
+	Doc(doc)
 
 	acc := make([][]VecPhysical, mr)
 	for i := range acc {
@@ -108,6 +119,13 @@ func kernel(name string, e elem, mr, nv int) {
 	bcast := []VecPhysical{Y14, Y15}
 	if nv == 1 {
 		bcast = []VecPhysical{Y13, Y14, Y15}
+	}
+	// With maskB, the last register holds the mask of column vector v
+	// (reloaded per vector when nv > 1) instead of a broadcast.
+	var bMask VecPhysical
+	if maskB {
+		bMask = bcast[len(bcast)-1]
+		bcast = bcast[:len(bcast)-1]
 	}
 
 	a := Load(Param("a"), GP64())
@@ -143,10 +161,30 @@ func kernel(name string, e elem, mr, nv int) {
 		return m
 	}
 	bp := Load(Param("b"), GP64())
+	rsb := loadBytes("rsb", e)
+	var maskP Register
+	if maskB {
+		maskP = Load(Param("mask"), GP64())
+	}
+	// Prefetch: one line a k step from two tiles ahead (A in place or
+	// packed, where a tile is contiguous) and row 0 eight k steps ahead (A
+	// transposed in place, where each k step is a new line).
+	pf := GP64()
+	ats := loadBytes("ats", e)
+	LEAQ(Mem{Base: a, Index: ats, Scale: 2}, pf)
 
 	Label(name + "_k")
+	PREFETCHT0(Mem{Base: pf})
+	PREFETCHT0(Mem{Base: bases[0], Index: csa, Scale: 8})
 	for v, r := range bVec {
-		VMOVUPS(Mem{Base: bp, Disp: 32 * v}, r)
+		if !maskB {
+			VMOVUPS(Mem{Base: bp, Disp: 32 * v}, r)
+			continue
+		}
+		if v == 0 || nv > 1 {
+			VMOVUPS(Mem{Base: maskP, Disp: 32 * v}, bMask)
+		}
+		e.maskMove(Mem{Base: bp, Disp: 32 * v}, bMask, r)
 	}
 	for i := 0; i < mr; i++ {
 		t := bcast[i%len(bcast)]
@@ -155,7 +193,8 @@ func kernel(name string, e elem, mr, nv int) {
 			e.fma(bVec[v], t, acc[i][v])
 		}
 	}
-	ADDQ(U32(nr*e.size), bp)
+	ADDQ(rsb, bp)
+	ADDQ(U8(64), pf)
 	for _, base := range bases {
 		ADDQ(csa, base)
 	}
@@ -205,7 +244,7 @@ func kernel(name string, e elem, mr, nv int) {
 	})
 
 	Label(name + "_next")
-	ats := loadBytes("ats", e)
+	ats = loadBytes("ats", e)
 	ADDQ(ats, a)
 	step := GP64()
 	IMUL3Q(U32(mr), ldc, step)
