@@ -52,9 +52,12 @@
 // that gonum's gonum.Implementation also satisfies.
 //
 // Work is split over goroutines along the rows of C when it has enough of
-// them, else along its columns, else (small C, long k: weight gradients)
-// along k into private partial products that are summed at the end. Helper
-// goroutines are started once and reused.
+// them, else (small C, long k: weight gradients) along k into private
+// partial products summed at the end, else along its columns; a batch is
+// split by items when it has at least as many as there are threads. The
+// goroutines are package parallel's reusable helpers, so a product may be
+// called from inside parallel parts (say, one per batch item) without
+// deadlock or goroutine creation.
 //
 // # Concurrency and memory
 //

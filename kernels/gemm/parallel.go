@@ -3,6 +3,8 @@ package gemm
 import (
 	"runtime"
 	"sync"
+
+	"github.com/hessian-spectra/runner/kernels/parallel"
 )
 
 // minFlopsPerThread is the least work (multiply-adds) worth a goroutine of its
@@ -20,9 +22,8 @@ const (
 	splitK                      // k ranges summed at the end
 )
 
-// job is one parallel product (or batch of products): its parts run on the
-// calling goroutine and on helpers. Jobs are pooled so that a call allocates
-// nothing.
+// job is one parallel product (or batch of products), a parallel.Task. Jobs
+// are pooled so that a call allocates nothing.
 type job[T Float] struct {
 	p       problem[T]
 	kr      *kernel[T]
@@ -108,27 +109,19 @@ func spread(dst []int, n, unit, parts int) []int {
 	return dst
 }
 
-// do runs the parts, part 0 on the calling goroutine, and waits for them.
+// do runs the parts and waits for them.
 func (j *job[T]) do() {
-	startHelpers(j.parts - 1)
-	if j.kind == splitK {
-		if len(j.partial) < j.parts {
-			j.partial = append(j.partial, make([][]T, j.parts-len(j.partial))...)
-		}
+	if j.kind == splitK && len(j.partial) < j.parts {
+		j.partial = append(j.partial, make([][]T, j.parts-len(j.partial))...)
 	}
-	j.wg.Add(j.parts - 1)
-	for i := 1; i < j.parts; i++ {
-		helperWork <- helperTask{j, i}
-	}
-	j.runPart(0)
-	j.wg.Wait()
+	parallel.Run(j, j.parts)
 	if j.kind == splitK {
 		j.sumPartials()
 	}
 }
 
-// runPart computes part i of the job.
-func (j *job[T]) runPart(i int) {
+// RunPart computes part i of the job.
+func (j *job[T]) RunPart(i int) {
 	p := &j.p
 	w := getWorkspace[T]()
 	lo, hi := j.bounds[i], j.bounds[i+1]
@@ -154,9 +147,6 @@ func (j *job[T]) runPart(i int) {
 		}
 	}
 	putWorkspace(w)
-	if i > 0 {
-		j.wg.Done()
-	}
 }
 
 // sumPartials adds the private products of parts 1… into C.
@@ -177,32 +167,4 @@ func (j *job[T]) sumPartials() {
 // operands returns the slices at which A_i, B_i and C_i start.
 func (p *problem[T]) operands(i int) (a, b, c []T) {
 	return p.a[i*p.strideA:], p.b[i*p.strideB:], p.c[i*p.strideC:]
-}
-
-// helperTask is part i of a job, handed to a helper goroutine.
-type helperTask struct {
-	job interface{ runPart(i int) }
-	i   int
-}
-
-var (
-	helperWork  = make(chan helperTask, 64)
-	helpersMu   sync.Mutex
-	helperCount int
-)
-
-// startHelpers makes sure at least n helper goroutines are serving
-// helperWork. Helpers never block on anything but the channel, so parts
-// handed to them always finish, whatever the number of concurrent callers.
-func startHelpers(n int) {
-	helpersMu.Lock()
-	for helperCount < n {
-		helperCount++
-		go func() {
-			for t := range helperWork {
-				t.job.runPart(t.i)
-			}
-		}()
-	}
-	helpersMu.Unlock()
 }
