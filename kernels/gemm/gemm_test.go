@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"fmt"
+	"github.com/hessian-spectra/runner/kernels/internal/paths"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -11,23 +12,10 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// eachPath runs f with the assembly kernels (where the CPU has them) and with
-// the pure-Go kernels.
+// eachPath runs f with the assembly (where the CPU has it) and with Go.
 func eachPath(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
-	defer func(saved bool) { useAsm = saved }(useAsm)
-	for _, asm := range []bool{true, false} {
-		name := "go"
-		if asm {
-			name = "asm"
-			if !asmSupported {
-				t.Log("no AVX2+FMA: assembly kernels not tested")
-				continue
-			}
-		}
-		useAsm = asm
-		t.Run(name, f)
-	}
+	paths.Each(t, asmSupported, &useAsm, f)
 }
 
 // gemmCase is one product to check: op(A) m×k, op(B) k×n, with leading
@@ -451,6 +439,9 @@ func TestConcurrent(t *testing.T) {
 
 // TestNoAllocations: the steady state allocates nothing, serial or split.
 func TestNoAllocations(t *testing.T) {
+	if paths.Race {
+		t.Skip("sync.Pool drops items under -race")
+	}
 	eachPath(t, func(t *testing.T) {
 		for _, threads := range []int{1, 2} {
 			for _, shape := range [][3]int{{300, 100, 50}, {9, 6, 5000}} {
