@@ -46,8 +46,8 @@ func putWorkspace[T Float](w *workspace[T]) { workspaces[poolIndex[T]()].Put(w) 
 // and op(B) are read from a and b with p's layout and C is c with leading
 // dimension ldc. It is the cache-blocked loop nest of Goto's algorithm:
 // columns in nc blocks, k in kc blocks (B packed once per block, or read in
-// place when few row tiles share it), rows in mc blocks (A packed, or read in
-// place when it is used by few column panels).
+// place when few row tiles share it), rows in mc blocks (A read in place, or
+// packed when transposed and shared by many column panels).
 func (p *problem[T]) block(kr *kernel[T], w *workspace[T], a, b, c []T, ldc int, m0, m1, n0, n1, k0, k1 int, beta T) {
 	kLen := k1 - k0
 	kBlocks := (kLen + kr.kc - 1) / kr.kc
@@ -94,12 +94,17 @@ func (p *problem[T]) macro(kr *kernel[T], w *workspace[T], a, bp []T, bInPlace b
 	mr, nr := kr.mr, kr.nr
 	full := mc / mr
 	rem := mc - full*mr
+	// A is read where it lies (its rows or, transposed, its columns are the
+	// kernel's strided operand: measured here as fast as packed for every
+	// LeNet shape and for square sizes up to 1024 untransposed), except
+	// transposed A shared by many column panels, where each k step of each
+	// pass would touch a new cache line, and for the Go kernel.
 	var (
 		as             []T
 		rsa, csa, ats  int
 		edge           []T
 		panels         = (nc + nr - 1) / nr
-		packWholeBlock = kr.packed || panels > 2
+		packWholeBlock = kr.packed || (p.tA && panels > 16)
 	)
 	switch {
 	case packWholeBlock:

@@ -73,7 +73,7 @@ func gemmBatch[T Float](threads int, pick func(n int) *kernel[T], tA, tB blas.Tr
 		return
 	}
 	kr := pick(n)
-	if krT := pick(m); batch == 1 && transposeWins(m, n, k, kr, krT) {
+	if krT := pick(m); batch == 1 && transposeWins(p.tA, m, n, k, kr, krT) {
 		runTransposed(&p, krT, threads)
 		return
 	}

@@ -268,7 +268,8 @@ func TestLeNetShapes(t *testing.T) {
 }
 
 // TestLarge covers several cache blocks in every dimension (m > mc, n > nc,
-// k > kc), odd sizes and padded leading dimensions, over threads.
+// k > kc), packed transposed A (many column panels), odd sizes and padded
+// leading dimensions, over threads.
 func TestLarge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
@@ -276,7 +277,7 @@ func TestLarge(t *testing.T) {
 	eachPath(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(5, 6))
 		for i, tr := range transposes {
-			check(t, gemmCase{tA: tr[0], tB: tr[1], m: 301, n: 2101, k: 517, alpha: 1.5, beta: 0.5, pad: 3 * i, threads: 0}, r)
+			check(t, gemmCase{tA: tr[0], tB: tr[1], m: 151, n: 2100, k: 300, alpha: 1.5, beta: 0.5, pad: 3 * i, threads: 0}, r)
 			check(t, gemmCase{tA: tr[0], tB: tr[1], m: 256, n: 256, k: 256, alpha: 1, beta: 0, threads: 2}, r)
 		}
 	})
@@ -462,7 +463,7 @@ func TestNoAllocations(t *testing.T) {
 // TestTransposed covers products computed as Cᵀ, over all transposes,
 // alpha/beta pairs, padded leading dimensions and threads.
 func TestTransposed(t *testing.T) {
-	if asmSupported && !transposeWins(25, 6, 200704, asm12x8, asm6x16) {
+	if asmSupported && !transposeWins(true, 25, 6, 200704, asm12x8, asm6x16) {
 		t.Errorf("conv1's weight gradient is not computed transposed")
 	}
 	forceTransposed = true

@@ -6,7 +6,11 @@ package gemm
 // tile holding one row), as Cᵀ to one 6×32 strip of 6×16 tiles.
 
 // Limits of the transposed path: Cᵀ is computed into a scratch buffer and
-// added to C, worth it when C is small and k long.
+// added to C, worth it when C is small and k long, and only when op(A) is
+// transposed (A stored k×m, as in weight gradients Xᵀ·dY): then A is the
+// second operand of the transposed product in its natural layout, read in
+// place; otherwise it would be packed through a transposition, which costs
+// more than the tiles save.
 const (
 	maxTransposedC = 1 << 14
 	minTransposedK = 64
@@ -18,11 +22,11 @@ var forceTransposed = false
 
 // transposeWins reports whether computing Cᵀ with kernel krT pads the product
 // to at least 15% fewer entries than computing C with kr.
-func transposeWins[T Float](m, n, k int, kr, krT *kernel[T]) bool {
+func transposeWins[T Float](tA bool, m, n, k int, kr, krT *kernel[T]) bool {
 	if forceTransposed {
 		return true
 	}
-	if m*n > maxTransposedC || k < minTransposedK {
+	if !tA || m*n > maxTransposedC || k < minTransposedK {
 		return false
 	}
 	area := roundUp(m, kr.mr) * roundUp(n, kr.nr)
