@@ -66,11 +66,35 @@
 // allocates nothing in the steady state (a garbage collection may empty the
 // pool; the next call refills it).
 //
-// # Kernels
+// # Kernels and blocking
 //
 // On amd64 CPUs with AVX2 and FMA (golang.org/x/sys/cpu) the microkernels are
 // generated assembly (go generate; the generator is the separate module in
 // asm/ so this module does not depend on avo). Everywhere else, and when
-// HasAsm reports false, pure-Go microkernels compute the same blocked
-// algorithm. The tests run both on machines that have the assembly.
+// HasAsm reports false, a pure-Go 4×4 microkernel computes the same blocked
+// algorithm on packed operands. The tests run both on machines that have
+// the assembly.
+//
+// Each assembly kernel keeps a tile of C in 12 ymm accumulators: 6×16 and
+// 12×8 for float32, 6×8 and 12×4 for float64; the narrow one is used when it
+// pads n to fewer columns (n = 6 computes 8 columns, not 16). One call
+// computes a vertical strip of tiles, so tall-skinny products (im2col
+// convolutions: millions of rows, k = 25) pay one call per 144 rows. The
+// kernels read A through a row and a column stride, so A is read where it
+// lies (row-major or transposed), and B through a row stride, packed or in
+// place, with masked loads and stores for partial panels; they prefetch A
+// ahead of use.
+//
+// The loop nest is Goto's: n in blocks of 2048 (float32; 1024 float64)
+// columns, k in balanced blocks of at most 256, m in blocks of 144 (72) rows.
+// B is packed once per k block into k-major panels of nr columns (kc·nr fits
+// L1), unless few row tiles share it (≤ 256 rows, B not transposed), when it
+// is read in place. A is read in place except when transposed and shared by
+// more than 16 column panels, when its mc×kc block is packed (L2). Rows that
+// do not fill a tile go through a zero-padded scratch tile.
+//
+// A small C (≤ 16384 entries) with long k and op(A) transposed — the weight
+// gradients Xᵀ·dY — is computed as Cᵀ = op(B)ᵀ·op(A)ᵀ into a scratch buffer
+// when that tiles better: conv1's 25×6 gradient becomes one 6×32 strip of
+// 6×16 tiles instead of 36×8 entries of 12×8 tiles.
 package gemm
