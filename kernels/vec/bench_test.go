@@ -2,6 +2,7 @@ package vec
 
 import (
 	"fmt"
+	"github.com/hessian-spectra/runner/kernels/internal/cputime"
 	"testing"
 
 	"gonum.org/v1/gonum/blas/gonum"
@@ -9,7 +10,8 @@ import (
 )
 
 // BenchmarkVec times the loops in L1 (4 Ki elements) and in memory (4 Mi)
-// with the assembly and in Go, reporting elements per nanosecond; gonum's
+// with the assembly and in Go, reporting elements per nanosecond (of
+// wall-clock and of CPU time, for loaded machines); gonum's
 // axpy, dot and sum run beside them for comparison.
 func BenchmarkVec(b *testing.B) {
 	benchVec[float32](b, "f32")
@@ -45,10 +47,11 @@ func benchVec[T Float](b *testing.B, typ string) {
 				}
 				b.Run(fmt.Sprintf("%s/%s/n%d/%s", typ, op.name, n, impl), func(b *testing.B) {
 					useAsm = impl == "asm"
+					cpu0, _ := cputime.Seconds()
 					for i := 0; i < b.N; i++ {
 						op.f()
 					}
-					b.ReportMetric(float64(n)*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "elem/ns")
+					report(b, n, cpu0)
 				})
 			}
 		}
@@ -56,14 +59,25 @@ func benchVec[T Float](b *testing.B, typ string) {
 		for _, name := range []string{"Axpy", "Dot", "Sum"} {
 			if f := gonumOps[name]; f != nil {
 				b.Run(fmt.Sprintf("%s/%s/n%d/gonum", typ, name, n), func(b *testing.B) {
+					cpu0, _ := cputime.Seconds()
 					for i := 0; i < b.N; i++ {
 						f()
 					}
-					b.ReportMetric(float64(n)*float64(b.N)/float64(b.Elapsed().Nanoseconds()), "elem/ns")
+					report(b, n, cpu0)
 				})
 			}
 		}
 		_ = sink
+	}
+}
+
+// report reports elements per nanosecond of wall-clock and of CPU time
+// (since cpu0) for b.N loops over n elements.
+func report(b *testing.B, n int, cpu0 float64) {
+	elems := float64(n) * float64(b.N)
+	b.ReportMetric(elems/float64(b.Elapsed().Nanoseconds()), "elem/ns")
+	if cpu1, ok := cputime.Seconds(); ok {
+		b.ReportMetric(elems/(cpu1-cpu0)/1e9, "elem/cpu-ns")
 	}
 }
 
