@@ -99,11 +99,11 @@ func gemmFunc[T Float](impl string) func(tA, tB blas.Transpose, m, n, k int, alp
 }
 
 // pickFor returns the kernel choice for T.
-func pickFor[T Float]() func(n int) *kernel[T] {
+func pickFor[T Float]() func(m, n int) *kernel[T] {
 	var f any = kernels64
 	var z T
 	if _, ok := any(z).(float32); ok {
 		f = kernels32
 	}
-	return f.(func(int) *kernel[T])
+	return f.(func(int, int) *kernel[T])
 }

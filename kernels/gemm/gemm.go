@@ -60,8 +60,8 @@ func (impl Implementation) DgemmBatch(tA, tB blas.Transpose, m, n, k int, alpha 
 }
 
 // gemmBatch checks and runs one call on up to threads goroutines with the
-// kernel that pick chooses for n columns.
-func gemmBatch[T Float](threads int, pick func(n int) *kernel[T], tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda, strideA int, b []T, ldb, strideB int, beta T, c []T, ldc, strideC int, batch int) {
+// kernel that pick chooses for an m×n product.
+func gemmBatch[T Float](threads int, pick func(m, n int) *kernel[T], tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda, strideA int, b []T, ldb, strideB int, beta T, c []T, ldc, strideC int, batch int) {
 	p := problem[T]{
 		m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: a, lda: lda, strideA: strideA,
@@ -72,8 +72,8 @@ func gemmBatch[T Float](threads int, pick func(n int) *kernel[T], tA, tB blas.Tr
 	if !p.check(tA, tB) {
 		return
 	}
-	kr := pick(n)
-	if krT := pick(m); batch == 1 && transposeWins(p.tA, m, n, k, kr, krT) {
+	kr := pick(m, n)
+	if krT := pick(n, m); batch == 1 && transposeWins(p.tA, m, n, k, kr, krT) {
 		runTransposed(&p, krT, threads)
 		return
 	}

@@ -305,7 +305,7 @@ func TestSplits(t *testing.T) {
 				}
 			}
 			if c.g.batch == 0 {
-				j := &job[float64]{p: problem[float64]{m: c.g.m, n: c.g.n, k: c.g.k, batch: 1}, kr: kernels64(c.g.n)}
+				j := &job[float64]{p: problem[float64]{m: c.g.m, n: c.g.n, k: c.g.k, batch: 1}, kr: kernels64(c.g.m, c.g.n)}
 				if j.plan(c.g.threads); j.kind != c.kind {
 					t.Errorf("%v: split %d, want %d", c.g, j.kind, c.kind)
 				}
@@ -463,7 +463,7 @@ func TestNoAllocations(t *testing.T) {
 // TestTransposed covers products computed as Cᵀ, over all transposes,
 // alpha/beta pairs, padded leading dimensions and threads.
 func TestTransposed(t *testing.T) {
-	if asmSupported && !transposeWins(true, 25, 6, 200704, asm12x8, asm6x16) {
+	if asmSupported && (!transposeWins(true, 25, 6, 200704, asm12x8, asm6x16) || !transposeWins(true, 25, 6, 200704, asm6x8, asm6x8)) {
 		t.Errorf("conv1's weight gradient is not computed transposed")
 	}
 	forceTransposed = true

@@ -40,30 +40,36 @@ var (
 	goKernel64 = &kernel[float64]{name: "go4x4", mr: 4, nr: 4, kc: 256, mc: 64, nc: 1024, packed: true, strip: stripGo[float64]}
 )
 
-// kernels32 picks the float32 kernel for products with n columns.
-func kernels32(n int) *kernel[float32] {
+// kernels32 picks the float32 kernel for m×n products.
+func kernels32(m, n int) *kernel[float32] {
 	if useAsm {
-		return pickNarrow(n, asm6x16, asm12x8)
+		return pickNarrow(m, n, asm6x16, asm12x8)
 	}
 	return goKernel32
 }
 
-// kernels64 picks the float64 kernel for products with n columns.
-func kernels64(n int) *kernel[float64] {
+// kernels64 picks the float64 kernel for m×n products.
+func kernels64(m, n int) *kernel[float64] {
 	if useAsm {
-		return pickNarrow(n, asm6x8, asm12x4)
+		return pickNarrow(m, n, asm6x8, asm12x4)
 	}
 	return goKernel64
 }
 
 // pickNarrow returns the narrow kernel (half the columns, twice the rows)
-// when it pads n to fewer columns than the wide one: n = 6 computes 8 columns
-// instead of 16.
-func pickNarrow[T Float](n int, wide, narrow *kernel[T]) *kernel[T] {
-	if roundUp(n, narrow.nr) < roundUp(n, wide.nr) {
+// when it pads the m×n product to fewer entries than the wide one: n = 6
+// computes 8 columns instead of 16, while m = 6 keeps the wide kernel's 6
+// rows rather than 12.
+func pickNarrow[T Float](m, n int, wide, narrow *kernel[T]) *kernel[T] {
+	if paddedArea(m, n, narrow) < paddedArea(m, n, wide) {
 		return narrow
 	}
 	return wide
+}
+
+// paddedArea is the number of entries kernel kr computes for an m×n product.
+func paddedArea[T Float](m, n int, kr *kernel[T]) int {
+	return roundUp(m, kr.mr) * roundUp(n, kr.nr)
 }
 
 // roundUp rounds n up to a multiple of m.

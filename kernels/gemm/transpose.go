@@ -29,9 +29,7 @@ func transposeWins[T Float](tA bool, m, n, k int, kr, krT *kernel[T]) bool {
 	if !tA || m*n > maxTransposedC || k < minTransposedK {
 		return false
 	}
-	area := roundUp(m, kr.mr) * roundUp(n, kr.nr)
-	areaT := roundUp(n, krT.mr) * roundUp(m, krT.nr)
-	return float64(areaT) < 0.85*float64(area)
+	return float64(paddedArea(n, m, krT)) < 0.85*float64(paddedArea(m, n, kr))
 }
 
 // runTransposed computes the single product p as Cᵀ = op(B)ᵀ·op(A)ᵀ with
