@@ -71,7 +71,7 @@
 // On amd64 CPUs with AVX2 and FMA (golang.org/x/sys/cpu) the microkernels are
 // generated assembly (go generate; the generator is the separate module in
 // asm/ so this module does not depend on avo). Everywhere else, and when
-// HasAsm reports false, a pure-Go 4×4 microkernel computes the same blocked
+// HasAsm reports false, a pure-Go 2×4 microkernel computes the same blocked
 // algorithm on packed operands. The tests run both on machines that have
 // the assembly.
 //
