@@ -73,7 +73,8 @@
 // asm/ so this module does not depend on avo). Everywhere else, and when
 // HasAsm reports false, a pure-Go 2×4 microkernel computes the same blocked
 // algorithm on packed operands. The tests run both on machines that have
-// the assembly.
+// the assembly; the build tag purego leaves the assembly out, building on
+// amd64 what other architectures build.
 //
 // Each assembly kernel keeps a tile of C in 12 ymm accumulators: 6×16 and
 // 12×8 for float32, 6×8 and 12×4 for float64; the narrow one is used when it

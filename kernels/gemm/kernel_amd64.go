@@ -1,8 +1,10 @@
+//go:build !purego
+
 package gemm
 
 import "golang.org/x/sys/cpu"
 
-//go:generate sh -c "cd asm && go run . -out ../kernel_amd64.s -stubs ../kernel_amd64_stubs.go -pkg gemm"
+//go:generate sh -c "cd asm && go run . -out ../kernel_amd64.s -stubs ../kernel_stubs_amd64.go -pkg gemm"
 
 // asmSupported: the CPU (and the OS, which must save ymm registers) runs
 // AVX2 and FMA.

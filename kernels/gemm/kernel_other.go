@@ -1,8 +1,9 @@
-//go:build !amd64
+//go:build !amd64 || purego
 
 package gemm
 
-// asmSupported: there are assembly kernels on amd64 only.
+// asmSupported: there are assembly kernels on amd64 only (and not with
+// the purego build tag, which builds this fallback configuration there).
 const asmSupported = false
 
 // No assembly kernels; kernels32 and kernels64 never reach these.

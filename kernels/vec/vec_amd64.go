@@ -1,3 +1,5 @@
+//go:build !purego
+
 package vec
 
 import (
@@ -6,7 +8,7 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-//go:generate sh -c "cd asm && go run . -out ../vec_amd64.s -stubs ../vec_amd64_stubs.go -pkg vec"
+//go:generate sh -c "cd asm && go run . -out ../vec_amd64.s -stubs ../vec_stubs_amd64.go -pkg vec"
 
 // asmSupported: the CPU (and the OS) runs AVX2 and FMA.
 var asmSupported = cpu.X86.HasAVX2 && cpu.X86.HasFMA

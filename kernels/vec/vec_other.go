@@ -1,10 +1,11 @@
-//go:build !amd64
+//go:build !amd64 || purego
 
 package vec
 
 import "math"
 
-// asmSupported: there is assembly on amd64 only.
+// asmSupported: there is assembly on amd64 only (and not with the purego
+// build tag, which builds this fallback configuration there).
 const asmSupported = false
 
 // Without assembly the …Asm functions handle nothing.

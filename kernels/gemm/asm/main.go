@@ -1,6 +1,6 @@
 // Command asm generates the AVX2+FMA microkernels of package gemm with avo:
 //
-//	go run . -out ../kernel_amd64.s -stubs ../kernel_amd64_stubs.go -pkg gemm
+//	go run . -out ../kernel_amd64.s -stubs ../kernel_stubs_amd64.go -pkg gemm
 //
 // (run by go generate in the parent package). It is a module of its own so
 // that the runner module does not depend on avo.
@@ -66,6 +66,7 @@ var (
 )
 
 func main() {
+	ConstraintExpr("!purego") // the purego tag builds the Go fallback on amd64 too
 	for _, maskB := range []bool{false, true} {
 		kernel("sgemm6x16", f32, 6, 2, maskB)
 		kernel("sgemm12x8", f32, 12, 1, maskB)

@@ -1,6 +1,6 @@
 // Command asm generates the AVX2 loops of package vec with avo:
 //
-//	go run . -out ../vec_amd64.s -stubs ../vec_amd64_stubs.go -pkg vec
+//	go run . -out ../vec_amd64.s -stubs ../vec_stubs_amd64.go -pkg vec
 //
 // (run by go generate in the parent package). It is a module of its own so
 // that the runner module does not depend on avo.
@@ -60,6 +60,7 @@ const (
 )
 
 func main() {
+	ConstraintExpr("!purego") // the purego tag builds the Go fallback on amd64 too
 	for _, e := range []elem{f32, f64} {
 		binary("add", e, func(x, y, r VecVirtual) { e.add(y, x, r) })
 		binary("sub", e, func(x, y, r VecVirtual) { e.sub(y, x, r) })
