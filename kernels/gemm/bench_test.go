@@ -44,7 +44,7 @@ func BenchmarkSgemm(b *testing.B) { benchGemm[float32](b) }
 // BenchmarkDgemm: see BenchmarkSgemm.
 func BenchmarkDgemm(b *testing.B) { benchGemm[float64](b) }
 
-func benchGemm[T Float](b *testing.B) {
+func benchGemm[T element](b *testing.B) {
 	defer func(saved bool) { useAsm = saved }(useAsm)
 	for _, g := range benchShapes() {
 		for _, impl := range []string{"asm", "go", "gonum"} {
@@ -82,7 +82,7 @@ func benchGemm[T Float](b *testing.B) {
 }
 
 // gemmFunc returns the product function of an implementation for T.
-func gemmFunc[T Float](impl string) func(tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+func gemmFunc[T element](impl string) func(tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	var f any
 	var z T
 	switch _, f32 := any(z).(float32); {
@@ -99,7 +99,7 @@ func gemmFunc[T Float](impl string) func(tA, tB blas.Transpose, m, n, k int, alp
 }
 
 // pickFor returns the kernel choice for T.
-func pickFor[T Float]() func(m, n int) *kernel[T] {
+func pickFor[T element]() func(m, n int) *kernel[T] {
 	var f any = kernels64
 	var z T
 	if _, ok := any(z).(float32); ok {

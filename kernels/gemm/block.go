@@ -7,12 +7,12 @@ import (
 
 // workspace holds one goroutine's packing buffers; they grow to the largest
 // block seen and are reused through a pool.
-type workspace[T Float] struct {
+type workspace[T element] struct {
 	a, b, edge, tile, ct []T
 }
 
 // grow returns buf resliced to n elements, reallocating only when too small.
-func grow[T Float](buf *[]T, n int) []T {
+func grow[T element](buf *[]T, n int) []T {
 	if cap(*buf) < n {
 		*buf = make([]T, n)
 	}
@@ -23,7 +23,7 @@ func grow[T Float](buf *[]T, n int) []T {
 var workspaces [2]sync.Pool
 
 // poolIndex is the index of T's pools.
-func poolIndex[T Float]() int {
+func poolIndex[T element]() int {
 	var z T
 	if _, ok := any(z).(float32); ok {
 		return 0
@@ -31,7 +31,7 @@ func poolIndex[T Float]() int {
 	return 1
 }
 
-func getWorkspace[T Float]() *workspace[T] {
+func getWorkspace[T element]() *workspace[T] {
 	w, _ := workspaces[poolIndex[T]()].Get().(*workspace[T])
 	if w == nil {
 		w = new(workspace[T])
@@ -39,7 +39,7 @@ func getWorkspace[T Float]() *workspace[T] {
 	return w
 }
 
-func putWorkspace[T Float](w *workspace[T]) { workspaces[poolIndex[T]()].Put(w) }
+func putWorkspace[T element](w *workspace[T]) { workspaces[poolIndex[T]()].Put(w) }
 
 // block computes rows [m0, m1) and columns [n0, n1) of one product over the k
 // range [k0, k1): C = alpha·op(A)·op(B) + beta·C on those entries, where op(A)

@@ -61,7 +61,7 @@ func (impl Implementation) DgemmBatch(tA, tB blas.Transpose, m, n, k int, alpha 
 
 // gemmBatch checks and runs one call on up to threads goroutines with the
 // kernel that pick chooses for an m×n product.
-func gemmBatch[T Float](threads int, pick func(m, n int) *kernel[T], tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda, strideA int, b []T, ldb, strideB int, beta T, c []T, ldc, strideC int, batch int) {
+func gemmBatch[T element](threads int, pick func(m, n int) *kernel[T], tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda, strideA int, b []T, ldb, strideB int, beta T, c []T, ldc, strideC int, batch int) {
 	p := problem[T]{
 		m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: a, lda: lda, strideA: strideA,

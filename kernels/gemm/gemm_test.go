@@ -107,7 +107,7 @@ func reference(g gemmCase, o operands, u float64) (c, bound []float64) {
 // compare fails t when got differs from want by more than bound anywhere, or
 // when one is NaN and the other not. Entries outside the m×n matrices (the
 // padding) must be untouched: equal to orig.
-func compare[T Float](t *testing.T, what string, g gemmCase, o operands, got []T, want, bound []float64) {
+func compare[T element](t *testing.T, what string, g gemmCase, o operands, got []T, want, bound []float64) {
 	t.Helper()
 	bad := 0
 	for q := 0; q < max(g.batch, 1); q++ {
@@ -138,7 +138,7 @@ func compare[T Float](t *testing.T, what string, g gemmCase, o operands, got []T
 	}
 }
 
-func convert[T, S Float](s []S) []T {
+func convert[T, S element](s []S) []T {
 	out := make([]T, len(s))
 	for i, v := range s {
 		out[i] = T(v)

@@ -11,7 +11,7 @@ package gemm
 // place (rsb = ldb). strip reads all nr columns of B; stripMaskedB reads only
 // the nc columns, for a partial panel in place. When beta is 0, C is not
 // read. Columns j ≥ nc of C are neither read nor written.
-type kernel[T Float] struct {
+type kernel[T element] struct {
 	name   string
 	mr, nr int
 	// kc, mc, nc: the k, row and column extents of the packed blocks
@@ -24,7 +24,7 @@ type kernel[T Float] struct {
 }
 
 // stripFunc is the signature of a kernel's strip functions.
-type stripFunc[T Float] func(kc, mt int, a []T, rsa, csa, ats int, b []T, rsb int, c []T, ldc int, alpha, beta T, nc int)
+type stripFunc[T element] func(kc, mt int, a []T, rsa, csa, ats int, b []T, rsb int, c []T, ldc int, alpha, beta T, nc int)
 
 // useAsm selects the assembly kernels where the CPU has them; the tests
 // switch it off to run the Go kernels on the same machine.
@@ -60,7 +60,7 @@ func kernels64(m, n int) *kernel[float64] {
 // when it pads the m×n product to fewer entries than the wide one: n = 6
 // computes 8 columns instead of 16, while m = 6 keeps the wide kernel's 6
 // rows rather than 12.
-func pickNarrow[T Float](m, n int, wide, narrow *kernel[T]) *kernel[T] {
+func pickNarrow[T element](m, n int, wide, narrow *kernel[T]) *kernel[T] {
 	if paddedArea(m, n, narrow) < paddedArea(m, n, wide) {
 		return narrow
 	}
@@ -68,7 +68,7 @@ func pickNarrow[T Float](m, n int, wide, narrow *kernel[T]) *kernel[T] {
 }
 
 // paddedArea is the number of entries kernel kr computes for an m×n product.
-func paddedArea[T Float](m, n int, kr *kernel[T]) int {
+func paddedArea[T element](m, n int, kr *kernel[T]) int {
 	return roundUp(m, kr.mr) * roundUp(n, kr.nr)
 }
 
@@ -78,7 +78,7 @@ func roundUp(n, m int) int { return (n + m - 1) / m * m }
 // stripGo is the pure-Go 2×4 kernel; A and B must be packed. Its 8
 // accumulators, 4 values of B and 2 of A fit the 15 float registers that Go
 // has on amd64 (a 4×4 tile spilled and ran at 2/3 of the speed).
-func stripGo[T Float](kc, mt int, a []T, _, _, ats int, b []T, _ int, c []T, ldc int, alpha, beta T, nc int) {
+func stripGo[T element](kc, mt int, a []T, _, _, ats int, b []T, _ int, c []T, ldc int, alpha, beta T, nc int) {
 	b = b[:kc*4]
 	for t := 0; t < mt; t++ {
 		at := a[t*ats : t*ats+kc*2]

@@ -40,10 +40,10 @@ func mask64For(nc, nr int) *int64 {
 }
 
 // asmFunc is the signature of the generated kernels for T with mask type M.
-type asmFunc[T Float, M int32 | int64] func(kc, mt int, a *T, rsa, csa, ats int, b *T, rsb int, c *T, ldc int, alpha, beta T, mask *M)
+type asmFunc[T element, M int32 | int64] func(kc, mt int, a *T, rsa, csa, ats int, b *T, rsb int, c *T, ldc int, alpha, beta T, mask *M)
 
 // strip adapts a generated kernel of nr columns to a stripFunc.
-func strip[T Float, M int32 | int64](f asmFunc[T, M], nr int, maskFor func(nc, nr int) *M) stripFunc[T] {
+func strip[T element, M int32 | int64](f asmFunc[T, M], nr int, maskFor func(nc, nr int) *M) stripFunc[T] {
 	return func(kc, mt int, a []T, rsa, csa, ats int, b []T, rsb int, c []T, ldc int, alpha, beta T, nc int) {
 		f(kc, mt, &a[0], rsa, csa, ats, &b[0], rsb, &c[0], ldc, alpha, beta, maskFor(nc, nr))
 	}

@@ -3,7 +3,7 @@ package gemm
 // packB copies the kc×nc block of op(B) at (pc, jc) into dst as k-major panels
 // of nr columns: B(p, j0+j) goes to dst[(j0/nr)·kc·nr + p·nr + j], and the
 // columns of the last panel beyond nc are zero.
-func packB[T Float](dst, b []T, ldb int, tB bool, pc, kc, jc, nc, nr int) {
+func packB[T element](dst, b []T, ldb int, tB bool, pc, kc, jc, nc, nr int) {
 	for j0 := 0; j0 < nc; j0 += nr {
 		w := min(nr, nc-j0)
 		d := dst[j0*kc : j0*kc+kc*nr]
@@ -38,7 +38,7 @@ func packB[T Float](dst, b []T, ldb int, tB bool, pc, kc, jc, nc, nr int) {
 // packA copies the mc×kc block of op(A) at (ic, pc) into dst as k-major panels
 // of mr rows: A(i0+i, p) goes to dst[(i0/mr)·mr·kc + p·mr + i], and the rows
 // of the last panel beyond mc are zero.
-func packA[T Float](dst, a []T, lda int, tA bool, ic, mc, pc, kc, mr int) {
+func packA[T element](dst, a []T, lda int, tA bool, ic, mc, pc, kc, mr int) {
 	for i0 := 0; i0 < mc; i0 += mr {
 		h := min(mr, mc-i0)
 		d := dst[i0*kc : i0*kc+mr*kc]

@@ -24,7 +24,7 @@ const (
 
 // job is one parallel product (or batch of products), a parallel.Task. Jobs
 // are pooled so that a call allocates nothing.
-type job[T Float] struct {
+type job[T element] struct {
 	p       problem[T]
 	kr      *kernel[T]
 	kind    splitKind
@@ -39,7 +39,7 @@ var jobs [2]sync.Pool
 
 // run computes the validated problem p with kernel kr on up to threads
 // goroutines (≤ 0: GOMAXPROCS).
-func run[T Float](p *problem[T], kr *kernel[T], threads int) {
+func run[T element](p *problem[T], kr *kernel[T], threads int) {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}

@@ -2,12 +2,12 @@ package gemm
 
 import "gonum.org/v1/gonum/blas"
 
-// Float is the element type of the products: float32 or float64.
-type Float interface{ ~float32 | ~float64 }
+// element is the element type of the products: float32 or float64.
+type element interface{ ~float32 | ~float64 }
 
 // problem is one validated call: batch products
 // C_i = alpha·op(A_i)·op(B_i) + beta·C_i, with A_i at a[i·strideA:] and so on.
-type problem[T Float] struct {
+type problem[T element] struct {
 	tA, tB       bool
 	m, n, k      int
 	alpha, beta  T
@@ -112,7 +112,7 @@ func (p *problem[T]) check(tA, tB blas.Transpose) bool {
 }
 
 // scaleC sets the m×n matrix c to beta·c, not reading c when beta is 0.
-func scaleC[T Float](c []T, m, n, ldc int, beta T) {
+func scaleC[T element](c []T, m, n, ldc int, beta T) {
 	for i := 0; i < m; i++ {
 		row := c[i*ldc : i*ldc+n]
 		if beta == 0 {

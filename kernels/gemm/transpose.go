@@ -22,7 +22,7 @@ var forceTransposed = false
 
 // transposeWins reports whether computing Cᵀ with kernel krT pads the product
 // to at least 15% fewer entries than computing C with kr.
-func transposeWins[T Float](tA bool, m, n, k int, kr, krT *kernel[T]) bool {
+func transposeWins[T element](tA bool, m, n, k int, kr, krT *kernel[T]) bool {
 	if forceTransposed {
 		return true
 	}
@@ -34,7 +34,7 @@ func transposeWins[T Float](tA bool, m, n, k int, kr, krT *kernel[T]) bool {
 
 // runTransposed computes the single product p as Cᵀ = op(B)ᵀ·op(A)ᵀ with
 // kernel krT into a scratch buffer, then sets C = Cᵀᵀ + beta·C.
-func runTransposed[T Float](p *problem[T], krT *kernel[T], threads int) {
+func runTransposed[T element](p *problem[T], krT *kernel[T], threads int) {
 	m, n := p.m, p.n
 	w := getWorkspace[T]()
 	ct := grow(&w.ct, m*n)
