@@ -67,9 +67,10 @@ func pickNarrow[T element](m, n int, wide, narrow *kernel[T]) *kernel[T] {
 	return wide
 }
 
-// paddedArea is the number of entries kernel kr computes for an m×n product.
-func paddedArea[T element](m, n int, kr *kernel[T]) int {
-	return roundUp(m, kr.mr) * roundUp(n, kr.nr)
+// paddedArea is the number of entries kernel kr computes for an m×n product
+// (a float64: m·n may overflow an int on 32-bit platforms).
+func paddedArea[T element](m, n int, kr *kernel[T]) float64 {
+	return float64(roundUp(m, kr.mr)) * float64(roundUp(n, kr.nr))
 }
 
 // roundUp rounds n up to a multiple of m.

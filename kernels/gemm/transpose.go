@@ -26,10 +26,10 @@ func transposeWins[T element](tA bool, m, n, k int, kr, krT *kernel[T]) bool {
 	if forceTransposed {
 		return true
 	}
-	if !tA || m*n > maxTransposedC || k < minTransposedK {
+	if !tA || m > maxTransposedC || n > maxTransposedC || m*n > maxTransposedC || k < minTransposedK {
 		return false
 	}
-	return float64(paddedArea(n, m, krT)) < 0.85*float64(paddedArea(m, n, kr))
+	return paddedArea(n, m, krT) < 0.85*paddedArea(m, n, kr)
 }
 
 // runTransposed computes the single product p as Cᵀ = op(B)ᵀ·op(A)ᵀ with
