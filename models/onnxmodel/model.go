@@ -63,6 +63,20 @@ func Open(path string) (*Model, error) {
 	return m, nil
 }
 
+// IsModelPath reports whether path names an ONNX model as Open takes it:
+// a file whose name ends in .onnx, or a folder holding .onnx files.
+func IsModelPath(path string) bool {
+	if strings.EqualFold(filepath.Ext(path), ".onnx") {
+		return true
+	}
+	st, err := os.Stat(path)
+	if err != nil || !st.IsDir() {
+		return false
+	}
+	found, _ := filepath.Glob(filepath.Join(path, "*.onnx"))
+	return len(found) > 0
+}
+
 // modelFile returns the .onnx file path names: path itself, or the only
 // .onnx file in the folder path.
 func modelFile(path string) (string, error) {
@@ -309,7 +323,7 @@ func (m *Model) checkOps() error {
 		names = append(names, fmt.Sprintf("%s (%d %s)", op, c, plural(c, "node", "nodes")))
 	}
 	sort.Strings(names)
-	return fmt.Errorf("%s: unsupported ONNX %s %s; `runner kinds` and README list the ops the importer converts",
+	return fmt.Errorf("%s: unsupported ONNX %s %s; `runner help layers` lists the ops the importer converts",
 		m.path, plural(len(names), "op", "ops"), strings.Join(names, ", "))
 }
 
