@@ -296,7 +296,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	if err != nil {
 		return fmt.Errorf("%s: layer %q: %s has no such parameter (its layers: %s; or full)", e.ID, layer, meta.Model, strings.Join(net.layers, ", "))
 	}
-	data := hessian.Data{X: subset.X, Shape: []int{subset.C, subset.H, subset.W}, Y: subset.Y}
+	data := hessian.Data{X: subset.X, Shape: subset.ExampleShape(), Y: subset.Y}
 	// Up to width recurrences advance in lockstep, their products computed
 	// by one graph execution that shares the forward and first backward
 	// pass. The width changes speed and memory, not results, so it is no

@@ -60,7 +60,7 @@ func loadONNX(dir string, meta snapshotMeta, dtype dtypes.DType, train bool, sub
 	if err != nil {
 		return nil, err
 	}
-	if err := m.CheckData([]int{subset.C, subset.H, subset.W}, dmeta.Classes); err != nil {
+	if err := m.CheckData(subset.ExampleShape(), dmeta.Classes); err != nil {
 		return nil, fmt.Errorf("%s (%s): %w", meta.Source, dmeta.Dataset, err)
 	}
 	w, err := m.ReadWeights(filepath.Join(dir, "weights.npz"), dtype)

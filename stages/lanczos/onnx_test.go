@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hessian-spectra/runner/datasets"
+	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
 	"github.com/hessian-spectra/runner/stages/snapshot"
 )
@@ -37,6 +39,12 @@ func onnxSnapshot(t *testing.T, file string) stage.Artifact {
 func runOn(t *testing.T, w stage.Artifact, given map[string]any) (Summary, string, error) {
 	t.Helper()
 	_, d := artifacts(t, lenetMeta)
+	return runWith(t, w, d, given)
+}
+
+// runWith runs the kind on a weights and a data artifact.
+func runWith(t *testing.T, w, d stage.Artifact, given map[string]any) (Summary, string, error) {
+	t.Helper()
 	out := t.TempDir()
 	var log bytes.Buffer
 	e := &stage.Env{ID: "spectrum", Params: params(t, given), OutDir: out, Log: &log, Progress: stage.Discard,
@@ -109,5 +117,36 @@ func TestONNXDataMismatch(t *testing.T) {
 	_, _, err = runOn(t, onnxSnapshot(t, "lenet.onnx"), map[string]any{"layer": "conv9.weight", "steps": 4, "bound_steps": 2})
 	if err == nil || !strings.Contains(err.Error(), `layer "conv9.weight": ONNX has no such parameter (its layers: conv1.weight, conv2.weight, fc1.weight, fc2.weight, fc3.weight; or full)`) {
 		t.Errorf("got %v", err)
+	}
+}
+
+// TestONNXOnCustomData runs the kind on a perceptron of feature vectors
+// (testdata/onnx/mlp.onnx) with data of one's own (dataset custom): the
+// loss PyTorch computed.
+func TestONNXOnCustomData(t *testing.T) {
+	info, err := datasets.Lookup(datasets.Custom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := datasets.ReadNPZ(info, "../../testdata/onnx/tabular.npz", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dd := t.TempDir()
+	if err := set.Write(dd); err != nil {
+		t.Fatal(err)
+	}
+	s, log, err := runWith(t, onnxSnapshot(t, "mlp.onnx"), stage.Artifact{Dir: dd, Stage: "data"},
+		map[string]any{"layer": "full", "dtype": "float64", "subset": map[string]any{"per_class": 20}, "steps": 8, "bound_steps": 4, "top_k": 1})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	ref, err := npz.ReadFile("../../testdata/onnx/mlp_ref.npz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ref.Arrays["loss"].Float64s()[0]
+	if s.Dataset != "custom" || s.Subset.N != 60 || s.Dim != 12*6+12+3*12+3 || !(math.Abs(s.Loss-want) <= 1e-12*want) {
+		t.Errorf("summary %+v; PyTorch's loss %.17g", s, want)
 	}
 }
