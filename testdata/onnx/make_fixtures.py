@@ -179,9 +179,10 @@ class Example(nn.Module):
         self.fc = nn.Linear(16, 10)
 
     def forward(self, x):
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)         # 16×16
+        x = F.avg_pool2d(x, 2)                                        # 16×16
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)         # 8×8
         x = F.relu(x + self.bn2(self.conv2(x)))                       # residual block
-        x = F.silu(self.bn3(self.conv3(x)))                           # 8×8
+        x = F.silu(self.bn3(self.conv3(x)))                           # 4×4
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)                    # GlobalAveragePool
         return self.fc(self.drop(x))
 
