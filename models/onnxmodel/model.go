@@ -159,6 +159,13 @@ func newModel(f *file) (*Model, error) {
 	if m.input.dtype != dtypes.InvalidDType && !m.input.dtype.IsFloat() {
 		return nil, fmt.Errorf("%s: input %s is %s; want floating-point inputs", f.path, m.input.name, m.input.dtype)
 	}
+	if len(m.input.dims) == 0 {
+		return nil, fmt.Errorf("%s: input %s is a scalar; want a batch [N, …]", f.path, m.input.name)
+	}
+	if m.input.dims[0] > 0 {
+		m.notes = append(m.notes, fmt.Sprintf("the file fixes the batch size to %d (input %s); the importer feeds other sizes, which fails where the graph bakes that size in (a Reshape to it): export with dynamic_axes={%q: {0: \"batch\"}, …}",
+			m.input.dims[0], m.InputString(), m.input.name))
+	}
 
 	// Classify the initializers by their uses.
 	kinds := map[string]map[string]bool{} // name -> set of "dynamic", "static", "stat"
