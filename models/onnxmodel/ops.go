@@ -779,9 +779,22 @@ func opConstant(b *builder, n *graphNode, in []*value) []*value {
 	return nil
 }
 
+// maxStatic bounds the elements of a tensor computed in Go when the graph
+// is built (shape arithmetic needs a few): a damaged file cannot make the
+// importer allocate without limit.
+const maxStatic = 1 << 22
+
 func opConstantOfShape(b *builder, n *graphNode, in []*value) []*value {
 	var shape []int
+	total := int64(1)
 	for _, d := range n.ints(in[0]) {
+		if d < 0 || d > maxStatic {
+			n.fail("shape %v", n.ints(in[0]))
+		}
+		total *= max(d, 1)
+		if total > maxStatic {
+			n.fail("shape %v: more than %d values", n.ints(in[0]), maxStatic)
+		}
 		shape = append(shape, int(d))
 	}
 	fill := &tensor{dtype: dtypes.Float64, f: []float64{0}}
@@ -805,9 +818,12 @@ func opRange(b *builder, n *graphNode, in []*value) []*value {
 		n.fail("delta 0")
 	}
 	s, l, d := start.asFloats()[0], limit.asFloats()[0], delta.asFloats()[0]
-	count := max(0, int(math.Ceil((l-s)/d)))
-	out := &tensor{dtype: start.dtype, shape: []int{count}}
-	for k := range count {
+	count := max(0, math.Ceil((l-s)/d))
+	if !(count <= maxStatic) {
+		n.fail("range of %g values", count)
+	}
+	out := &tensor{dtype: start.dtype, shape: []int{int(count)}}
+	for k := range int(count) {
 		if start.isFloat() {
 			out.f = append(out.f, s+float64(k)*d)
 		} else {
