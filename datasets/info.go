@@ -46,6 +46,7 @@ const (
 	formatCIFAR10
 	formatCIFAR100
 	formatSVHN
+	formatCustom // arrays of one's own (custom.go)
 )
 
 // Pad returns the zero padding added on each side, in pixels.
@@ -125,19 +126,23 @@ var table = []Info{
 	},
 }
 
-// Names returns the names of the known datasets, sorted.
+// Names returns the names of the known datasets, sorted, and Custom.
 func Names() []string {
 	names := make([]string, len(table))
 	for i, d := range table {
 		names[i] = d.Name
 	}
 	sort.Strings(names)
-	return names
+	return append(names, Custom)
 }
 
 // Lookup returns the constants of the named dataset. The name is matched
-// exactly; the error lists the known names.
+// exactly; the error lists the known names. Custom's Info leaves the
+// constants to the arrays (ReadNPZ).
 func Lookup(name string) (Info, error) {
+	if name == Custom {
+		return customInfo, nil
+	}
 	for _, d := range table {
 		if d.Name == name {
 			d.Mean = append([]float64(nil), d.Mean...)
@@ -148,3 +153,7 @@ func Lookup(name string) (Info, error) {
 	}
 	return Info{}, fmt.Errorf("unknown dataset %q (known: %s)", name, strings.Join(Names(), ", "))
 }
+
+// IsCustom reports whether the dataset is Custom: arrays of one's own,
+// read only from an .npz.
+func (i Info) IsCustom() bool { return i.format == formatCustom }

@@ -223,6 +223,18 @@ func TestCrossEntropyAndCorrect(t *testing.T) {
 	}
 }
 
+// TestMeanSquaredErrorValue checks the MSE against one-hot labels with a
+// sum written out.
+func TestMeanSquaredErrorValue(t *testing.T) {
+	out := arr{dims: []int{2, 3}, data: []float64{0.5, -1, 2, 0, 1, 3}}
+	labels := tensors.FromFlatDataAndDimensions([]int64{1, 2}, 2)
+	got := run(t, func(in []*Node) []*Node { return []*Node{MeanSquaredError(in[0], in[1])} }, out.tensor(), labels)
+	want := (0.5*0.5 + 2*2 + 2*2 + 0 + 1 + 2*2) / 6
+	if e := relErr(got[0][0], want, 1e-300); !(e <= 1e-15) {
+		t.Errorf("mse %.17g, want %.17g", got[0][0], want)
+	}
+}
+
 // TestDotGeneralVJPMatchesStock compares the overriding DotGeneral and Dot
 // rules with GoMLX's own (slow but independent) ones.
 func TestDotGeneralVJPMatchesStock(t *testing.T) {

@@ -70,6 +70,16 @@ func TestPlanTimeChecks(t *testing.T) {
 		{"top_k beyond the layer", `
   spectrum: {kind: lanczos, needs: {weights: snap, data: data}, with: {layer: conv1.weight, top_k: 200}}`,
 			[]string{"10:100: spectrum: param top_k: 200 exceeds the dimension 150 of layer conv1.weight"}},
+		{"ONNX model with an unconverted op", `
+  onnx: {kind: snapshot, with: {path: testdata/onnx/unsupported.onnx}}`,
+			[]string{"10:39: onnx: param path: ../testdata/onnx/unsupported.onnx: unsupported ONNX op Resize (1 node)"}},
+		{"ONNX model with state_dict params", `
+  onnx: {kind: snapshot, with: {path: testdata/onnx/lenet.onnx, classes: 10}}`,
+			[]string{"10:74: onnx: param classes: for state_dict imports only; an ONNX model (lenet.onnx) defines its own network"}},
+		{"layer the ONNX model lacks", `
+  onnx: {kind: snapshot, with: {path: testdata/onnx/lenet.onnx}}
+  spectrum: {kind: lanczos, needs: {weights: onnx, data: data}, with: {layer: fc9.weight}}`,
+			[]string{`11:79: spectrum: param layer: the ONNX model lenet.onnx has no parameter "fc9.weight" (did you mean "fc1.weight"?); its layers: conv1.weight, conv2.weight, fc1.weight, fc2.weight, fc3.weight, or full`}},
 		{"HTR tensor the model lacks", `
   htr: {kind: train, needs: {data: data}, with: {model: LeNet, lr: 0.1, epochs: 1, htr: {params: [conv7.weight]}}}`,
 			[]string{"10:3: htr: train: htr params: LeNet has no parameter \"conv7.weight\""}},

@@ -162,6 +162,26 @@ func TestNPZFixture(t *testing.T) {
 	}
 }
 
+// TestCustomArrays reads arrays of one's own (dataset custom), from an
+// .npz only.
+func TestCustomArrays(t *testing.T) {
+	out, _, _, err := runKind(t, map[string]any{"dataset": "custom", "source": "npz", "path": abs(t, "../../testdata/onnx/tabular.npz")}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := datasets.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Meta.Dataset != "custom" || ds.Meta.Classes != 3 || !slices.Equal(ds.Train.ExampleShape(), []int{6}) {
+		t.Errorf("meta %+v", ds.Meta)
+	}
+	_, _, _, err = runKind(t, map[string]any{"dataset": "custom", "source": "dir", "path": abs(t, sample)}, "")
+	if err == nil || !strings.Contains(err.Error(), "dataset custom is read from an .npz only") {
+		t.Errorf("got %v", err)
+	}
+}
+
 // withFiles points the dataset's official addresses at base for the
 // duration of a test.
 func withFiles(t *testing.T, base string, md5s map[string]string) {

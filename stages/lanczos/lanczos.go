@@ -32,6 +32,7 @@ import (
 	"github.com/hessian-spectra/runner/datasets"
 	"github.com/hessian-spectra/runner/hessian"
 	"github.com/hessian-spectra/runner/models"
+	"github.com/hessian-spectra/runner/nn"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
 	"github.com/hessian-spectra/runner/stages/snapshot"
@@ -62,6 +63,8 @@ var Kind = &stage.Kind{
 			Doc: "subset images per graph execution (the seed's loader batch); matters for results only with bn_mode: train"},
 		{Name: "bn_mode", Type: stage.String, Default: "eval", Enum: []string{"eval", "train"},
 			Doc: "batch norm with running statistics (eval) or each batch's statistics (train)"},
+		{Name: "loss", Type: stage.String, Enum: []string{"cross_entropy", "mse"},
+			Doc: "the loss whose Hessian is taken, averaged over the subset: cross_entropy of the logits (when left out) or mse, the mean squared difference from one-hot labels (PyTorch's MSELoss)"},
 		{Name: "dtype", Type: stage.String, Default: "float32", Enum: []string{"float32", "float64"},
 			Doc: "precision of the whole graph; weights and data are converted at load"},
 		{Name: "steps", Type: stage.Int, Default: 128, Min: stage.Bound(2), Max: stage.Bound(maxSteps), Doc: "Lanczos steps per density probe (the seed's poly_deg)"},
@@ -97,23 +100,26 @@ const maxSteps = 10_000
 // and a stage whose vectors and arrays would not fit in this machine's
 // memory.
 func check(p *stage.Planned) []error {
-	m, ok := snapshot.PlannedModel(p.Input("weights"))
+	name, params, layers, ok := plannedParams(p.Input("weights"))
 	if !ok {
 		return nil
 	}
 	layer := p.Params.String("layer")
-	dim := m.ParamCount()
+	dim := 0
+	for _, e := range params {
+		dim += e.Size()
+	}
 	if layer != hessian.FullTarget {
-		i := m.ParamIndex(layer)
+		i := slices.IndexFunc(params, func(e models.Entry) bool { return e.Name == layer })
 		if i < 0 {
 			hint := ""
-			if close := stage.Suggest(layer, paramNames(m)); close != "" {
+			if close := stage.Suggest(layer, paramNames(params)); close != "" {
 				hint = fmt.Sprintf(" (did you mean %q?)", close)
 			}
 			return []error{stage.ParamErrorf("layer", "%s has no parameter %q%s; its layers: %s, or full",
-				m.Name(), layer, hint, strings.Join(m.Layers(), ", "))}
+				name, layer, hint, strings.Join(layers, ", "))}
 		}
-		dim = m.Params()[i].Size()
+		dim = params[i].Size()
 	}
 	var errs []error
 	if k := p.Params.Int("top_k"); k > dim {
@@ -165,12 +171,26 @@ func bytesText(b float64) string {
 	return fmt.Sprintf("%.0f KiB", b/(1<<10))
 }
 
-func paramNames(m *models.Model) []string {
+func paramNames(params []models.Entry) []string {
 	var names []string
-	for _, e := range m.Params() {
+	for _, e := range params {
 		names = append(names, e.Name)
 	}
 	return names
+}
+
+// plannedParams returns the name, trainable parameters and layers of the
+// model a weights input will hold, when its params tell at plan time: a
+// native model, or an imported ONNX model (opened here).
+func plannedParams(w *stage.Planned) (name string, params []models.Entry, layers []string, ok bool) {
+	if om, ok := snapshot.PlannedONNX(w); ok {
+		return fmt.Sprintf("the ONNX model %s", filepath.Base(om.Path())), om.Params(), om.Layers(), true
+	}
+	m, ok := snapshot.PlannedModel(w)
+	if !ok {
+		return "", nil, nil, false
+	}
+	return m.Name(), m.Params(), m.Layers(), true
 }
 
 // snapshotMeta is the part of a snapshot's meta.json this kind reads.
@@ -179,6 +199,8 @@ type snapshotMeta struct {
 	InChannels int    `json:"in_channels"`
 	Classes    int    `json:"classes"`
 	Epoch      *int   `json:"epoch"`
+	Source     string `json:"source"`
+	Graph      string `json:"graph"` // an ONNX import's graph file
 }
 
 // Summary is the content of summary.json (docs/ARTIFACTS.md).
@@ -200,6 +222,9 @@ type Summary struct {
 	DType          string          `json:"dtype"`
 	BNMode         string          `json:"bn_mode"`
 	Subset         SubsetSummary   `json:"subset"`
+	// LossFunction is the lanczos param loss when given (absent: the
+	// cross-entropy).
+	LossFunction string `json:"loss_function,omitempty"`
 }
 
 // SubsetSummary describes the data subset in summary.json.
@@ -236,15 +261,6 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	if err := readJSON(filepath.Join(wa.Dir, "meta.json"), &meta); err != nil {
 		return fmt.Errorf("%s: weights: %w", e.ID, err)
 	}
-	m, err := models.New(meta.Model, meta.InChannels, meta.Classes)
-	if err != nil {
-		return fmt.Errorf("%s: weights %s: %w", e.ID, filepath.Join(wa.Dir, "meta.json"), err)
-	}
-	w, err := m.ReadWeights(filepath.Join(wa.Dir, "weights.npz"), dtype)
-	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
-	}
-	defer func() { _ = w.Finalize() }()
 	split, dmeta, err := datasets.LoadSplit(da.Dir, "train")
 	if err != nil {
 		return fmt.Errorf("%s: data: %w", e.ID, err)
@@ -255,12 +271,13 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	if err != nil {
 		return fmt.Errorf("%s: %s training split: %w", e.ID, dmeta.Dataset, err)
 	}
-	if subset.C != meta.InChannels || subset.H != models.InputSize || subset.W != models.InputSize {
-		return fmt.Errorf("%s: %s images are %d×%d×%d, but %s takes %d×%d×%d", e.ID, dmeta.Dataset,
-			subset.C, subset.H, subset.W, meta.Model, meta.InChannels, models.InputSize, models.InputSize)
+	net, err := loadNetwork(wa.Dir, meta, dtype, p.String("bn_mode") == "train", subset, dmeta)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.ID, err)
 	}
-	if top := slices.Max(subset.Y); int(top) >= meta.Classes {
-		return fmt.Errorf("%s: %s has label %d, but the %s snapshot has %d outputs", e.ID, dmeta.Dataset, top, meta.Model, meta.Classes)
+	defer net.release()
+	for _, n := range net.notes {
+		e.Logf("%s", n)
 	}
 	e.Logf("%s (%s) on %d %s training images (%d per class, seed %d), bn_mode %s, %s",
 		meta.Model, epochText(meta.Epoch), subset.N, dmeta.Dataset, perClass, subSeed, p.String("bn_mode"), p.String("dtype"))
@@ -271,12 +288,15 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		return fmt.Errorf("%s: %w", e.ID, err)
 	}
 	e.SetRunInfo("backend", backend.Resolve(e.Backend))
-	c := hessian.ModelClassifier(w, p.String("bn_mode") == "train")
+	c := net.c
+	if p.Has("loss") && p.String("loss") == "mse" {
+		c.Loss = nn.MeanSquaredError
+	}
 	target, err := c.Target(layer)
 	if err != nil {
-		return fmt.Errorf("%s: layer %q: %s has no such parameter (its layers: %s; or full)", e.ID, layer, meta.Model, strings.Join(m.Layers(), ", "))
+		return fmt.Errorf("%s: layer %q: %s has no such parameter (its layers: %s; or full)", e.ID, layer, meta.Model, strings.Join(net.layers, ", "))
 	}
-	data := hessian.Data{X: subset.X, Shape: []int{subset.C, subset.H, subset.W}, Y: subset.Y}
+	data := hessian.Data{X: subset.X, Shape: subset.ExampleShape(), Y: subset.Y}
 	// Up to width recurrences advance in lockstep, their products computed
 	// by one graph execution that shares the forward and first backward
 	// pass. The width changes speed and memory, not results, so it is no
@@ -323,6 +343,9 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		LB: r.Density.LB, UB: r.Density.UB, Probes: req.Density.Probes, Steps: req.Density.Steps,
 		DType: p.String("dtype"), BNMode: p.String("bn_mode"),
 		Subset: SubsetSummary{PerClass: perClass, Seed: subSeed, N: subset.N},
+	}
+	if p.Has("loss") {
+		s.LossFunction = p.String("loss")
 	}
 	if r.TopK != nil {
 		s.TopEigenvalues = r.TopK.Values

@@ -10,6 +10,14 @@
 // An import is checked against the model: every parameter and batch-norm
 // buffer present with PyTorch's shape, nothing else; the error names every
 // mismatch.
+//
+// A path to an ONNX model (an .onnx file, or a folder holding one with its
+// external data) imports that network instead (package onnxmodel, onnx.go):
+// its graph, its weights by initializer name, model "ONNX" in meta.json. It
+// is checked when the spec is read: every op converted, external data
+// present.
+//
+//	import: {kind: snapshot, with: {path: testdata/onnx/lenet.onnx}}
 package snapshot
 
 import (
@@ -47,12 +55,12 @@ var Kind = &stage.Kind{
 	Name:    "snapshot",
 	Version: version,
 	Light:   true,
-	Doc:     "one epoch's weights out of a training run, or an imported PyTorch-layout state_dict .npz",
+	Doc:     "one epoch's weights out of a training run, an imported PyTorch-layout state_dict .npz, or an imported ONNX model",
 	Params: []stage.Param{
 		{Name: "epoch", Type: stage.Int, Min: stage.Bound(0),
 			Doc: "with input train: the checkpoint to take (0 = initialisation, N = after N epochs)"},
 		{Name: "path", Type: stage.Path,
-			Doc: "without input train: a state_dict .npz in PyTorch names and layouts to import"},
+			Doc: "without input train: a state_dict .npz in PyTorch names and layouts to import, or an ONNX model (.onnx, or a folder holding one and its external data)"},
 		{Name: "model", Type: stage.String, Enum: models.Names(),
 			Doc: "the imported weights' architecture (with path)"},
 		{Name: "in_channels", Type: stage.Int, Min: stage.Bound(1),
@@ -72,6 +80,12 @@ var Kind = &stage.Kind{
 func check(p *stage.Planned) []error {
 	if err := paramsProblem(p.Params, p.Input("train") != nil); err != nil {
 		return []error{err}
+	}
+	if isONNX(p.Params) {
+		if _, err := openONNX(p.Params); err != nil {
+			return []error{&stage.ParamError{Param: "path", Err: err}}
+		}
+		return nil
 	}
 	tr := p.Input("train")
 	if tr == nil || !tr.Params.Has("epochs") {
@@ -104,13 +118,21 @@ func paramsProblem(p stage.Params, hasTrain bool) error {
 		if p.Has("epoch") {
 			return stage.ParamErrorf("epoch", "needs input train; an import (path) has no epoch")
 		}
+		if isONNX(p) {
+			for _, n := range []string{"model", "in_channels", "classes"} {
+				if p.Has(n) {
+					return stage.ParamErrorf(n, "for state_dict imports only; an ONNX model (%s) defines its own network", filepath.Base(p.String("path")))
+				}
+			}
+			return nil
+		}
 		for _, n := range []string{"model", "in_channels", "classes"} {
 			if !p.Has(n) {
 				return fmt.Errorf("importing %s needs param %s", p.String("path"), n)
 			}
 		}
 	default:
-		return errors.New("nothing to snapshot: give input train with param epoch, or param path with model, in_channels and classes")
+		return errors.New("nothing to snapshot: give input train with param epoch, or param path with model, in_channels and classes (or path alone, an ONNX model)")
 	}
 	return nil
 }
@@ -141,6 +163,11 @@ type Meta struct {
 	Epoch *int `json:"epoch"`
 	// Source is the training run's stage id, or the imported file's name.
 	Source string `json:"source"`
+	// InputShape is the shape of one example an ONNX model takes (-1 where
+	// the file leaves it open); absent for the native models.
+	InputShape []int `json:"input_shape,omitempty"`
+	// Graph is the artifact's ONNX file (GraphFile) for an ONNX import.
+	Graph string `json:"graph,omitempty"`
 }
 
 func run(ctx context.Context, e *stage.Env) (err error) {
@@ -155,9 +182,12 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		return fmt.Errorf("%s: %w", e.ID, err)
 	}
 	var meta Meta
-	if hasTrain {
+	switch {
+	case hasTrain:
 		meta, err = extract(e)
-	} else {
+	case isONNX(p):
+		meta, err = importONNX(e)
+	default:
 		meta, err = importFile(e)
 	}
 	if err != nil {
