@@ -34,6 +34,9 @@
 //	                               removed once the key's artifact is stored
 //	index/<spec>.json              stage id → key and digest of each spec's latest run
 //	cache.lock                     shared by every run, exclusive for GC and Verify
+//	slurm/                         records, logs and binaries of Slurm jobs (package
+//	                               runner/cluster documents it); GC keeps the description
+//	                               of a key that has a job record there
 //
 // where ab is the first two hex digits of the name.
 //
@@ -72,6 +75,10 @@
 // and a lock held by a process that dies is released by the kernel, never left
 // stale. Every run holds cache.lock shared; GC and the quarantining step of
 // Verify take it exclusively, so they never delete what a running process
-// uses. It is NOT safe to share a store between machines over a network file
+// uses. A stage computed by a cluster job (`runner exec-stage` in another
+// process, perhaps on another machine) takes the key's lock and cache.lock
+// itself; the head process that submitted the job holds neither lock for
+// it, and records the job under slurm/ instead (package runner/cluster).
+// It is NOT safe to share a store between machines over a network file
 // system unless that file system implements flock faithfully; many do not.
 package artifacts

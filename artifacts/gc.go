@@ -88,6 +88,9 @@ func (s *Store) GC(p GCPolicy) (GCReport, error) {
 		switch {
 		case strings.HasSuffix(name, ".desc.json"):
 			k := Key(strings.TrimSuffix(name, ".desc.json"))
+			if s.jobRecorded(k) {
+				return nil // a queued cluster job will read it
+			}
 			if _, err := os.Stat(s.recordPath(k)); err == nil {
 				// Decided with its record below.
 				if removable(k, s.recordTime(k)) {
@@ -213,6 +216,20 @@ func (s *Store) recentIndexKeys(since time.Time, keys map[Key]bool) error {
 		}
 	}
 	return nil
+}
+
+// jobDirs are the directories where cluster executors keep a record per
+// key whose job is queued or running (package runner/cluster).
+var jobDirs = []string{"slurm"}
+
+// jobRecorded reports whether a cluster job record exists for key k.
+func (s *Store) jobRecorded(k Key) bool {
+	for _, d := range jobDirs {
+		if _, err := os.Stat(filepath.Join(s.dir, d, string(k)+".json")); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // recordTime returns the modification time of k's record (zero if absent).

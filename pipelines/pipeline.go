@@ -42,6 +42,9 @@ type Pipeline struct {
 	// Instances lists every stage instance in a topological order: each
 	// after all instances it needs.
 	Instances []*Instance
+	// Resources are the rules of the spec's `resources:` block, in spec
+	// order (see ResourcesFor).
+	Resources []ResourceRule
 
 	byID    map[string]*Instance
 	byStage map[string]*Stage
@@ -154,6 +157,7 @@ func Parse(file string, src []byte, opts Options) (p *Pipeline, err error) {
 		b.checkInstances()
 		if b.errs.ok() {
 			b.order()
+			b.checkResources()
 		}
 	}
 	if err := b.errs.err(); err != nil {

@@ -62,7 +62,7 @@ var (
 	stageNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 )
 
-var topKeys = []string{"name", "doc", "vars", "stages"}
+var topKeys = []string{"name", "doc", "vars", "stages", "resources"}
 
 var stageKeys = []string{"kind", "doc", "matrix", "needs", "with"}
 
@@ -99,6 +99,8 @@ func (b *builder) read(file string, doc *yaml.Node) *Pipeline {
 			b.readVars(e.value)
 		case "stages":
 			stagesNode, stagesPos = e.value, e.kpos
+		case "resources":
+			b.readResources(e.value)
 		default:
 			if strings.HasPrefix(e.key, "x-") {
 				continue // extension keys hold anchors for reuse

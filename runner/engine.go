@@ -41,6 +41,9 @@ type Options struct {
 	WorkDir string
 	// Reporter shows progress and outcomes; nil shows nothing.
 	Reporter Reporter
+	// Executor, when set, computes the stages it accepts (a cluster
+	// executor); the others run in this process. Nil runs everything here.
+	Executor Executor
 }
 
 // state is where a node stands.
@@ -68,7 +71,9 @@ type node struct {
 	// Known once every input has a digest.
 	key  artifacts.Key
 	job  *Job
-	desc []byte // encoded job
+	task *Task // what an executor gets, once queued
+	// remote is set when opts.Executor computes the node.
+	remote bool
 	// Set by the outcome.
 	state   state
 	digest  artifacts.Digest

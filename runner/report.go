@@ -150,6 +150,9 @@ func outcomeLines(r Result, verbose bool) []string {
 		if len(r.Reasons) > 0 {
 			line += "  (" + strings.Join(r.Reasons, "; ") + ")"
 		}
+		if r.Where != "" {
+			line += "  [" + r.Where + "]"
+		}
 		return []string{line}
 	case Failed:
 		out := []string{fmt.Sprintf("FAILED   %s: %v", r.ID, r.Err)}
@@ -168,6 +171,14 @@ func outcomeLines(r Result, verbose bool) []string {
 	}
 	return nil
 }
+
+// queuedLine is the line shown when a stage is handed to a cluster queue as
+// job, in the column layout of the outcome lines.
+func queuedLine(id, job string) string { return fmt.Sprintf("queued   %s  (%s)", id, job) }
+
+// waitingLine is the progress line of a queued stage that waits, with the
+// queue's reason ("Priority", "Resources").
+func waitingLine(id, reason string) string { return fmt.Sprintf("  %s: pending (%s)", id, reason) }
 
 // PlainReporter prints one line per event, for log files, pipes and batch
 // jobs: a line when a stage starts and ends, and progress lines sparingly —

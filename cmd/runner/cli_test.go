@@ -183,7 +183,7 @@ func TestSpecErrorsAndUsage(t *testing.T) {
 		t.Errorf("exit %d, want %d", code, exitUsage)
 	}
 	want := "bad.yaml:2:18: stage a: unknown key \"wiht\" (did you mean \"with\"?); a stage has \"kind\", \"doc\", \"matrix\", \"needs\" and \"with\"\n" +
-		"bad.yaml:3:13: unknown stage kind \"gne\" (did you mean \"gen\"?); known kinds: chunks, gen, nondet, sum\n"
+		"bad.yaml:3:13: unknown stage kind \"gne\" (did you mean \"gen\"?); known kinds: chunks, gen, job, nondet, sum, table\n"
 	if errOut != want {
 		t.Errorf("stderr\n%s\nwant\n%s", errOut, want)
 	}

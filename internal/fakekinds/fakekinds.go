@@ -23,13 +23,16 @@ import (
 	"github.com/hessian-spectra/runner/stage"
 )
 
-// Registry returns the fake kinds: gen, sum, chunks and nondet.
+// Registry returns the fake kinds: gen, sum, chunks and nondet, and job and
+// table for cluster executor tests.
 func Registry() stage.Registry {
 	r := stage.Registry{}
 	r.Register(Gen)
 	r.Register(Sum)
 	r.Register(Chunks)
 	r.Register(Nondet)
+	r.Register(Job)
+	r.Register(Table)
 	return r
 }
 
@@ -192,10 +195,7 @@ func runGen(ctx context.Context, e *stage.Env) error {
 		return err
 	}
 	if p.Bool("fail") {
-		for i := 1; i <= 30; i++ {
-			e.Logf("log line %d", i)
-		}
-		return fmt.Errorf("gen: asked to fail")
+		return failWithLog(e, "gen")
 	}
 	total, counts, err := readInputs(e)
 	if err != nil {
@@ -239,6 +239,14 @@ func runGen(ctx context.Context, e *stage.Env) error {
 		}
 	}
 	return writeResult(e, r)
+}
+
+// failWithLog writes 30 log lines, more than a failure shows, and fails.
+func failWithLog(e *stage.Env, kind string) error {
+	for i := 1; i <= 30; i++ {
+		e.Logf("log line %d", i)
+	}
+	return fmt.Errorf("%s: asked to fail", kind)
 }
 
 var markSeq atomic.Int64

@@ -1,7 +1,7 @@
 // Package testenv gives tests the external things some of them need —
-// Debian's FashionMNIST, a Python with numpy — and decides what their
-// absence means: a skip on a developer's machine, a failure in CI
-// (CI=true), where .ci/run installs them and a skip would hide that the
+// Debian's FashionMNIST, a Python with numpy, a Slurm cluster — and decides
+// what their absence means: a skip on a developer's machine, a failure in
+// CI (CI=true), where .ci/run installs them and a skip would hide that the
 // tests did not run.
 package testenv
 
@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -66,4 +67,42 @@ func RequirePython(t testing.TB, modules ...string) string {
 		}
 	}
 	return Python
+}
+
+// SlurmJobcomp is where the one-node Slurm of scripts/slurm-local.sh logs
+// each finished job, one line each.
+const SlurmJobcomp = "/var/log/slurm/jobcomp.log"
+
+// RequireSlurm stops the test (see Missing) unless a Slurm cluster set up
+// by scripts/slurm-local.sh answers here with a node ready for jobs. It
+// asks once per test binary: a controller that is down takes seconds to
+// say so.
+func RequireSlurm(t testing.TB) {
+	t.Helper()
+	slurmOnce.Do(func() { slurmMissing = checkSlurm() })
+	if slurmMissing != "" {
+		Missing(t, "%s; run scripts/slurm-local.sh start (as root)", slurmMissing)
+	}
+}
+
+var (
+	slurmOnce    sync.Once
+	slurmMissing string // why RequireSlurm stops tests; "" when Slurm is up
+)
+
+func checkSlurm() string {
+	if _, err := exec.LookPath("sbatch"); err != nil {
+		return "Slurm is not installed"
+	}
+	out, err := exec.Command("sinfo", "-h", "-N", "-o", "%T").Output()
+	if err != nil {
+		return "no Slurm controller answers"
+	}
+	if st := strings.TrimSpace(string(out)); !strings.HasPrefix(st, "idle") && !strings.HasPrefix(st, "mixed") && !strings.HasPrefix(st, "allocated") {
+		return "the Slurm node is " + st
+	}
+	if _, err := os.Stat(SlurmJobcomp); err != nil {
+		return "this Slurm was not set up by scripts/slurm-local.sh (no " + SlurmJobcomp + ")"
+	}
+	return ""
 }
