@@ -168,6 +168,9 @@ func (s *scheduler) drainReady() {
 			}
 			if ok && !n.recheck {
 				n.state, n.digest = cached, digest
+				if s.e.readOnly == nil {
+					indexHit(s.ctx, s.e.opts.Store, n.inst.Stage.Kind, n.job)
+				}
 				s.finish(n)
 				continue
 			}
@@ -176,6 +179,7 @@ func (s *scheduler) drainReady() {
 			}
 		}
 		n.reasons = s.e.reasonsFor(n)
+		s.e.findPrior(n)
 		if s.e.readOnly != nil {
 			n.state, n.err = failed, fmt.Errorf("must run (%s), but %w", strings.Join(n.reasons, ", "), s.e.readOnly)
 			s.finish(n)
@@ -281,6 +285,10 @@ func (s *scheduler) execute(n *node) {
 			return
 		}
 	}
+	if recheck == "" {
+		// A candidate may have been stored since the look-up (by this run).
+		e.findPrior(n)
+	}
 	data, err := encodeJob(n.job)
 	if err == nil {
 		err = store.WriteDesc(n.key, data)
@@ -292,7 +300,7 @@ func (s *scheduler) execute(n *node) {
 	prog := s.rep.Started(n.inst.ID)
 	res, err := runJob(s.ctx, store, task{
 		kind: n.inst.Stage.Kind, job: n.job, params: n.inst.Params,
-		backend: e.opts.Backend, prog: prog, recheck: recheck,
+		backend: e.opts.Backend, prog: prog, recheck: recheck, prior: n.prior,
 	})
 	n.result.Duration, n.result.LogTail, n.result.LogFile = res.duration, res.logTail, res.logFile
 	if err != nil {
