@@ -33,12 +33,31 @@
 //	scratch/<key>/                 resumable state of an interrupted stage (stage.Env.Scratch),
 //	                               removed once the key's artifact is stored
 //	index/<spec>.json              stage id → key and digest of each spec's latest run
+//	index/reuse/ab/<group>.json    reuse index: the keys stored in one reuse group, with
+//	                               their values of the kind's reuse params (see below)
+//	locks/ab/<group>.reuse.lock    taken while a runner adds to that reuse index
 //	cache.lock                     shared by every run, exclusive for GC and Verify
 //	slurm/                         records, logs and binaries of Slurm jobs (package
 //	                               runner/cluster documents it); GC keeps the description
 //	                               of a key that has a job record there
 //
 // where ab is the first two hex digits of the name.
+//
+// # Reuse index
+//
+// A stage kind may declare reuse params (stage.Reuse: the train kind's
+// epochs, milestones and snapshot_every; the lanczos kind's probes,
+// trace_probes and top_k). The computations of such a kind that agree in
+// everything else — kind, version, other params, input digests — form a
+// reuse group, named by the SHA-256 of that common part (package runner
+// computes it). index/reuse/ab/<group>.json lists, as a JSON array of
+// {"key": …, "params": {…}}, the keys of the group's stored artifacts
+// with their reuse params; the runner appends to it (AddReuse, under the
+// group's lock) whenever it stores an artifact of such a kind, or serves
+// one from a group that has no index yet, and reads it (ReadReuse) when a
+// stage must run, to find an artifact it can start from — a 5-epoch run
+// for a 7-epoch one — without scanning the cache. Entries whose record is
+// gone are skipped, and GC removes them.
 //
 // # Crash safety
 //

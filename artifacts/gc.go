@@ -46,7 +46,8 @@ type GCReport struct {
 // points to, and every leftover of crashed processes (temp dirs, unheld lock
 // files, failed logs, quarantine). Descriptions follow their records; a
 // description without a record (a stage that never finished) follows the
-// same policy by its own age. Downloads and spec indexes are kept.
+// same policy by its own age. Downloads and spec indexes are kept; reuse
+// indexes lose the entries of removed records.
 //
 // GC takes cache.lock exclusively and fails with ErrBusy while a run holds it.
 func (s *Store) GC(p GCPolicy) (GCReport, error) {
@@ -184,6 +185,10 @@ func (s *Store) GC(p GCPolicy) (GCReport, error) {
 				return rep, err
 			}
 		}
+	}
+	// Reuse indexes forget the records removed.
+	if err := s.pruneReuse(p.DryRun); err != nil {
+		return rep, fmt.Errorf("reuse index: %w", err)
 	}
 	err = s.eachShardFile("locks", func(path, name string, info fs.FileInfo) error {
 		if heldLock(path) {

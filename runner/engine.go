@@ -18,6 +18,7 @@ import (
 
 	"github.com/hessian-spectra/runner/artifacts"
 	"github.com/hessian-spectra/runner/pipelines"
+	"github.com/hessian-spectra/runner/stage"
 )
 
 // Options configure Plan and Run.
@@ -87,6 +88,8 @@ type node struct {
 	prev artifacts.IndexEntry // the id's key and digest in the spec's previous run
 	// damaged is set when the cached artifact of the key was found damaged.
 	damaged *artifacts.DamagedError
+	// prior is the cached artifact the stage may start from (stage.Reuse).
+	prior *stage.Prior
 }
 
 // namedIndex is the index of one spec.
@@ -259,6 +262,18 @@ func (e *engine) lookup(n *node) (artifacts.Digest, bool, error) {
 		return "", false, nil
 	}
 	return rec.Digest, ok, err
+}
+
+// findPrior looks for a cached artifact n may start from (stage.Reuse),
+// unless n is forced or rechecked, which compute from nothing; it records
+// it in n.prior and its description in n.reasons.
+func (e *engine) findPrior(n *node) {
+	if n.forced || n.recheck || n.prior != nil || n.job == nil {
+		return
+	}
+	if n.prior = findPrior(e.opts.Store, n.inst.Stage.Kind, n.job, n.inst.Params); n.prior != nil {
+		n.reasons = append(n.reasons, n.prior.How)
+	}
 }
 
 // keyMutex returns the in-process mutex of key k: goroutines of one run that

@@ -35,6 +35,8 @@ type task struct {
 	recheck artifacts.Digest
 	// executor names what runs the stage, for run.json ("local" when empty).
 	executor string
+	// prior is the cached artifact the stage may start from (stage.Reuse).
+	prior *stage.Prior
 }
 
 // execResult is what runJob reports.
@@ -98,6 +100,11 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 	}
 	start := time.Now()
 	fmt.Fprintf(logf, "# %s (%s v%d, key %s) started %s\n", t.job.ID, t.kind.Name, t.kind.Version, key.Short(), start.Format(time.RFC3339))
+	if t.prior != nil && t.recheck == "" {
+		env.Prior = t.prior
+		env.SetRunInfo("prior", priorInfo(t.prior))
+		io.WriteString(logf, priorLog(t.prior))
+	}
 	err = safeRun(ctx, t.kind, env)
 	res.duration = time.Since(start)
 	if err == nil {
@@ -150,6 +157,8 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 	}
 	os.Remove(s.FailedLog(key))
 	_ = s.RemoveScratch(key) // what is left of it, gc removes (its key is stored)
+	// The reuse index only saves later work: failing to update it harms nothing.
+	_ = recordReuse(ctx, s, t.kind, t.job)
 	res.digest = rec.Digest
 	return res, nil
 }
@@ -352,7 +361,11 @@ func Exec(ctx context.Context, s *artifacts.Store, reg stage.Registry, k artifac
 	if executor == "" {
 		executor = "exec-stage"
 	}
-	res, err := runJob(ctx, s, task{kind: kind, job: job, params: params, backend: opts.Backend, prog: opts.Progress, executor: executor})
+	var prior *stage.Prior
+	if !opts.Force {
+		prior = findPrior(s, kind, job, params)
+	}
+	res, err := runJob(ctx, s, task{kind: kind, job: job, params: params, backend: opts.Backend, prog: opts.Progress, executor: executor, prior: prior})
 	if err != nil {
 		msg := fmt.Sprintf("%s: %v", job.ID, err)
 		if len(res.logTail) > 0 {

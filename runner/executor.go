@@ -67,6 +67,9 @@ type Task struct {
 	job     *Job
 	params  stage.Params
 	recheck artifacts.Digest // the cached digest a recheck compares with
+	// prior is the cached artifact the stage may start from (stage.Reuse),
+	// found by the look-up or, locally, once the key is locked.
+	prior *stage.Prior
 }
 
 // Events receives what happens to a task while an executor computes it; the
@@ -154,9 +157,13 @@ func (x localExecutor) Execute(ctx context.Context, t *Task) TaskResult {
 	if err := store.WriteDesc(t.Key, t.Desc); err != nil {
 		return TaskResult{Err: fmt.Errorf("store job description: %w", err)}
 	}
+	if t.prior == nil && !t.Forced && !t.Recheck {
+		// A candidate may have been stored since the look-up (by this run).
+		t.prior = findPrior(store, t.Kind, t.job, t.params)
+	}
 	res, err := runJob(ctx, store, task{
 		kind: t.Kind, job: t.job, params: t.params,
-		backend: t.Backend, prog: t.Events.Running(), recheck: recheck,
+		backend: t.Backend, prog: t.Events.Running(), recheck: recheck, prior: t.prior,
 	})
 	return TaskResult{Digest: res.digest, Duration: res.duration, Err: err, LogTail: res.logTail, LogFile: res.logFile, Damaged: damaged}
 }
@@ -186,7 +193,7 @@ func (s *scheduler) task(n *node) (*Task, error) {
 		Resources: n.pipe.ResourcesFor(n.inst), Backend: s.e.opts.Backend,
 		Forced: n.forced, Recheck: n.recheck,
 		Events: nodeEvents{id: n.inst.ID, rep: s.rep},
-		job:    n.job, params: n.inst.Params,
+		job:    n.job, params: n.inst.Params, prior: n.prior,
 	}
 	for _, d := range n.deps {
 		t.Inputs = append(t.Inputs, d.digest)

@@ -191,6 +191,9 @@ func (s *scheduler) drainReady() {
 			}
 			if ok && !n.recheck {
 				n.state, n.digest = cached, digest
+				if s.e.readOnly == nil {
+					indexHit(s.ctx, s.e.opts.Store, n.inst.Stage.Kind, n.job)
+				}
 				s.finish(n)
 				continue
 			}
@@ -199,6 +202,7 @@ func (s *scheduler) drainReady() {
 			}
 		}
 		n.reasons = s.e.reasonsFor(n)
+		s.e.findPrior(n)
 		if s.e.readOnly != nil {
 			n.state, n.err = failed, fmt.Errorf("must run (%s), but %w", strings.Join(n.reasons, ", "), s.e.readOnly)
 			s.finish(n)
@@ -287,6 +291,11 @@ func (s *scheduler) execute(n *node) {
 	}
 	r := x.Execute(s.ctx, n.task)
 	n.result.Duration, n.result.LogTail, n.result.LogFile, n.result.Where = r.Duration, r.LogTail, r.LogFile, r.Where
+	if p := n.task.prior; p != nil && n.prior == nil {
+		// Found by the executor: stored since the look-up (by this run).
+		n.prior = p
+		n.reasons = append(n.reasons, p.How)
+	}
 	if r.Damaged != nil && n.damaged == nil {
 		n.damaged = r.Damaged
 		n.reasons = s.e.reasonsFor(n)

@@ -48,6 +48,9 @@ type Kind struct {
 	// an epoch the training never checkpoints. It returns every problem; a
 	// *ParamError is shown at that param's position in the spec.
 	Check func(p *Planned) []error
+	// Reuse, when set, lets a stage start from a cached artifact of this
+	// kind whose params differ in a few params only (see Reuse).
+	Reuse *Reuse
 	// Run executes the stage. It must honour ctx (return ctx.Err() promptly
 	// after cancellation) and write its outputs under e.OutDir only.
 	Run func(ctx context.Context, e *Env) error
@@ -170,6 +173,11 @@ type Env struct {
 	// never interrupted. Empty when the runner offers none (a --recheck,
 	// which must recompute from nothing).
 	Scratch string
+	// Prior, for a kind that declares Reuse, is a cached artifact the
+	// stage may build on instead of computing from nothing; nil when there
+	// is none (and always under --force and --recheck). Whether the stage
+	// uses it or not, it must write the same files.
+	Prior *Prior
 }
 
 // Artifact is one input artifact as a stage sees it.
@@ -283,6 +291,9 @@ func (k *Kind) check() error {
 			return fmt.Errorf("stage kind %q: input %q declared twice", k.Name, in.Name)
 		}
 		seen["needs."+in.Name] = true
+	}
+	if err := k.checkReuse(); err != nil {
+		return fmt.Errorf("stage kind %q: %w", k.Name, err)
 	}
 	return nil
 }

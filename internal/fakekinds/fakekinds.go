@@ -102,7 +102,10 @@ var Sum = &stage.Kind{
 // last complete chunk (as the train stage resumes after its last epoch). It
 // writes data.txt (the chunks, each derived from value and its index),
 // result.json with value plus its inputs, and its chunk wall times in
-// run/chunks.txt.
+// run/chunks.txt. It declares n as a reuse param (stage.Reuse): given a
+// cached artifact with other n, it takes the chunks that artifact holds
+// and computes the rest, recording both counts in run/run.json
+// (chunks_reused, chunks_computed).
 var Chunks = &stage.Kind{
 	Name:    "chunks",
 	Version: 1,
@@ -113,21 +116,44 @@ var Chunks = &stage.Kind{
 		{Name: "sleep_ms", Type: stage.Int, Default: 0, Min: stage.Bound(0), Doc: "time each chunk takes"},
 	},
 	Inputs: []stage.Input{{Name: "base", Optional: true}},
-	Run:    runChunks,
+	Reuse: &stage.Reuse{Params: []string{"n"}, Plan: func(from, to stage.Params) (stage.ReusePlan, bool) {
+		a, b := from.Int("n"), to.Int("n")
+		if a >= b {
+			return stage.ReusePlan{How: fmt.Sprintf("derived from cached run of %d chunks", a)}, true
+		}
+		return stage.ReusePlan{How: fmt.Sprintf("extends cached run of %d chunks by %d", a, b-a), Cost: float64(b - a)}, true
+	}},
+	Run: runChunks,
 }
 
 func runChunks(ctx context.Context, e *stage.Env) error {
 	trace(e)
 	p := e.Params
 	var data, times strings.Builder
+	var prior []string
+	if e.Prior != nil {
+		b, err := os.ReadFile(filepath.Join(e.Prior.Dir, "data.txt"))
+		if err != nil {
+			return err
+		}
+		prior = strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n")
+	}
+	reused, computed := 0, 0
+	defer func() { e.SetRunInfo("chunks_reused", reused); e.SetRunInfo("chunks_computed", computed) }()
 	for i := 0; i < p.Int("n"); i++ {
 		chunk := fmt.Sprintf("chunk %d: %.17g\n", i, p.Float("value")*float64(i*i+1))
+		if i < len(prior) {
+			data.WriteString(strings.TrimSuffix(prior[i], "\n") + "\n")
+			reused++
+			continue
+		}
 		if e.Scratch != "" {
 			saved := filepath.Join(e.Scratch, fmt.Sprintf("chunk-%04d", i))
 			if b, err := os.ReadFile(saved); err == nil {
 				data.Write(b) // completed by an earlier, interrupted run
 				continue
 			}
+			computed++
 			if err := sleep(ctx, e, time.Duration(p.Int("sleep_ms"))*time.Millisecond); err != nil {
 				return err
 			}
@@ -140,6 +166,8 @@ func runChunks(ctx context.Context, e *stage.Env) error {
 			}
 		} else if err := sleep(ctx, e, time.Duration(p.Int("sleep_ms"))*time.Millisecond); err != nil {
 			return err
+		} else {
+			computed++
 		}
 		data.WriteString(chunk)
 		fmt.Fprintf(&times, "%d %s\n", i, time.Now().Format(time.RFC3339Nano))

@@ -13,10 +13,35 @@
 // statistics). The density is the seed's LanczosLoop with its constants
 // (SEED-SPEC §4.3) as defaults. It writes spectrum.npz and summary.json as
 // docs/ARTIFACTS.md describes.
+//
+// # Random streams
+//
+// Every random vector (the range run's and each probe's start, the top-k
+// start, each Hutchinson probe) comes from its own stream of package
+// hessian, all seeded by one 64-bit stream seed that StreamSeed derives
+// from the seed param, the digest of the weights artifact and the layer.
+// So every stage instance draws independent vectors — two epochs of one
+// layer, or the full network and one of its layers, never share a start
+// vector (the seed drew a fresh one at every call) — while rerunning an
+// instance draws the same ones. summary.json records the stream seed.
+//
+// # Reuse
+//
+// Because probe p of a run is the same whatever the number of probes, a
+// stage whose only change from a cached one is probes, trace_probes or
+// top_k reuses what that artifact computed (stage.Kind.Reuse): the range
+// run and the first probes' Lanczos tridiagonals (lanczos_alpha,
+// lanczos_beta), the first Hutchinson samples (trace_samples) and, for the
+// same top_k, the top-k result; it computes the rest, and writes the files
+// a run from nothing writes. A changed top_k is recomputed: a larger K
+// continues a Krylov space whose basis is not kept, and a smaller one
+// stops at another step.
 package lanczos
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -44,7 +69,11 @@ import (
 //
 //	v2: the wall time and backend moved out of summary.json (into
 //	run/run.json), so that digests cover results only.
-const version = 2
+//	v3: random streams seeded per instance (StreamSeed) instead of by the
+//	seed param alone; spectrum.npz keeps each recurrence (bounds_*,
+//	lanczos_*, trace_samples, top_residuals) and summary.json the stream
+//	seed and the top-k run's length, so that more probes reuse them.
+const version = 3
 
 // Kind is the lanczos stage kind.
 var Kind = &stage.Kind{
@@ -81,13 +110,15 @@ var Kind = &stage.Kind{
 		{Name: "trace_probes", Type: stage.Int, Default: 0, Min: stage.Bound(0), Max: stage.Bound(1_000_000), Doc: "Hutchinson probes for the trace (0: no trace)"},
 		{Name: "trace_distribution", Type: stage.String, Default: "rademacher", Enum: []string{"rademacher", "gaussian"},
 			Doc: "law of the trace probes' entries"},
-		{Name: "seed", Type: stage.Int, Default: 0, Min: stage.Bound(0), Doc: "seed of every random start vector and probe"},
+		{Name: "seed", Type: stage.Int, Default: 0, Min: stage.Bound(0),
+			Doc: "with the weights' digest and the layer, seeds every random start vector and probe (StreamSeed)"},
 	},
 	Inputs: []stage.Input{
 		{Name: "weights", Doc: "a snapshot artifact: weights.npz and meta.json (model, in_channels, classes, epoch)", Kinds: []string{"snapshot"}},
 		{Name: "data", Doc: "a fetch artifact; its training split gives the subset", Kinds: []string{"fetch"}},
 	},
 	Check: check,
+	Reuse: &stage.Reuse{Params: []string{"probes", "trace_probes", "top_k"}, Plan: planReuse},
 	Run:   run,
 }
 
@@ -217,6 +248,8 @@ type Summary struct {
 	Probes         int             `json:"probes"`
 	Steps          int             `json:"steps"`
 	TopEigenvalues []float64       `json:"top_eigenvalues,omitempty"`
+	TopKSteps      int             `json:"top_k_steps,omitempty"`
+	TopKConverged  *bool           `json:"top_k_converged,omitempty"`
 	Trace          *float64        `json:"trace,omitempty"`
 	TraceStdErr    json.RawMessage `json:"trace_stderr,omitempty"`
 	DType          string          `json:"dtype"`
@@ -225,6 +258,8 @@ type Summary struct {
 	// LossFunction is the lanczos param loss when given (absent: the
 	// cross-entropy).
 	LossFunction string `json:"loss_function,omitempty"`
+	// StreamSeed is the seed of every random stream, in hex (StreamSeed).
+	StreamSeed string `json:"stream_seed"`
 }
 
 // SubsetSummary describes the data subset in summary.json.
@@ -315,9 +350,18 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	e.Logf("layer %s: dimension %d; mean loss %.17g", layer, h.Dim(0), loss)
 
 	// The estimates.
-	req, err := request(p)
+	stream := StreamSeed(p.Int("seed"), wa.Digest, layer)
+	req, err := request(p, stream)
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.ID, err)
+	}
+	if e.Prior != nil {
+		req.Prior, err = readPrior(e.Prior, p)
+		if err != nil {
+			// A prior that cannot be read costs time, not correctness.
+			e.Logf("not reusing %s (%s): %v", e.Prior.Stage, e.Prior.How, err)
+			req.Prior = nil
+		}
 	}
 	if req.TopK != nil && req.TopK.K > h.Dim(0) {
 		return fmt.Errorf("%s: top_k %d exceeds the dimension %d of layer %s", e.ID, req.TopK.K, h.Dim(0), layer)
@@ -335,6 +379,9 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	}
 	r := res[0]
 	seconds := time.Since(start).Seconds()
+	if req.Prior != nil {
+		e.Logf("%s: reused %d of the %d Hessian-vector products from %s", e.Prior.How, reusedProducts(req), r.Applications, e.Prior.Stage)
+	}
 
 	// The files.
 	s := Summary{
@@ -342,13 +389,15 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		Loss: loss, HVPs: r.Applications,
 		LB: r.Density.LB, UB: r.Density.UB, Probes: req.Density.Probes, Steps: req.Density.Steps,
 		DType: p.String("dtype"), BNMode: p.String("bn_mode"),
-		Subset: SubsetSummary{PerClass: perClass, Seed: subSeed, N: subset.N},
+		Subset:     SubsetSummary{PerClass: perClass, Seed: subSeed, N: subset.N},
+		StreamSeed: fmt.Sprintf("%016x", stream),
 	}
 	if p.Has("loss") {
 		s.LossFunction = p.String("loss")
 	}
 	if r.TopK != nil {
 		s.TopEigenvalues = r.TopK.Values
+		s.TopKSteps, s.TopKConverged = r.TopK.Steps, &r.TopK.Converged
 		e.Logf("top %d eigenvalues %v, residuals %v, %d steps, converged %v", len(r.TopK.Values), r.TopK.Values, r.TopK.Residuals, r.TopK.Steps, r.TopK.Converged)
 	}
 	if r.Trace != nil {
@@ -373,9 +422,18 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	return nil
 }
 
-// request builds the estimates' options from the params.
-func request(p stage.Params) (hessian.Request, error) {
-	seed := uint64(p.Int("seed"))
+// StreamSeed derives the seed of an instance's random streams from its
+// seed param, the digest of its weights artifact and its layer: the first
+// 8 bytes (big-endian) of SHA-256("lanczos streams\x00" seed "\x00"
+// digest "\x00" layer), seed in decimal.
+func StreamSeed(seed int, weightsDigest, layer string) uint64 {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("lanczos streams\x00%d\x00%s\x00%s", seed, weightsDigest, layer)))
+	return binary.BigEndian.Uint64(sum[:8])
+}
+
+// request builds the estimates' options from the params, every stream
+// seeded by seed.
+func request(p stage.Params, seed uint64) (hessian.Request, error) {
 	reorth, err := hessian.ParseReorthogonalization(p.String("reorthogonalize"))
 	if err != nil {
 		return hessian.Request{}, err
@@ -424,8 +482,27 @@ func spectrumArrays(r hessian.Result, steps int) []npz.Named {
 		{Name: "ritz_values", Array: &npz.Array{Shape: []int{len(d.Probes), steps}, Data: values}},
 		{Name: "ritz_weights", Array: &npz.Array{Shape: []int{len(d.Probes), steps}, Data: weights}},
 	}
+	if d.Bounds != nil {
+		out = append(out, vec("bounds_alpha", d.Bounds.Alpha), vec("bounds_beta", d.Bounds.Beta))
+	}
+	if len(d.Runs) > 0 {
+		alpha := make([]float64, 0, len(d.Runs)*steps)
+		beta := make([]float64, 0, len(d.Runs)*steps)
+		for _, t := range d.Runs {
+			alpha, beta = append(alpha, t.Alpha...), append(beta, t.Beta...)
+			for range steps - len(t.Alpha) {
+				alpha, beta = append(alpha, math.NaN()), append(beta, math.NaN())
+			}
+		}
+		out = append(out,
+			npz.Named{Name: "lanczos_alpha", Array: &npz.Array{Shape: []int{len(d.Runs), steps}, Data: alpha}},
+			npz.Named{Name: "lanczos_beta", Array: &npz.Array{Shape: []int{len(d.Runs), steps}, Data: beta}})
+	}
 	if r.TopK != nil {
-		out = append(out, vec("top_eigenvalues", r.TopK.Values))
+		out = append(out, vec("top_eigenvalues", r.TopK.Values), vec("top_residuals", r.TopK.Residuals))
+	}
+	if r.Trace != nil {
+		out = append(out, vec("trace_samples", r.Trace.Samples))
 	}
 	return out
 }

@@ -114,7 +114,7 @@ func TestFixtureLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"layer", "dim", "model", "dataset", "epoch", "loss", "hvps", "lb", "ub", "probes",
-		"steps", "top_eigenvalues", "trace", "trace_stderr", "dtype", "bn_mode", "subset"} {
+		"steps", "top_eigenvalues", "top_k_steps", "top_k_converged", "trace", "trace_stderr", "dtype", "bn_mode", "subset", "stream_seed"} {
 		if _, ok := keys[k]; !ok {
 			t.Errorf("summary.json lacks %q", k)
 		}
@@ -160,7 +160,8 @@ func TestFixtureLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	shapes := map[string][]int{"eigval": {256}, "eigval_density": {256}, "density_std": {256}, "ritz_values": {2, 40},
-		"ritz_weights": {2, 40}, "top_eigenvalues": {2}}
+		"ritz_weights": {2, 40}, "top_eigenvalues": {2}, "top_residuals": {2}, "bounds_alpha": {6}, "bounds_beta": {6},
+		"lanczos_alpha": {2, 40}, "lanczos_beta": {2, 40}, "trace_samples": {3}}
 	for name, shape := range shapes {
 		a, err := ar.Get(name)
 		if err != nil {
@@ -216,13 +217,15 @@ import json, sys
 import numpy as np
 d = sys.argv[1]
 z = np.load(d + "/spectrum.npz")
-assert sorted(z.files) == sorted(["eigval", "eigval_density", "density_std", "ritz_values", "ritz_weights", "top_eigenvalues"]), z.files
+assert sorted(z.files) == sorted(["eigval", "eigval_density", "density_std", "ritz_values", "ritz_weights", "top_eigenvalues",
+    "top_residuals", "bounds_alpha", "bounds_beta", "lanczos_alpha", "lanczos_beta", "trace_samples"]), z.files
 assert z["eigval"].dtype == np.float64 and z["eigval"].shape == (256,)
 assert z["ritz_values"].shape == (2, 40)
 assert abs(np.trapz(z["eigval_density"], z["eigval"]) - 1) < 0.05 if hasattr(np, "trapz") else True
 s = json.load(open(d + "/summary.json"))
 assert s["top_eigenvalues"] == list(z["top_eigenvalues"]), (s["top_eigenvalues"], z["top_eigenvalues"])
 assert s["epoch"] is None and s["subset"]["n"] == 100
+assert z["lanczos_alpha"].shape == (2, 40) and abs(z["trace_samples"].mean() - s["trace"]) < 1e-9 * abs(s["trace"])
 `
 	if out, err := exec.Command(py, "-c", script, dir).CombinedOutput(); err != nil {
 		t.Fatalf("numpy check failed: %v\n%s", err, out)

@@ -16,6 +16,13 @@
 // constant rate); its HTR scripts used momentum 0, which a spec then states.
 // Reruns are separate instances with different seeds (a matrix over seed),
 // not a loop in the stage. The numerics live in package train.
+//
+// A stage whose only change from a cached one is its length (epochs, and
+// milestones at or after the shorter length, or snapshot_every) builds on
+// it (stage.Kind.Reuse): a longer run continues from the cached run's last
+// epoch (train.Extend), a shorter one takes the cached run's first epochs
+// without training (train.Derive); the files are those of a run from
+// nothing.
 package train
 
 import (
@@ -105,7 +112,29 @@ var Kind = &stage.Kind{
 	},
 	Inputs: []stage.Input{{Name: "data", Doc: "a fetch artifact", Kinds: []string{"fetch"}}},
 	Check:  check,
+	Reuse:  &stage.Reuse{Params: []string{"epochs", "milestones", "snapshot_every"}, Plan: planReuse},
 	Run:    run,
+}
+
+// planReuse is the kind's Reuse.Plan. A cached run of N epochs that agrees
+// with the wanted run of M in every other param serves when both have the
+// same learning rates over their first min(N, M) epochs (the same
+// milestones below it) and it checkpointed every epoch ≤ min(N, M) the
+// wanted run keeps: a shorter run is extended (the cost is the epochs left
+// to train), a longer one gives the shorter artifact without training.
+func planReuse(from, to stage.Params) (stage.ReusePlan, bool) {
+	n, m := from.Int("epochs"), to.Int("epochs")
+	if !trainlib.SameSchedule(from.Ints("milestones"), to.Ints("milestones"), min(n, m)) {
+		return stage.ReusePlan{}, false
+	}
+	f := trainlib.Finished{Epochs: n, SnapshotEvery: from.Int("snapshot_every")}
+	if !f.Covers(m, to.Int("snapshot_every")) {
+		return stage.ReusePlan{}, false
+	}
+	if n >= m {
+		return stage.ReusePlan{How: fmt.Sprintf("derived from cached run of %d epochs", n)}, true
+	}
+	return stage.ReusePlan{How: fmt.Sprintf("extends cached run of %d epochs by %d", n, m-n), Cost: float64(m - n)}, true
 }
 
 // PlannedModel returns the model a train instance trains, as its params and
@@ -221,6 +250,38 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	if err != nil {
 		return wrap(err)
 	}
+	writeMeta := func() error {
+		mj := Meta{Model: m.Name(), Dataset: meta.Dataset, InChannels: m.InChannels(), Classes: m.Classes(),
+			ParamCount: m.ParamCount(), Epochs: cfg.Epochs, Seed: p.Int("seed"), DType: p.String("dtype"),
+			Params: p}
+		js, err := json.MarshalIndent(mj, "", "  ")
+		if err != nil {
+			return wrap(err)
+		}
+		return writeFile(filepath.Join(e.OutDir, MetaFile), append(js, '\n'))
+	}
+	if pr := e.Prior; pr != nil {
+		// A cached run that differs in length (Kind.Reuse): the same files
+		// with less or no training.
+		f := trainlib.Finished{Dir: pr.Dir, RunDir: filepath.Join(pr.Dir, runDirName), Epochs: pr.Params.Int("epochs"),
+			SnapshotEvery: pr.Params.Int("snapshot_every")}
+		switch {
+		case f.Epochs >= cfg.Epochs:
+			err := trainlib.Derive(f, cfg, trainlib.Output{Dir: e.OutDir, RunDir: e.RunDir})
+			if err == nil {
+				e.Logf("%s (%s): its first %d epochs, no training", pr.How, pr.Stage, cfg.Epochs)
+				return writeMeta()
+			}
+			e.Logf("cannot derive from %s (%v): training from nothing", pr.Stage, err)
+		case e.Scratch == "":
+		default:
+			if err := trainlib.Extend(e.Scratch, f, cfg, data.Train.N); err != nil {
+				e.Logf("cannot extend %s (%v): training from nothing", pr.Stage, err)
+			} else {
+				e.Logf("%s (%s): continues from its state after epoch %d", pr.How, pr.Stage, f.Epochs)
+			}
+		}
+	}
 	name := backend.Resolve(e.Backend)
 	b, err := backend.Open(name)
 	if err != nil {
@@ -242,15 +303,12 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		}
 		return wrap(err)
 	}
-	mj := Meta{Model: m.Name(), Dataset: meta.Dataset, InChannels: m.InChannels(), Classes: m.Classes(),
-		ParamCount: m.ParamCount(), Epochs: cfg.Epochs, Seed: p.Int("seed"), DType: p.String("dtype"),
-		Params: p}
-	js, err := json.MarshalIndent(mj, "", "  ")
-	if err != nil {
-		return wrap(err)
-	}
-	return writeFile(filepath.Join(e.OutDir, MetaFile), append(js, '\n'))
+	return writeMeta()
 }
+
+// runDirName is the name of an artifact's run/ directory (stage.Env.RunDir),
+// where the train kind keeps timings.csv.
+const runDirName = "run"
 
 // writeFile writes b to path through a temporary file renamed into place.
 func writeFile(path string, b []byte) error {
