@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -535,5 +537,158 @@ func TestViewName(t *testing.T) {
 	long := ViewName(strings.Repeat("y", 300))
 	if len(long) != maxViewName || !strings.Contains(long, "~") {
 		t.Errorf("long name %q (%d bytes)", long, len(long))
+	}
+}
+
+// TestRunDirLeftOutOfDigest: log.txt and everything under run/ at the top of
+// an artifact describe the run, not the result; a run/ deeper down, or a
+// file merely named run, is results.
+func TestRunDirLeftOutOfDigest(t *testing.T) {
+	base := map[string][]byte{"a.txt": []byte("hello\n")}
+	digest := func(extra map[string][]byte) Digest {
+		dir := t.TempDir()
+		writeTree(t, dir, base)
+		writeTree(t, dir, extra)
+		m, err := HashDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Digest()
+	}
+	want := digest(nil)
+	if got := digest(map[string][]byte{"log.txt": []byte("x"), "run/timings.csv": []byte("1.5\n"), "run/deep/run.json": []byte("{}")}); got != want {
+		t.Errorf("run information changed the digest")
+	}
+	if got := digest(map[string][]byte{"sub/run/x": []byte("1")}); got == want {
+		t.Error("a nested run/ directory was left out")
+	}
+	for _, rel := range []string{"log.txt", "run", "run/x", "run/a/b"} {
+		if !Undigested(rel) {
+			t.Errorf("Undigested(%q) = false", rel)
+		}
+	}
+	for _, rel := range []string{"runs/x", "a/run/x", "a/log.txt", "running.csv"} {
+		if Undigested(rel) {
+			t.Errorf("Undigested(%q) = true", rel)
+		}
+	}
+}
+
+// TestCheckObject: the cheap check on a hit finds missing, resized and
+// rewritten files, renews its stamp when only the time changed, and
+// re-hashes an object that has no stamp (a cache from before stamps).
+func TestCheckObject(t *testing.T) {
+	s := newStore(t)
+	r := putTree(t, s, key("a"), goldenTree)
+	obj := s.ObjectDir(r.Digest)
+	if err := s.CheckObject(r.Digest); err != nil {
+		t.Fatalf("fresh object: %v", err)
+	}
+	p := filepath.Join(obj, "a.txt")
+	os.Chmod(obj, 0o755)
+	os.Chmod(p, 0o644)
+	// Touched, same content: intact, and the stamp is renewed.
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(p, later, later)
+	if err := s.CheckObject(r.Digest); err != nil {
+		t.Errorf("touched file: %v", err)
+	}
+	if st := s.readStamp(r.Digest)["a.txt"]; st.mtime != later.UnixNano() {
+		t.Errorf("stamp not renewed: %+v", st)
+	}
+	// Rewritten with the same size: damaged, and Get says so.
+	os.WriteFile(p, []byte("HELLO\n"), 0o644)
+	var dmg *DamagedError
+	if err := s.CheckObject(r.Digest); !errors.As(err, &dmg) || !strings.Contains(err.Error(), "a.txt: content differs") {
+		t.Errorf("rewritten file: %v", err)
+	}
+	if rec, ok, err := s.Get(key("a")); ok || !errors.As(err, &dmg) || rec.Digest != r.Digest {
+		t.Errorf("Get of a damaged object = %v, %v", ok, err)
+	}
+	os.WriteFile(p, []byte("hello\n"), 0o644)
+	os.Remove(filepath.Join(obj, "sub", "b.bin"))
+	os.Truncate(filepath.Join(obj, "with space.txt"), 3)
+	err := s.CheckObject(r.Digest)
+	if !errors.As(err, &dmg) || len(dmg.Details) != 2 || dmg.Details[0] != "sub/b.bin: missing" || dmg.Details[1] != "with space.txt: size 3, want 1000" {
+		t.Errorf("missing and truncated: %v", err)
+	}
+	// No stamp: the object is re-hashed and a stamp written.
+	s2 := newStore(t)
+	r2 := putTree(t, s2, key("b"), map[string][]byte{"f": []byte("1")})
+	os.Remove(s2.stampPath(r2.Digest))
+	if err := s2.CheckObject(r2.Digest); err != nil || s2.readStamp(r2.Digest) == nil {
+		t.Errorf("object without a stamp: %v, stamp %v", err, s2.readStamp(r2.Digest))
+	}
+}
+
+// TestPutReplacesDamagedObject: putting content whose object is stored but
+// damaged moves the damaged copy to quarantine/ and stores the new one; an
+// intact one is kept, with its log.
+func TestPutReplacesDamagedObject(t *testing.T) {
+	s := newStore(t)
+	files := map[string][]byte{"f.bin": seq256(), "log.txt": []byte("first\n")}
+	r := putTree(t, s, key("a"), files)
+	p := filepath.Join(s.ObjectDir(r.Digest), "f.bin")
+	info, _ := os.Stat(p)
+	os.Chmod(filepath.Dir(p), 0o755)
+	os.Chmod(p, 0o644)
+	data := seq256()
+	data[7] = 0
+	os.WriteFile(p, data, 0o644)
+	os.Chtimes(p, info.ModTime(), info.ModTime()) // invisible to the cheap check
+	files["log.txt"] = []byte("second\n")
+	if r2 := putTree(t, s, key("a"), files); r2.Digest != r.Digest {
+		t.Fatalf("digest %s, want %s", r2.Digest, r.Digest)
+	}
+	if diff, err := s.VerifyObject(r.Digest); err != nil || len(diff) != 0 {
+		t.Errorf("after the put: %v %v", diff, err)
+	}
+	if log, _ := os.ReadFile(filepath.Join(s.ObjectDir(r.Digest), LogName)); string(log) != "second\n" {
+		t.Errorf("log %q: the replacement's log belongs with it", log)
+	}
+	q, _ := os.ReadDir(filepath.Join(s.Dir(), "quarantine"))
+	if len(q) != 3 { // the directory, its manifest and its stamp
+		t.Errorf("quarantine holds %d entries, want 3", len(q))
+	}
+	files["log.txt"] = []byte("third\n")
+	putTree(t, s, key("b"), files)
+	if log, _ := os.ReadFile(filepath.Join(s.ObjectDir(r.Digest), LogName)); string(log) != "second\n" {
+		t.Errorf("an intact object was replaced: log %q", log)
+	}
+}
+
+// TestPutDiskFull fails each step of a put as a full disk would: Put returns
+// the error, no record points at anything incomplete, and once space is back
+// the same put succeeds and Verify finds the store clean.
+func TestPutDiskFull(t *testing.T) {
+	for _, at := range []string{"seal", "manifest", "rename", "stamp", "record"} {
+		t.Run(at, func(t *testing.T) {
+			s := newStore(t)
+			k := key("a")
+			faultAt = func(step string) error {
+				if step == at {
+					return &fs.PathError{Op: "write", Path: step, Err: syscall.ENOSPC}
+				}
+				return nil
+			}
+			defer func() { faultAt = nil }()
+			tmp, _ := s.TempDir(k)
+			out := filepath.Join(tmp, "out")
+			writeTree(t, out, goldenTree)
+			if _, err := s.Put(k, out, PutInfo{}); !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("Put = %v, want ENOSPC", err)
+			}
+			if _, ok, err := s.Get(k); ok || err != nil {
+				t.Errorf("Get after a failed put = %v, %v", ok, err)
+			}
+			RemoveTree(tmp) // as the runner does
+			faultAt = nil
+			if r := putTree(t, s, k, goldenTree); r.Digest != goldenDigest {
+				t.Errorf("put after the failure: %s", r.Digest)
+			}
+			if rep, err := s.Verify(nil); err != nil || len(rep.Problems) != 0 || rep.Objects != 1 {
+				t.Errorf("verify: %+v %v", rep, err)
+			}
+		})
 	}
 }

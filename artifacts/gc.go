@@ -46,7 +46,8 @@ type GCReport struct {
 // points to, and every leftover of crashed processes (temp dirs, unheld lock
 // files, failed logs, quarantine). Descriptions follow their records; a
 // description without a record (a stage that never finished) follows the
-// same policy by its own age. Downloads and spec indexes are kept.
+// same policy by its own age. Downloads and spec indexes are kept; reuse
+// indexes lose the entries of removed records.
 //
 // GC takes cache.lock exclusively and fails with ErrBusy while a run holds it.
 func (s *Store) GC(p GCPolicy) (GCReport, error) {
@@ -88,6 +89,9 @@ func (s *Store) GC(p GCPolicy) (GCReport, error) {
 		switch {
 		case strings.HasSuffix(name, ".desc.json"):
 			k := Key(strings.TrimSuffix(name, ".desc.json"))
+			if s.jobRecorded(k) {
+				return nil // a queued cluster job will read it
+			}
 			if _, err := os.Stat(s.recordPath(k)); err == nil {
 				// Decided with its record below.
 				if removable(k, s.recordTime(k)) {
@@ -123,9 +127,10 @@ func (s *Store) GC(p GCPolicy) (GCReport, error) {
 		return rep, err
 	}
 
-	// Objects and their manifests.
+	// Objects with their manifests and stamps.
 	err = s.eachShardFile("objects", func(path, name string, info fs.FileInfo) error {
-		d := Digest(strings.TrimSuffix(name, ".manifest"))
+		base, ext, _ := strings.Cut(name, ".")
+		d := Digest(base)
 		switch {
 		case info.IsDir() && isHex(name):
 			if used[d] {
@@ -135,7 +140,7 @@ func (s *Store) GC(p GCPolicy) (GCReport, error) {
 			rep.Objects++
 			rep.Bytes += treeSize(path)
 			return remove(path)
-		case strings.HasSuffix(name, ".manifest") && isHex(string(d)):
+		case (ext == "manifest" || ext == "stamp") && isHex(base):
 			if used[d] {
 				return nil
 			}
@@ -181,6 +186,10 @@ func (s *Store) GC(p GCPolicy) (GCReport, error) {
 			}
 		}
 	}
+	// Reuse indexes forget the records removed.
+	if err := s.pruneReuse(p.DryRun); err != nil {
+		return rep, fmt.Errorf("reuse index: %w", err)
+	}
 	err = s.eachShardFile("locks", func(path, name string, info fs.FileInfo) error {
 		if heldLock(path) {
 			return nil // an exec-stage process outside any run; leave it
@@ -212,6 +221,20 @@ func (s *Store) recentIndexKeys(since time.Time, keys map[Key]bool) error {
 		}
 	}
 	return nil
+}
+
+// jobDirs are the directories where cluster executors keep a record per
+// key whose job is queued or running (package runner/cluster).
+var jobDirs = []string{"slurm"}
+
+// jobRecorded reports whether a cluster job record exists for key k.
+func (s *Store) jobRecorded(k Key) bool {
+	for _, d := range jobDirs {
+		if _, err := os.Stat(filepath.Join(s.dir, d, string(k)+".json")); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // recordTime returns the modification time of k's record (zero if absent).

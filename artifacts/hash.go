@@ -28,6 +28,21 @@ type Digest string
 // It is kept in the artifact but left out of its manifest and digest.
 const LogName = "log.txt"
 
+// RunDirName is the top-level directory of an artifact that describes the run
+// which computed it rather than its results: wall times, the host, the
+// backend (the runner's run.json, the train stage's timings.csv). Like
+// LogName it is kept in the artifact but left out of its manifest and
+// digest, so the same computation has the same digest on every machine and
+// executor, after any number of interruptions.
+const RunDirName = "run"
+
+// Undigested reports whether the artifact-relative, slash-separated path rel
+// is run information that the manifest leaves out: the top-level log.txt and
+// everything under the top-level run/ directory.
+func Undigested(rel string) bool {
+	return rel == LogName || rel == RunDirName || strings.HasPrefix(rel, RunDirName+"/")
+}
+
 // hexLen is the length of a hex SHA-256.
 const hexLen = 2 * sha256.Size
 
@@ -209,7 +224,7 @@ type onlyReader struct{ io.Reader }
 const parallelBytes = 8 << 20
 
 // HashDir returns the manifest of the artifact in dir. The top-level log.txt
-// is left out. Only regular files and directories are allowed: a symlink or
+// and run/ directory are left out (see Undigested). Only regular files and directories are allowed: a symlink or
 // any other kind of file is an error, since an artifact must be
 // self-contained. Empty directories are not recorded.
 func HashDir(dir string) (Manifest, error) {
@@ -219,18 +234,21 @@ func HashDir(dir string) (Manifest, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() {
-			return nil
-		}
 		rel, err := filepath.Rel(dir, p)
 		if err != nil {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if rel == RunDirName {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		if !d.Type().IsRegular() {
 			return fmt.Errorf("artifact %s: %s is a %s, not a regular file", dir, rel, fileKind(d.Type()))
 		}
-		if rel == LogName {
+		if Undigested(rel) {
 			return nil
 		}
 		info, err := d.Info()

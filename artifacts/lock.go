@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -62,6 +63,10 @@ func (s *Store) TryLockKey(k Key) (*Lock, bool, error) {
 	return tryLock(s.lockPath(k), unix.LOCK_EX)
 }
 
+// Computing reports whether some process holds the lock of key k: a runner
+// or a `runner exec-stage` is computing k right now.
+func (s *Store) Computing(k Key) bool { return heldLock(s.lockPath(k)) }
+
 // ErrBusy is returned when the store is in use by a process that excludes the
 // requested operation.
 var ErrBusy = errors.New("cache is in use by another runner")
@@ -85,6 +90,34 @@ func (s *Store) Exclude() (*Lock, error) {
 	}
 	return l, nil
 }
+
+// LockPath takes an exclusive flock(2) lock on the file at p (created if
+// missing), waiting until ctx is done and calling waiting once after a
+// second. It is for packages that keep their own files in the store, such as
+// the cluster executor's per-key job records; key locks use LockKey.
+func LockPath(ctx context.Context, p string, waiting func()) (*Lock, error) {
+	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+		return nil, err
+	}
+	l, err := lockFile(ctx, p, unix.LOCK_EX, waiting)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", p, err)
+	}
+	return l, nil
+}
+
+// TryLockPath takes the exclusive lock of the file at p if it is free and
+// reports whether it did.
+func TryLockPath(p string) (*Lock, bool, error) {
+	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+		return nil, false, err
+	}
+	return tryLock(p, unix.LOCK_EX)
+}
+
+// Held reports whether some process holds a flock(2) lock on the file at p:
+// a process that died holds none.
+func Held(p string) bool { return heldLock(p) }
 
 func lockFile(ctx context.Context, p string, how int, waiting func()) (*Lock, error) {
 	wait := pollMin
@@ -118,6 +151,15 @@ func lockFile(ctx context.Context, p string, how int, waiting func()) (*Lock, er
 func tryLock(p string, how int) (*Lock, bool, error) {
 	for {
 		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o666)
+		if errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission) {
+			// A read-only cache: flock works on a read-only descriptor of
+			// an existing lock file, so cached results can still be served.
+			var rerr error
+			if f, rerr = os.Open(p); rerr != nil {
+				return nil, false, err
+			}
+			err = nil
+		}
 		if err != nil {
 			return nil, false, err
 		}

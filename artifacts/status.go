@@ -70,7 +70,7 @@ func (s *Store) Status() (Status, error) {
 		entries, _ := os.ReadDir(filepath.Join(s.dir, sub))
 		n := 0
 		for _, e := range entries {
-			if !strings.HasSuffix(e.Name(), ".manifest") {
+			if !strings.HasSuffix(e.Name(), ".manifest") && !strings.HasSuffix(e.Name(), ".stamp") {
 				n++
 			}
 		}

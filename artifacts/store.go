@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Store is a content-addressed store of artifacts in one directory. See the
@@ -53,13 +55,16 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("cache %s: not a directory", dir)
 	}
 	for _, sub := range []string{"objects", "keys", "locks", "tmp", "failed", "quarantine", "downloads", "index", "scratch"} {
-		if err := os.MkdirAll(filepath.Join(abs, sub), 0o777); err != nil {
+		err := os.MkdirAll(filepath.Join(abs, sub), 0o777)
+		if err != nil && !(errors.Is(err, syscall.EROFS) && sub != "objects" && sub != "keys") {
 			return nil, fmt.Errorf("cache %s: %w", dir, err)
 		}
+		// A read-only cache missing a directory it would only write to
+		// (locks/, tmp/, …) still serves what it holds: see Writable.
 	}
 	readme := filepath.Join(abs, "README")
 	if _, err := os.Stat(readme); errors.Is(err, fs.ErrNotExist) {
-		_ = writeFileAtomic(readme, []byte(readmeText))
+		_ = writeFileAtomic(readme, []byte(readmeText), false)
 	}
 	return &Store{dir: abs, now: time.Now}, nil
 }
@@ -68,6 +73,18 @@ const readmeText = `This directory is the cache of the runner tool (github.com/h
 Its layout is documented in package artifacts. It can be deleted at any time
 when no runner is using it; "runner gc" removes parts of it safely.
 `
+
+// Writable reports, as an error naming the cache, when the store cannot
+// take new results: a read-only file system or a directory this user may
+// not write. A read-only cache still serves what it holds.
+func (s *Store) Writable() error {
+	for _, sub := range []string{"objects", "keys", "tmp"} {
+		if err := unix.Access(filepath.Join(s.dir, sub), unix.W_OK); err != nil {
+			return fmt.Errorf("cache %s is read-only (%s: %v): it can serve cached results but store no new ones; point --cache or $RUNNER_CACHE at a writable directory", s.dir, sub, err)
+		}
+	}
+	return nil
+}
 
 // Dir returns the store's root directory (absolute).
 func (s *Store) Dir() string { return s.dir }
@@ -128,9 +145,12 @@ func (s *Store) FailedLog(k Key) string { return filepath.Join(s.dir, "failed", 
 const touchAge = time.Hour
 
 // Get returns the record of key k and true when both the record and its
-// artifact are present. A missing entry is not an error. A hit refreshes the
-// record's modification time (its time of last use, which GC's age policy
-// reads) when it is more than an hour old.
+// artifact are present and the artifact is whole (CheckObject: a stat per
+// file). A missing entry is not an error. A damaged artifact is a miss
+// reported as a *DamagedError, with the record: the caller recomputes the
+// stage, and Put replaces the damaged object. A hit refreshes the record's
+// modification time (its time of last use, which GC's age policy reads) when
+// it is more than an hour old.
 func (s *Store) Get(k Key) (Record, bool, error) {
 	p := s.recordPath(k)
 	data, mtime, err := readSmall(p)
@@ -144,9 +164,11 @@ func (s *Store) Get(k Key) (Record, bool, error) {
 	if err := json.Unmarshal(data, &r); err != nil || r.Key != k || !isHex(string(r.Digest)) {
 		return Record{}, false, fmt.Errorf("cache record %s is corrupt (run runner verify)", p)
 	}
-	info, err := os.Stat(s.ObjectDir(r.Digest))
-	if err != nil || !info.IsDir() {
+	if !s.HasObject(r.Digest) {
 		return Record{}, false, nil
+	}
+	if err := s.CheckObject(r.Digest); err != nil {
+		return r, false, err
 	}
 	if now := s.now(); now.Sub(mtime) > touchAge {
 		_ = os.Chtimes(p, now, now)
@@ -220,8 +242,12 @@ type PutInfo struct {
 
 // Put moves the finished artifact in dir (normally under TempDir) into the
 // store and records it as the result of key k. dir is consumed: on success it
-// no longer exists. If an artifact with the same digest is already stored,
-// dir is removed and the stored one is kept (with its log.txt).
+// no longer exists. If an artifact with the same digest is already stored and
+// whole (re-hashed to make sure), dir is removed and the stored one is kept
+// (with its log.txt and run/); a damaged one is moved to quarantine/ and
+// replaced. Every file and directory is fsync'ed before the record that
+// points at them is written, so that after a power loss a record never
+// points at empty files.
 func (s *Store) Put(k Key, dir string, info PutInfo) (Record, error) {
 	m, err := HashDir(dir)
 	if err != nil {
@@ -243,33 +269,66 @@ func (s *Store) Put(k Key, dir string, info PutInfo) (Record, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
 		return Record{}, err
 	}
-	if err := writeFileAtomic(p, append(data, '\n')); err != nil {
+	if err := step("record", func() error { return writeFileAtomic(p, append(data, '\n'), true) }); err != nil {
 		return Record{}, fmt.Errorf("cache record for %s: %w", k.Short(), err)
 	}
 	return r, nil
 }
 
-// putObject stores dir as the object with digest d unless it exists.
+// faultAt, when set (by tests), is called at each step of Put ("seal",
+// "manifest", "rename", "stamp", "record") and an error it returns is
+// taken as that step's failure: how a full disk or an I/O error at any
+// point of a put is tested.
+var faultAt func(step string) error
+
+// step runs op, the named step of a put, unless faultAt fails it first.
+func step(name string, op func() error) error {
+	if faultAt != nil {
+		if err := faultAt(name); err != nil {
+			return err
+		}
+	}
+	return op()
+}
+
+// putObject stores dir as the object with digest d unless an intact one
+// exists.
 func (s *Store) putObject(d Digest, m Manifest, dir string) error {
 	obj := s.ObjectDir(d)
-	if info, err := os.Stat(obj); err == nil && info.IsDir() {
-		return RemoveTree(dir)
+	if s.HasObject(d) {
+		diff, err := s.VerifyObject(d)
+		if err == nil && len(diff) == 0 {
+			if s.readStamp(d) == nil {
+				_ = s.writeStamp(d, m)
+			}
+			return RemoveTree(dir)
+		}
+		// Damaged (or unreadable): set it aside and store the new copy.
+		if err := s.quarantineObject(d); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(obj), 0o777); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.manifestPath(d), m.Bytes()); err != nil {
+	if err := step("seal", func() error { return seal(dir) }); err != nil {
+		return fmt.Errorf("artifact %s: %w", d.Short(), err)
+	}
+	if err := step("manifest", func() error { return writeFileAtomic(s.manifestPath(d), m.Bytes(), true) }); err != nil {
 		return fmt.Errorf("artifact %s: manifest: %w", d.Short(), err)
 	}
-	if err := makeReadOnly(dir); err != nil {
-		return fmt.Errorf("artifact %s: %w", dir, err)
-	}
-	if err := os.Rename(dir, obj); err != nil {
+	if err := step("rename", func() error { return os.Rename(dir, obj) }); err != nil {
 		// Another process stored the same content first.
 		if info, serr := os.Stat(obj); serr == nil && info.IsDir() {
 			return RemoveTree(dir)
 		}
 		return fmt.Errorf("artifact %s: %w", d.Short(), err)
+	}
+	if err := syncPath(filepath.Dir(obj)); err != nil {
+		return fmt.Errorf("artifact %s: %w", d.Short(), err)
+	}
+	if err := step("stamp", func() error { return s.writeStamp(d, m) }); err != nil {
+		return fmt.Errorf("artifact %s: stamp: %w", d.Short(), err)
 	}
 	return nil
 }
@@ -311,7 +370,7 @@ func (s *Store) WriteDesc(k Key, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
 		return err
 	}
-	return writeFileAtomic(p, data)
+	return writeFileAtomic(p, data, true)
 }
 
 // ReadDesc returns the description stored for key k.
@@ -385,7 +444,7 @@ func (s *Store) WriteIndex(spec string, idx Index) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.indexPath(spec), append(data, '\n'))
+	return writeFileAtomic(s.indexPath(spec), append(data, '\n'), false)
 }
 
 // TouchIndex marks every key of spec's index as used now, for GC's age
@@ -409,21 +468,39 @@ var atomicSeq atomic.Int64
 
 // writeFileAtomic writes data to a temporary file beside p and renames it
 // into place, so that readers see the old content or the new, never a part.
-func writeFileAtomic(p string, data []byte) error {
+// With durable set, the file is fsync'ed before the rename and its directory
+// after it, so that the new content survives a power loss once it returns.
+func writeFileAtomic(p string, data []byte, durable bool) error {
 	tmp := p + ".tmp." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(atomicSeq.Add(1), 10)
-	if err := os.WriteFile(tmp, data, 0o666); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, p); err != nil {
+	_, err = f.Write(data)
+	if err == nil && durable {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
 		os.Remove(tmp)
 		return err
+	}
+	if durable {
+		return syncPath(filepath.Dir(p))
 	}
 	return nil
 }
 
-// makeReadOnly clears the write bits of every file and directory under dir.
-func makeReadOnly(dir string) error {
-	// Files first, then directories bottom-up, so the walk can still list them.
+// seal makes the finished artifact in dir durable and read-only: every
+// file is fsync'ed and loses its write bits, then every directory, bottom-up
+// (so the walk can still list them), is fsync'ed and made read-only. A rename
+// of dir then publishes complete files.
+func seal(dir string) error {
 	var dirs []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -437,17 +514,37 @@ func makeReadOnly(dir string) error {
 		if err != nil {
 			return err
 		}
+		if err := syncPath(p); err != nil {
+			return err
+		}
 		return os.Chmod(p, info.Mode().Perm()&^0o222)
 	})
 	if err != nil {
 		return err
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := syncPath(dirs[i]); err != nil {
+			return err
+		}
 		if err := os.Chmod(dirs[i], 0o555); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// syncPath fsyncs a file or directory (for a directory: the entries created
+// or renamed in it).
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // RemoveTree removes p and everything under it, read-only directories

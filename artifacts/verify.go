@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -110,7 +109,6 @@ func (s *Store) Quarantine(rep VerifyReport) error {
 		return err
 	}
 	defer l.Unlock()
-	stamp := s.now().UTC().Format("20060102T150405")
 	for _, p := range rep.Problems {
 		for _, k := range p.Keys {
 			if err := os.Remove(s.recordPath(k)); err != nil && !os.IsNotExist(err) {
@@ -125,12 +123,8 @@ func (s *Store) Quarantine(rep VerifyReport) error {
 		if p.Digest == "" {
 			continue
 		}
-		dst := filepath.Join(s.dir, "quarantine", string(p.Digest)+"."+stamp)
-		if err := os.Rename(s.ObjectDir(p.Digest), dst); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("quarantine %s: %w", p.Digest.Short(), err)
-		}
-		if err := os.Rename(s.manifestPath(p.Digest), dst+".manifest"); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("quarantine %s: %w", p.Digest.Short(), err)
+		if err := s.quarantineObject(p.Digest); err != nil {
+			return err
 		}
 	}
 	return nil

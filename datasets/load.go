@@ -19,6 +19,17 @@ type Split struct {
 	X []float32
 	// Y holds N class indices.
 	Y []int32
+	// Shape is the shape of one example of the Custom dataset, of which
+	// C×H×W is a view; nil for images.
+	Shape []int
+}
+
+// ExampleShape is the shape of one example: [C, H, W] for images.
+func (s *Split) ExampleShape() []int {
+	if s.Shape != nil {
+		return slices.Clone(s.Shape)
+	}
+	return []int{s.C, s.H, s.W}
 }
 
 // ImageLen is the number of pixels of one image, C·H·W.
@@ -32,7 +43,7 @@ func (s *Split) Image(i int) []float32 {
 
 // Take returns a new split holding the images at idx, in that order.
 func (s *Split) Take(idx []int) *Split {
-	out := &Split{N: len(idx), C: s.C, H: s.H, W: s.W, X: make([]float32, len(idx)*s.ImageLen()), Y: make([]int32, len(idx))}
+	out := &Split{N: len(idx), C: s.C, H: s.H, W: s.W, X: make([]float32, len(idx)*s.ImageLen()), Y: make([]int32, len(idx)), Shape: slices.Clone(s.Shape)}
 	for k, i := range idx {
 		copy(out.Image(k), s.Image(i))
 		out.Y[k] = s.Y[i]
@@ -61,6 +72,10 @@ func ReadMeta(dir string) (Meta, error) {
 	}
 	if m.Format != Format {
 		return m, fmt.Errorf("dataset artifact: %s: format %q, want %q", p, m.Format, Format)
+	}
+	if m.Channels < 1 || m.Height < 1 || m.Width < 1 || m.Classes < 1 || m.Train.N < 0 || m.Test.N < 0 {
+		return m, fmt.Errorf("dataset artifact: %s: %d channels of %d×%d pixels, %d classes, %d and %d images: want positive sizes",
+			p, m.Channels, m.Height, m.Width, m.Classes, m.Train.N, m.Test.N)
 	}
 	if len(m.Mean) != m.Channels || len(m.Std) != m.Channels {
 		return m, fmt.Errorf("dataset artifact: %s: %d channels but %d means and %d stds", p, m.Channels, len(m.Mean), len(m.Std))
@@ -106,13 +121,13 @@ func loadSplit(dir string, m Meta, split string) (*Split, error) {
 	default:
 		return nil, fmt.Errorf("dataset artifact: no split %q (want train or test)", split)
 	}
-	s := &Split{N: sm.N, C: m.Channels, H: m.Height, W: m.Width}
+	s := &Split{N: sm.N, C: m.Channels, H: m.Height, W: m.Width, Shape: slices.Clone(m.Shape)}
 	xp := filepath.Join(dir, xf)
 	x, err := npz.ReadNPYFile(xp)
 	if err != nil {
 		return nil, fmt.Errorf("dataset artifact: %w", err)
 	}
-	if want := []int{s.N, s.C, s.H, s.W}; !slices.Equal(x.Shape, want) {
+	if want := append([]int{s.N}, s.ExampleShape()...); !slices.Equal(x.Shape, want) {
 		return nil, fmt.Errorf("dataset artifact: %s has shape %v, meta.json says %v", xp, x.Shape, want)
 	}
 	switch d := x.Data.(type) {

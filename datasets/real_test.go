@@ -5,15 +5,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/hessian-spectra/runner/internal/testenv"
 	"github.com/hessian-spectra/runner/npz"
 )
 
 // debianFMNIST is where Debian's dataset-fashion-mnist installs the real
 // dataset; .ci/run installs the package.
-const debianFMNIST = "/usr/share/datasets/fashion-mnist"
+const debianFMNIST = testenv.FashionMNISTDir
 
 var (
 	realOnce sync.Once
@@ -21,13 +23,11 @@ var (
 	realErr  error
 )
 
-// realFashionMNIST reads the installed dataset once per test binary, or
-// skips the test when it is not installed.
+// realFashionMNIST reads the installed dataset once per test binary; when
+// it is not installed the test skips (fails in CI).
 func realFashionMNIST(t testing.TB) *Set {
 	t.Helper()
-	if _, err := os.Stat(debianFMNIST); err != nil {
-		t.Skipf("real FashionMNIST not installed at %s (apt-get install dataset-fashion-mnist)", debianFMNIST)
-	}
+	testenv.RequireFashionMNIST(t)
 	realOnce.Do(func() {
 		info, err := Lookup("FashionMNIST")
 		if err != nil {
@@ -283,13 +283,44 @@ func BenchmarkLoadFashionMNIST(b *testing.B) {
 }
 
 func BenchmarkReadDirFashionMNIST(b *testing.B) {
-	if _, err := os.Stat(debianFMNIST); err != nil {
-		b.Skip("real FashionMNIST not installed")
-	}
+	testenv.RequireFashionMNIST(b)
 	info, _ := Lookup("FashionMNIST")
 	for b.Loop() {
 		if _, err := ReadDir(info, debianFMNIST, false, nil); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestPublishedSizesMatchDebian checks the published sizes in the table
+// against Debian's copies of the same files, which differ only in gzip's
+// header: Debian's omit the original file name (FNAME), which the
+// published ones store with its terminating zero byte.
+func TestPublishedSizesMatchDebian(t *testing.T) {
+	dir := testenv.RequireFashionMNIST(t)
+	info, err := Lookup("FashionMNIST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range info.Files {
+		b, err := os.ReadFile(filepath.Join(dir, f.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const fname = 1 << 3
+		if len(b) < 10 || b[3]&fname != 0 {
+			t.Fatalf("%s: gzip header flags %#x, want no FNAME", f.Name, b[3])
+		}
+		name := strings.TrimSuffix(f.Name, ".gz")
+		if got := int64(len(b) + len(name) + 1); got != f.Size {
+			t.Errorf("%s: Debian's %d bytes + %q + NUL = %d, published size %d", f.Name, len(b), name, got, f.Size)
+		}
+	}
+	for _, d := range table {
+		for _, f := range d.Files {
+			if f.Size <= 0 {
+				t.Errorf("%s %s: no published size", d.Name, f.Name)
+			}
 		}
 	}
 }

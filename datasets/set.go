@@ -23,9 +23,20 @@ type Images struct {
 	F32 []float32
 	// Labels holds N class indices.
 	Labels []int32
+	// Shape is the shape of one example of the Custom dataset, whose C×H×W
+	// is only a view of it (see imageAxes); nil for images.
+	Shape []int
 }
 
 func (im *Images) imageLen() int { return im.C * im.H * im.W }
+
+// exampleShape is the shape of one stored example.
+func (im *Images) exampleShape() []int {
+	if im.Shape != nil {
+		return im.Shape
+	}
+	return []int{im.C, im.H, im.W}
+}
 
 // head returns the first n images (all when n ≤ 0 or n ≥ N), sharing memory.
 func (im *Images) head(n int) *Images {
@@ -126,7 +137,10 @@ type Meta struct {
 	Std  []float64 `json:"std"`
 	// Pixels is the dtype of the stored images: "uint8" (raw values,
 	// normalised on load) or "float32" (normalised already).
-	Pixels string    `json:"pixels"`
+	Pixels string `json:"pixels"`
+	// Shape is the shape of one example of the Custom dataset (absent for
+	// images: [channels, height, width]).
+	Shape  []int     `json:"shape,omitempty"`
 	Train  SplitMeta `json:"train"`
 	Test   SplitMeta `json:"test"`
 	Source Source    `json:"source"`
@@ -169,7 +183,7 @@ func (s *Set) Meta() Meta {
 	return Meta{
 		Format: Format, Dataset: s.Info.Name, Classes: classes, Legacy: s.Legacy,
 		Channels: s.Train.C, Height: s.Train.H, Width: s.Train.W, Pad: s.Info.Pad(),
-		Mean: s.Info.Mean, Std: s.Info.Std, Pixels: pixels,
+		Mean: s.Info.Mean, Std: s.Info.Std, Pixels: pixels, Shape: s.Train.Shape,
 		Train:  SplitMeta{N: s.Train.N, LabelCounts: counts(s.Train)},
 		Test:   SplitMeta{N: s.Test.N, LabelCounts: counts(s.Test), SameAsTrain: s.TestIsTrain},
 		Source: s.Source,
@@ -187,7 +201,7 @@ func (s *Set) Write(dir string) error {
 		im     *Images
 		xf, yf string
 	}{{s.Train, trainXFile, trainYFile}, {s.Test, testXFile, testYFile}} {
-		shape := []int{sp.im.N, sp.im.C, sp.im.H, sp.im.W}
+		shape := append([]int{sp.im.N}, sp.im.exampleShape()...)
 		x := &npz.Array{Shape: shape, Data: sp.im.U8}
 		if sp.im.F32 != nil {
 			x.Data = sp.im.F32
@@ -239,7 +253,11 @@ func (s *Set) check() error {
 			return fmt.Errorf("%s %s: %d images of %d×%d×%d need %d pixels and %d labels, have %d and %d",
 				s.Info.Name, sp.name, im.N, im.C, im.H, im.W, n, im.N, len(im.U8)+len(im.F32), len(im.Labels))
 		}
-		if im.C != s.Info.Channels || im.H != s.Info.Size || im.W != s.Info.Size {
+		if s.Info.IsCustom() {
+			if err := checkCustom(im); err != nil {
+				return fmt.Errorf("%s %s: %w", s.Info.Name, sp.name, err)
+			}
+		} else if im.C != s.Info.Channels || im.H != s.Info.Size || im.W != s.Info.Size {
 			return fmt.Errorf("%s %s: images are %d×%d×%d, want %d×%d×%d", s.Info.Name, sp.name,
 				im.C, im.H, im.W, s.Info.Channels, s.Info.Size, s.Info.Size)
 		}

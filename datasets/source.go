@@ -347,6 +347,9 @@ func Download(ctx context.Context, info Info, c *download.Client, legacy bool, p
 //     the PyTorch fixture's subset.npz).
 //
 // Labels may have any integer dtype and must lie in 0…classes−1.
+//
+// For the Custom dataset, x holds examples of any shape and numeric dtype,
+// kept as they are (float32), and the classes are the labels found.
 func ReadNPZ(info Info, path string, legacy bool) (*Set, error) {
 	ar, err := npz.ReadFile(path)
 	if err != nil {
@@ -364,12 +367,17 @@ func ReadNPZ(info Info, path string, legacy bool) (*Set, error) {
 	if x == nil || y == nil {
 		return nil, fmt.Errorf("%s: %s: want arrays x and y (or x_train and y_train), have %s", info.Name, path, strings.Join(ar.Names, ", "))
 	}
+	xt, yt := get("x_test"), get("y_test")
 	set := &Set{Info: info, Legacy: legacy}
-	if set.Train, err = npzImages(info, x, y, "x", legacy); err != nil {
+	if info.format == formatCustom {
+		if set, err = readCustomNPZ(info, x, y, xt, yt); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", info.Name, path, err)
+		}
+	} else if set.Train, err = npzImages(info, x, y, "x", legacy); err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", info.Name, path, err)
 	}
-	xt, yt := get("x_test"), get("y_test")
 	switch {
+	case info.format == formatCustom:
 	case xt != nil && yt != nil:
 		if set.Test, err = npzImages(info, xt, yt, "x_test", legacy); err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", info.Name, path, err)

@@ -29,6 +29,10 @@ type Classifier struct {
 	// nodes shaped as Values and Fixed. It may panic on misuse, as GoMLX
 	// graph functions do; NewModelHessian returns the panic as an error.
 	Logits func(params, fixed []*Node, x *Node) *Node
+	// Loss is the mean loss of a batch's logits against its integer
+	// labels; nil means nn.CrossEntropy (nn.MeanSquaredError is the other
+	// choice).
+	Loss func(logits, labels *Node) *Node
 }
 
 // ModelClassifier returns the classifier of a model at weights w. With

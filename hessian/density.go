@@ -116,6 +116,9 @@ type Density struct {
 	// Probes holds each probe's Ritz values (eigenvalue units, ascending)
 	// and weights. A probe that broke down has fewer than Steps of them.
 	Probes []*Ritz
+	// Runs holds each probe's Lanczos run, whose eigendecomposition Probes
+	// holds (what a later Run may reuse: Prior.Probes).
+	Runs []*Tridiagonal
 	// Applications counts the operator applications used.
 	Applications int
 }
@@ -137,7 +140,7 @@ func assembleDensity(o DensityOptions, bounds *Tridiagonal, probes []*Tridiagona
 	// Step 1. The seed's β_M is the norm computed at the last step, i.e.
 	// the residual norm, not the last off-diagonal of T; S[M,1] and S[M,M]
 	// are the last components of the extreme Ritz vectors.
-	d := &Density{Bounds: bounds, Applications: bounds.Steps()}
+	d := &Density{Bounds: bounds, Runs: probes, Applications: bounds.Steps()}
 	d.LB = br.Values[0] - br.Residuals[0]
 	d.UB = br.Values[m-1] + br.Residuals[m-1]
 	// Step 2.

@@ -22,7 +22,7 @@ func TestKernelConstantsMatchSeed(t *testing.T) {
 		{"width", k.Width, 0.0715413, 5e-8},
 		{"normaliser", k.Norm, 33.847, 5e-4},
 	} {
-		if math.Abs(c.got-c.want) > c.tol {
+		if !(math.Abs(c.got-c.want) <= c.tol) {
 			t.Errorf("%s = %.8g, seed %g", c.name, c.got, c.want)
 		}
 	}
@@ -84,7 +84,7 @@ func TestDensityMatchesBruteForceKernelSum(t *testing.T) {
 	}
 	peak := slices.Max(got.Mean)
 	for j := range 1024 {
-		if want := lb + (ub-lb)*float64(j)/1023; math.Abs(got.Grid[j]-want) > 1e-12*math.Abs(ub-lb) {
+		if want := lb + (ub-lb)*float64(j)/1023; !(math.Abs(got.Grid[j]-want) <= 1e-12*math.Abs(ub-lb)) {
 			t.Fatalf("grid[%d] = %.15g, want %.15g", j, got.Grid[j], want)
 		}
 		mean := (ys[0][j] + ys[1][j] + ys[2][j]) / 3
@@ -93,7 +93,7 @@ func TestDensityMatchesBruteForceKernelSum(t *testing.T) {
 			v += (ys[p][j] - mean) * (ys[p][j] - mean)
 		}
 		std := math.Sqrt(v / 2)
-		if math.Abs(got.Mean[j]-mean) > 1e-12*peak || math.Abs(got.Std[j]-std) > 1e-12*peak {
+		if !(math.Abs(got.Mean[j]-mean) <= 1e-12*peak) || !(math.Abs(got.Std[j]-std) <= 1e-12*peak) {
 			t.Fatalf("point %d: mean %g std %g, want %g and %g", j, got.Mean[j], got.Std[j], mean, std)
 		}
 	}
@@ -137,7 +137,7 @@ func w1(x, y, atoms []float64) float64 {
 
 func TestW1AgainstClosedForms(t *testing.T) {
 	// Point mass at 0 against atoms at 1 and 3: mean distance 2.
-	if got := w1([]float64{0}, []float64{5}, []float64{1, 3}); math.Abs(got-2) > 1e-15 {
+	if got := w1([]float64{0}, []float64{5}, []float64{1, 3}); !(math.Abs(got-2) <= 1e-15) {
 		t.Errorf("W1(δ0, ½δ1+½δ3) = %g, want 2", got)
 	}
 	// Identical measures.
@@ -145,7 +145,7 @@ func TestW1AgainstClosedForms(t *testing.T) {
 		t.Errorf("W1 of equal measures = %g", got)
 	}
 	// ½δ0+½δ1 against δ0.5: every unit of mass moves 0.5.
-	if got := w1([]float64{0, 1}, []float64{2, 2}, []float64{0.5}); math.Abs(got-0.5) > 1e-15 {
+	if got := w1([]float64{0, 1}, []float64{2, 2}, []float64{0.5}); !(math.Abs(got-0.5) <= 1e-15) {
 		t.Errorf("W1 = %g, want 0.5", got)
 	}
 }
@@ -225,19 +225,19 @@ func TestDensityAgainstExactSpectrum(t *testing.T) {
 				name := fmt.Sprintf("%s P=%d %v seed %d", c.name, s.probes, s.reorth, seed)
 				// Up to rounding: a converged extreme Ritz value has a
 				// residual of order ε‖A‖.
-				if tol := 1e-12 * (lmax - lmin); d.LB > lmin+tol || d.UB < lmax-tol {
+				if tol := 1e-12 * (lmax - lmin); !(d.LB <= lmin+tol) || !(d.UB >= lmax-tol) {
 					t.Errorf("%s: bounds [%g, %g] miss the spectrum [%g, %g]", name, d.LB, d.UB, lmin, lmax)
 				}
 				wantLo, wantHi := d.LB-0.05*(d.UB-d.LB), d.UB+0.05*(d.UB-d.LB)
-				if math.Abs(d.Grid[0]-wantLo) > 1e-12*(wantHi-wantLo) || math.Abs(d.Grid[1023]-wantHi) > 1e-12*(wantHi-wantLo) {
+				if !(math.Abs(d.Grid[0]-wantLo) <= 1e-12*(wantHi-wantLo)) || !(math.Abs(d.Grid[1023]-wantHi) <= 1e-12*(wantHi-wantLo)) {
 					t.Errorf("%s: grid [%g, %g], want [%g, %g]", name, d.Grid[0], d.Grid[1023], wantLo, wantHi)
 				}
-				if integral := trapezoid(d.Grid, d.Mean); math.Abs(integral-1) > 1e-6 {
+				if integral := trapezoid(d.Grid, d.Mean); !(math.Abs(integral-1) <= 1e-6) {
 					t.Errorf("%s: density integrates to %.9f", name, integral)
 				}
 				b := newSLQBound(exact, o, d.HalfWidth)
 				dist := w1(d.Grid, d.Mean, exact)
-				if limit := b.deterministic() + 3*b.sampling; dist > limit {
+				if limit := b.deterministic() + 3*b.sampling; !(dist <= limit) {
 					t.Errorf("%s: W1 = %.4g > %.4g = bound with 3× sampling term", name, dist, limit)
 				}
 				sum += dist
@@ -247,7 +247,7 @@ func TestDensityAgainstExactSpectrum(t *testing.T) {
 			mean, bound := sum/seeds, bsum/seeds
 			t.Logf("%-18s P=%d %-4v range %6.2f: mean W1 %.4f, bound %.4f (ratio %.2f, worst seed %.2f)",
 				c.name, s.probes, s.reorth, lmax-lmin, mean, bound, mean/bound, worst)
-			if mean > bound {
+			if !(mean <= bound) {
 				t.Errorf("%s P=%d %v: mean W1 %.4g over %d seeds exceeds the expected-value bound %.4g", c.name, s.probes, s.reorth, mean, seeds, bound)
 			}
 		}

@@ -63,7 +63,9 @@
 // Every random vector comes from its own PCG stream (Seed, stream) — see
 // StreamBounds and the other stream constants — and every reduction is
 // summed in a fixed order, so results depend on the seed alone: not on
-// batching, grouping, scheduling, or the number of CPUs.
+// batching, grouping, scheduling, or the number of CPUs. Nor on the number
+// of probes: probe p is the same in a run of 3 or of 5, which lets Run
+// reuse what an earlier run computed (Request.Prior).
 //
 // # Accuracy of the density
 //

@@ -398,7 +398,11 @@ func (h *ModelHessian) lossNode(in []*Node) (loss *Node, params []*Node, rest []
 	params, fixed := in[:np], in[np:np+nf]
 	x, y := in[np+nf], in[np+nf+1]
 	logits := h.c.Logits(params, fixed, x)
-	loss = nn.CrossEntropy(logits, y)
+	lossFn := h.c.Loss
+	if lossFn == nil {
+		lossFn = nn.CrossEntropy
+	}
+	loss = lossFn(logits, y)
 	if nb := x.Shape().Dimensions[0]; nb != h.n {
 		loss = MulScalar(loss, float64(nb)/float64(h.n))
 	}

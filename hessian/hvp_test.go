@@ -447,7 +447,7 @@ func TestTrainModeBatches(t *testing.T) {
 	if err := one.Operator(0).Apply(ctx, whole, src); err != nil {
 		t.Fatal(err)
 	}
-	if e := relDiff(mat.NewVecDense(len(got), got), mat.NewVecDense(len(whole), whole)); e < 1e-6 {
+	if e := relDiff(mat.NewVecDense(len(got), got), mat.NewVecDense(len(whole), whole)); !(e >= 1e-6) {
 		t.Errorf("train mode: batches of 4 and one batch of 6 give the same product (rel. %.2g): batch statistics unused?", e)
 	}
 }
@@ -514,7 +514,7 @@ func TestEstimatorsOnTinyNet(t *testing.T) {
 	if !d.Bounds.Breakdown {
 		t.Errorf("a %d-step range run on dimension %d did not break down", d.Bounds.Steps(), n)
 	}
-	if d.LB > lambda[0]+1e-7*scale || d.UB < lambda[n-1]-1e-7*scale {
+	if !(d.LB <= lambda[0]+1e-7*scale) || !(d.UB >= lambda[n-1]-1e-7*scale) {
 		t.Errorf("density bounds [%g, %g] do not cover the spectrum [%g, %g]", d.LB, d.UB, lambda[0], lambda[n-1])
 	}
 	// With reorthogonalisation and n < 64 steps, the runs break down on an

@@ -40,20 +40,20 @@ func TestEigenMatchesDenseEigenSym(t *testing.T) {
 		eig.VectorsTo(&vecs)
 		wsum := 0.0
 		for k := range m {
-			if math.Abs(r.Values[k]-want[k]) > 1e-13 {
+			if !(math.Abs(r.Values[k]-want[k]) <= 1e-13) {
 				t.Errorf("m=%d θ%d = %.16g, EigenSym %.16g", m, k, r.Values[k], want[k])
 			}
 			// Eigenvectors agree up to sign.
 			first, last := vecs.At(0, k), vecs.At(m-1, k)
-			if math.Abs(r.Weights[k]-first*first) > 1e-12 {
+			if !(math.Abs(r.Weights[k]-first*first) <= 1e-12) {
 				t.Errorf("m=%d weight %d = %g, want %g", m, k, r.Weights[k], first*first)
 			}
-			if want := math.Abs(beta[m-1] * last); math.Abs(r.Residuals[k]-want) > 1e-12 {
+			if want := math.Abs(beta[m-1] * last); !(math.Abs(r.Residuals[k]-want) <= 1e-12) {
 				t.Errorf("m=%d residual %d = %g, want %g", m, k, r.Residuals[k], want)
 			}
 			wsum += r.Weights[k]
 		}
-		if math.Abs(wsum-1) > 1e-13 {
+		if !(math.Abs(wsum-1) <= 1e-13) {
 			t.Errorf("m=%d weights sum to %g", m, wsum)
 		}
 	}
@@ -121,7 +121,7 @@ func TestLanczosFullSpaceGivesAllEigenvalues(t *testing.T) {
 		t.Fatalf("%d Ritz values, want %d (breakdown %v)", len(r.Values), len(want), tri.Breakdown)
 	}
 	for i := range want {
-		if math.Abs(r.Values[i]-want[i]) > 1e-10*50 {
+		if !(math.Abs(r.Values[i]-want[i]) <= 1e-10*50) {
 			t.Errorf("θ%d = %.12g, λ%d = %.12g", i, r.Values[i], i, want[i])
 		}
 	}
@@ -158,7 +158,7 @@ func TestLanczosBreakdownStopsWithExactQuadrature(t *testing.T) {
 			for i := k; i < n; i += 5 {
 				mass += v1[i] * v1[i]
 			}
-			if math.Abs(r.Values[k]-val) > 1e-12 || math.Abs(r.Weights[k]-mass) > 1e-12 {
+			if !(math.Abs(r.Values[k]-val) <= 1e-12) || !(math.Abs(r.Weights[k]-mass) <= 1e-12) {
 				t.Errorf("%v: node %d = %g weight %g, want %g and %g", reorth, k, r.Values[k], r.Weights[k], val, mass)
 			}
 		}
@@ -278,7 +278,7 @@ func TestDenseOperator(t *testing.T) {
 	}
 	_ = op.Apply(context.Background(), want, x)
 	for i := range got {
-		if math.Abs(got[i]-want[i]) > 1e-12 {
+		if !(math.Abs(got[i]-want[i]) <= 1e-12) {
 			t.Fatalf("component %d: %g, want %g", i, got[i], want[i])
 		}
 	}

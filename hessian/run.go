@@ -12,6 +12,10 @@ type Request struct {
 	Density *DensityOptions
 	TopK    *TopKOptions
 	Trace   *TraceOptions
+	// Prior, when set, holds recurrences an earlier Run computed for the
+	// same operator with the same options but other counts; Run reuses
+	// them instead of recomputing (see Prior).
+	Prior *Prior
 }
 
 // Result holds the estimates of one Request.
@@ -19,7 +23,9 @@ type Result struct {
 	Density *Density
 	TopK    *TopK
 	Trace   *Trace
-	// Applications counts the operator applications made for this request.
+	// Applications counts the operator applications the estimates took,
+	// those of the recurrences reused from Request.Prior included, so that
+	// it does not depend on what was reused.
 	Applications int
 }
 
@@ -44,6 +50,10 @@ type RunOptions struct {
 // the order of operators: Run(g, reqs)[i] equals what SpectralDensity,
 // TopEigenvalues and HutchinsonTrace return for operator i alone.
 //
+// A Request's Prior supplies recurrences an earlier Run computed with
+// other counts (more or fewer probes): Run reuses them and computes only
+// the others, and the Result is the same as without the Prior.
+//
 // Run checks ctx between rounds and returns ctx.Err() once it is
 // cancelled. A panic in ApplyGroup is returned as an error.
 func Run(ctx context.Context, g Group, reqs []Request, o RunOptions) ([]Result, error) {
@@ -58,31 +68,55 @@ func Run(ctx context.Context, g Group, reqs []Request, o RunOptions) ([]Result, 
 	probes := make([][]*Tridiagonal, len(reqs))
 	samples := make([][]float64, len(reqs))
 	tops := make([]*topKJob, len(reqs))
+	reused := make([]int, len(reqs)) // applications of the prior recurrences
 	for i, rq := range reqs {
 		n := g.Dim(i)
 		if n < 1 {
 			return nil, fmt.Errorf("operator %d: dimension %d", i, n)
+		}
+		pr := rq.Prior
+		if pr == nil {
+			pr = &Prior{}
+		}
+		if err := pr.check(rq, n); err != nil {
+			return nil, fmt.Errorf("operator %d: %w", i, err)
 		}
 		if d := rq.Density; d != nil {
 			if err := d.validate(); err != nil {
 				return nil, fmt.Errorf("operator %d: %w", i, err)
 			}
 			lo := LanczosOptions{Steps: d.BoundsSteps, Reorthogonalize: d.Reorthogonalize, Seed: d.Seed, Stream: StreamBounds}
-			tasks = append(tasks, task{i, &lanczosJob{n: n, o: lo, out: &bounds[i]}})
+			if pr.Bounds != nil {
+				bounds[i] = pr.Bounds
+				reused[i] += pr.Bounds.Steps()
+			} else {
+				tasks = append(tasks, task{i, &lanczosJob{n: n, o: lo, out: &bounds[i]}})
+				total += d.BoundsSteps
+			}
 			probes[i] = make([]*Tridiagonal, d.Probes)
 			for p := range d.Probes {
+				if p < len(pr.Probes) {
+					probes[i][p] = pr.Probes[p]
+					reused[i] += pr.Probes[p].Steps()
+					continue
+				}
 				lo.Steps, lo.Stream = d.Steps, StreamProbe+uint64(p)
 				tasks = append(tasks, task{i, &lanczosJob{n: n, o: lo, out: &probes[i][p]}})
+				total += d.Steps
 			}
-			total += d.BoundsSteps + d.Probes*d.Steps
 		}
 		if t := rq.TopK; t != nil {
 			if err := t.validate(n); err != nil {
 				return nil, fmt.Errorf("operator %d: %w", i, err)
 			}
-			tops[i] = &topKJob{o: *t, n: n}
-			tasks = append(tasks, task{i, tops[i]})
-			known = false
+			if pr.TopK != nil {
+				tops[i] = &topKJob{o: *t, n: n, result: pr.TopK}
+				reused[i] += pr.TopK.Applications
+			} else {
+				tops[i] = &topKJob{o: *t, n: n}
+				tasks = append(tasks, task{i, tops[i]})
+				known = false
+			}
 		}
 		if t := rq.Trace; t != nil {
 			if err := t.validate(); err != nil {
@@ -90,9 +124,14 @@ func Run(ctx context.Context, g Group, reqs []Request, o RunOptions) ([]Result, 
 			}
 			samples[i] = make([]float64, t.Probes)
 			for k := range t.Probes {
+				if k < len(pr.TraceSamples) {
+					samples[i][k] = pr.TraceSamples[k]
+					reused[i]++
+					continue
+				}
 				tasks = append(tasks, task{i, &traceJob{o: *t, n: n, k: k, sample: &samples[i][k]}})
+				total++
 			}
-			total += t.Probes
 		}
 	}
 	if !known {
@@ -116,7 +155,7 @@ func Run(ctx context.Context, g Group, reqs []Request, o RunOptions) ([]Result, 
 		return nil, err
 	}
 	for i, rq := range reqs {
-		res[i].Applications = apps[i]
+		res[i].Applications = apps[i] + reused[i]
 		if rq.Density != nil {
 			if res[i].Density, err = assembleDensity(*rq.Density, bounds[i], probes[i]); err != nil {
 				return nil, fmt.Errorf("operator %d: %w", i, err)

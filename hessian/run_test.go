@@ -206,7 +206,7 @@ func TestDensityOfZeroOperator(t *testing.T) {
 	if d.LB != 0 || d.UB != 0 || d.Center != 0 || d.HalfWidth != degenerateHalfWidth {
 		t.Errorf("bounds [%g, %g], centre %g, half-width %g", d.LB, d.UB, d.Center, d.HalfWidth)
 	}
-	if integral := trapezoid(d.Grid, d.Mean); integral < 0.999999 || integral > 1.000001 {
+	if integral := trapezoid(d.Grid, d.Mean); !(integral >= 0.999999) || !(integral <= 1.000001) {
 		t.Errorf("density integrates to %g", integral)
 	}
 	if d.Applications != 2 || !d.Bounds.Breakdown {
@@ -222,5 +222,66 @@ func TestNewGroupRejectsBadCalls(t *testing.T) {
 	}
 	if err := g.ApplyGroup(context.Background(), []int{0, 0}, v, v); err == nil {
 		t.Error("2 indices for 1 vector accepted")
+	}
+}
+
+// A Prior from a run with fewer probes (or more) gives the result of a run
+// from nothing, and only the missing recurrences are computed.
+func TestRunReusesPrior(t *testing.T) {
+	ctx := context.Background()
+	want := func(probes, traces int) Request {
+		d := DefaultDensityOptions()
+		d.Probes, d.Seed, d.Steps, d.BoundsSteps = probes, 8, 40, 20
+		return Request{Density: &d, TopK: &TopKOptions{K: 2, Tol: 1e-8, Seed: 8}, Trace: &TraceOptions{Probes: traces, Seed: 8}}
+	}
+	run := func(rq Request) (Result, int) {
+		t.Helper()
+		op := newSpectral(hessianLike(200, 1), 3, 1)
+		r, err := Run(ctx, NewGroup(op), []Request{rq}, RunOptions{MaxBatch: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r[0], op.calls
+	}
+	full, fullCalls := run(want(3, 7))
+	small, _ := run(want(1, 2))
+	prior := func(r Result, topK bool) *Prior {
+		p := &Prior{Bounds: r.Density.Bounds, Probes: r.Density.Runs, TraceSamples: r.Trace.Samples}
+		if topK {
+			p.TopK = r.TopK
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name  string
+		prior *Prior
+		calls int
+	}{
+		{"more probes", prior(small, true), 2*40 + 5},
+		{"more probes, top-k recomputed", prior(small, false), 2*40 + 5 + full.TopK.Applications},
+		{"the same", prior(full, true), 0},
+	} {
+		rq := want(3, 7)
+		rq.Prior = tc.prior
+		got, calls := run(rq)
+		if !reflect.DeepEqual(got, full) {
+			t.Errorf("%s: result differs from a run from nothing", tc.name)
+		}
+		if calls != tc.calls || got.Applications != fullCalls {
+			t.Errorf("%s: %d operator calls (want %d), %d applications counted (want %d)", tc.name, calls, tc.calls, got.Applications, fullCalls)
+		}
+	}
+	// Fewer: the first probes of a larger run.
+	rq := want(1, 2)
+	rq.Prior = prior(full, false)
+	got, calls := run(rq)
+	if !reflect.DeepEqual(got, small) || calls != small.TopK.Applications {
+		t.Errorf("fewer probes: result equal %v, %d calls (want only the top-k's %d)", reflect.DeepEqual(got, small), calls, small.TopK.Applications)
+	}
+	// A prior that does not fit is an error, not a wrong result.
+	rq = want(3, 7)
+	rq.Prior = &Prior{Probes: small.Density.Runs}
+	if _, err := Run(ctx, NewGroup(newSpectral(hessianLike(200, 1), 3, 1)), []Request{rq}, RunOptions{}); err == nil || !strings.Contains(err.Error(), "without their range run") {
+		t.Errorf("probes without a range run: %v", err)
 	}
 }

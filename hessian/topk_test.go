@@ -43,10 +43,10 @@ func TestTopEigenvaluesConvergeTo1e8(t *testing.T) {
 		for i, v := range got.Values {
 			err := math.Abs(v - exact[i])
 			worst = max(worst, err/max(1, math.Abs(exact[i])))
-			if err > 1e-8*max(1, math.Abs(exact[i])) {
+			if !(err <= 1e-8*max(1, math.Abs(exact[i]))) {
 				t.Errorf("%s: θ%d = %.15g, λ%d = %.15g, error %.2g (residual %.2g)", c.name, i, v, i, exact[i], err, got.Residuals[i])
 			}
-			if got.Residuals[i] > 1e-8*max(1, math.Abs(v)) {
+			if !(got.Residuals[i] <= 1e-8*max(1, math.Abs(v))) {
 				t.Errorf("%s: residual %d = %g above tolerance", c.name, i, got.Residuals[i])
 			}
 		}
@@ -72,11 +72,11 @@ func TestTopEigenvaluesRepeated(t *testing.T) {
 		t.Fatalf("not converged after %d steps", got.Steps)
 	}
 	t.Logf("repeated top: %v after %d steps", got.Values, got.Steps)
-	if math.Abs(got.Values[0]-10) > 1e-8*10 {
+	if !(math.Abs(got.Values[0]-10) <= 1e-8*10) {
 		t.Errorf("largest %g, want 10", got.Values[0])
 	}
 	for i, v := range got.Values {
-		if v > exact[i]+1e-8*10 {
+		if !(v <= exact[i]+1e-8*10) {
 			t.Errorf("θ%d = %.12g above λ%d = %g: interlacing violated", i, v, i, exact[i])
 		}
 		near := false
@@ -112,7 +112,7 @@ func TestTopEigenvaluesRestartAfterBreakdown(t *testing.T) {
 	}
 	ay := make([]float64, n)
 	for i, y := range got.Vectors {
-		if math.Abs(got.Values[i]-want[i]) > 1e-12 {
+		if !(math.Abs(got.Values[i]-want[i]) <= 1e-12) {
 			t.Errorf("values %v, want %v", got.Values, want)
 		}
 		// Orthonormal eigenvectors: A y = θ y.
@@ -121,15 +121,15 @@ func TestTopEigenvaluesRestartAfterBreakdown(t *testing.T) {
 		for j := range y {
 			res += (ay[j] - want[i]*y[j]) * (ay[j] - want[i]*y[j])
 		}
-		if math.Sqrt(res) > 1e-10 {
+		if !(math.Sqrt(res) <= 1e-10) {
 			t.Errorf("vector %d: ‖Ay − %gy‖ = %g", i, want[i], math.Sqrt(res))
 		}
 		for k := range i {
-			if d := dot(y, got.Vectors[k]); math.Abs(d) > 1e-10 {
+			if d := dot(y, got.Vectors[k]); !(math.Abs(d) <= 1e-10) {
 				t.Errorf("vectors %d and %d: ⟨y, y'⟩ = %g", i, k, d)
 			}
 		}
-		if nn := dot(y, y); math.Abs(nn-1) > 1e-12 {
+		if nn := dot(y, y); !(math.Abs(nn-1) <= 1e-12) {
 			t.Errorf("vector %d: norm² %g", i, nn)
 		}
 	}

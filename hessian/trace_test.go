@@ -32,7 +32,7 @@ func TestHutchinsonWithinThreeStandardErrors(t *testing.T) {
 				z := (tr.Estimate - exact) / tr.StdErr
 				zs = append(zs, z)
 				line += fmt.Sprintf(" %+.2f", z)
-				if math.Abs(z) > 3 {
+				if !(math.Abs(z) <= 3) {
 					t.Errorf("matrix %d %v seed %d: estimate %g ± %g, exact %g: z = %.2f", oi, dist, seed, tr.Estimate, tr.StdErr, exact, z)
 				}
 				if tr.Applications != 30 || len(tr.Samples) != 30 {
@@ -51,7 +51,7 @@ func TestHutchinsonWithinThreeStandardErrors(t *testing.T) {
 	rms := math.Sqrt(ms / float64(len(zs)))
 	t.Logf("%d z-scores: mean %+.3f, RMS %.3f", len(zs), mean, rms)
 	// For 60 independent t(29) scores: the mean has sd 0.13, the RMS about 0.1.
-	if math.Abs(mean) > 0.4 || rms < 0.7 || rms > 1.3 {
+	if !(math.Abs(mean) <= 0.4) || !(rms >= 0.7) || !(rms <= 1.3) {
 		t.Errorf("z-scores: mean %.3f, RMS %.3f; want |mean| ≤ 0.4 and RMS in [0.7, 1.3]", mean, rms)
 	}
 }
@@ -82,10 +82,10 @@ func TestHutchinsonVarianceMatchesClosedForm(t *testing.T) {
 		variance := tr.StdErr * tr.StdErr * n
 		// The sample variance of n draws is within a few times
 		// √(2/n)·(kurtosis factor) of the truth; 15 % is ample at n = 4000.
-		if math.Abs(variance/c.want-1) > 0.15 {
+		if !(math.Abs(variance/c.want-1) <= 0.15) {
 			t.Errorf("%v: sample variance %g, closed form %g", c.dist, variance, c.want)
 		}
-		if z := (tr.Estimate - op.trace()) / math.Sqrt(c.want/n); math.Abs(z) > 3 {
+		if z := (tr.Estimate - op.trace()) / math.Sqrt(c.want/n); !(math.Abs(z) <= 3) {
 			t.Errorf("%v: estimate %g, trace %g: %.2f true standard errors off", c.dist, tr.Estimate, op.trace(), z)
 		}
 		t.Logf("%-10v variance %.4g (closed form %.4g), estimate %.4f ± %.4f, trace %.4f", c.dist, variance, c.want, tr.Estimate, tr.StdErr, op.trace())

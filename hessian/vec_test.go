@@ -55,11 +55,11 @@ func TestVectorKernels(t *testing.T) {
 		for j := range n {
 			want += a[j] * b[j]
 			norm += a[j]*a[j] + b[j]*b[j]
-			if math.Abs(y1[j]-(b[j]+0.75*a[j])) > 1e-15*(1+math.Abs(b[j])+math.Abs(a[j])) {
+			if !(math.Abs(y1[j]-(b[j]+0.75*a[j])) <= 1e-15*(1+math.Abs(b[j])+math.Abs(a[j]))) {
 				t.Fatalf("n=%d: axpy[%d] = %g", n, j, y1[j])
 			}
 		}
-		if math.Abs(d1-want) > 1e-13*norm {
+		if !(math.Abs(d1-want) <= 1e-13*norm) {
 			t.Errorf("n=%d: dot %.17g, plain loop %.17g", n, d1, want)
 		}
 		for i, v := range basis {
@@ -67,7 +67,7 @@ func TestVectorKernels(t *testing.T) {
 			for j := range n {
 				d += v[j] * w1[j]
 			}
-			if math.Abs(d) > 1e-12*math.Sqrt(float64(n)) {
+			if !(math.Abs(d) <= 1e-12*math.Sqrt(float64(n))) {
 				t.Errorf("n=%d: orthogonalised vector has %g along basis vector %d", n, d, i)
 			}
 		}

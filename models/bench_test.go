@@ -138,7 +138,7 @@ func TestBench(t *testing.T) {
 	var names []string
 	for _, m := range back.Measurements {
 		names = append(names, m.Name)
-		if m.MeanMs <= 0 || m.ImagesPerSec <= 0 || m.Model != LeNet {
+		if !(m.MeanMs > 0) || !(m.ImagesPerSec > 0) || m.Model != LeNet {
 			t.Errorf("measurement %+v", m)
 		}
 	}
@@ -153,7 +153,7 @@ func TestBench(t *testing.T) {
 	}
 	// The epoch estimate is 2 steps of 8 and one of 4.
 	steps := back.Measurements[1].MeanMs*2 + back.Measurements[2].MeanMs
-	if e := back.Measurements[3].MeanMs; e < steps*0.999 || e > steps*1.001 {
+	if e := back.Measurements[3].MeanMs; !(e >= steps*0.999) || !(e <= steps*1.001) {
 		t.Errorf("epoch estimate %.3f ms, want 2×%.3f + %.3f", e, back.Measurements[1].MeanMs, back.Measurements[2].MeanMs)
 	}
 	_ = tensors.FromShape

@@ -82,7 +82,7 @@ func TestLeNetFixture(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := math.Abs(r.Loss - fixtureLoss); d > c.lossTol {
+			if d := math.Abs(r.Loss - fixtureLoss); !(d <= c.lossTol) {
 				t.Errorf("loss %.16g, PyTorch %.16g (|diff| %.2g > %.0g)", r.Loss, fixtureLoss, d, c.lossTol)
 			}
 			t.Logf("loss %.16g, |diff| from PyTorch %.2g", r.Loss, math.Abs(r.Loss-fixtureLoss))
@@ -97,7 +97,7 @@ func TestLeNetFixture(t *testing.T) {
 			for i, want := range fixtureLogits0 {
 				worst = math.Max(worst, math.Abs(logits[i]-want))
 			}
-			if worst > c.logitTol {
+			if !(worst <= c.logitTol) {
 				t.Errorf("first logits %v, PyTorch %v (max |diff| %.2g)", logits[:10], fixtureLogits0, worst)
 			}
 		})

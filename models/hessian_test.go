@@ -147,11 +147,11 @@ func TestLeNetHessianVectorProducts(t *testing.T) {
 		b, _ := values(v2[i])
 		v1f, v2f = append(v1f, a...), append(v2f, b...)
 	}
-	if e := relNorm(hv1, fd); e > 1e-6 {
+	if e := relNorm(hv1, fd); !(e <= 1e-6) {
 		t.Errorf("full HVP vs finite differences of gradients: rel. err %.2g", e)
 	}
 	a, b := dotF(v2f, hv1), dotF(v1f, hv2)
-	if math.Abs(a-b) > 1e-12*math.Max(math.Abs(a), 1) {
+	if !(math.Abs(a-b) <= 1e-12*math.Max(math.Abs(a), 1)) {
 		t.Errorf("v2·Hv1 = %.15g, v1·Hv2 = %.15g: not symmetric", a, b)
 	}
 	// The layer Hessian is the diagonal block: with v zero outside conv2, the
@@ -163,7 +163,7 @@ func TestLeNetHessianVectorProducts(t *testing.T) {
 		}
 	}
 	rb := eval(w.Params)
-	if e := relNorm(rb[3*np], rb[np+layer]); e > 1e-12 {
+	if e := relNorm(rb[3*np], rb[np+layer]); !(e <= 1e-12) {
 		t.Errorf("conv2 layer HVP differs from the full HVP's conv2 block: rel. err %.2g", e)
 	}
 	t.Logf("full HVP vs FD %.2g; symmetry %.2g", relNorm(hv1, fd), math.Abs(a-b)/math.Abs(a))
@@ -293,7 +293,7 @@ func TestHVPSymmetry(t *testing.T) {
 		}
 		a, _ := values(out[0])
 		b, _ := values(out[1])
-		if math.Abs(a[0]-b[0]) > 1e-9*math.Abs(a[0]) || a[0] == 0 {
+		if !(math.Abs(a[0]-b[0]) <= 1e-9*math.Abs(a[0])) || a[0] == 0 {
 			t.Errorf("%s: v2·Hv1 = %.15g, v1·Hv2 = %.15g", name, a[0], b[0])
 		}
 		t.Logf("%s: v2·Hv1 = %.15g, v1·Hv2 = %.15g", name, a[0], b[0])

@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/hessian-spectra/runner/internal/testenv"
 	"github.com/hessian-spectra/runner/npz"
 )
 
@@ -280,7 +281,7 @@ func TestInitDistributions(t *testing.T) {
 		b := 1 / math.Sqrt(float64(c.fanIn))
 		_, std, maxAbs := stats(v)
 		// U(±b) has std b/√3; with n values the estimate is within a few b/√n.
-		if maxAbs > b || math.Abs(std-b/math.Sqrt(3)) > 4*b/math.Sqrt(float64(len(v))) {
+		if !(maxAbs <= b) || !(math.Abs(std-b/math.Sqrt(3)) <= 4*b/math.Sqrt(float64(len(v)))) {
 			t.Errorf("LeNet %s: max %.4g, std %.4g; want U(±%.4g)", c.name, maxAbs, std, b)
 		}
 	}
@@ -291,7 +292,7 @@ func TestInitDistributions(t *testing.T) {
 	}{{"features.0.weight", math.Sqrt(2.0 / (9 * 64))}, {"features.25.weight", math.Sqrt(2.0 / (9 * 512))}, {"classifier.0.weight", 0.01}, {"classifier.6.weight", 0.01}} {
 		mean, std, _ := stats(get(vgg, c.name))
 		n := float64(len(get(vgg, c.name)))
-		if math.Abs(std-c.std) > 5*c.std/math.Sqrt(2*n) || math.Abs(mean) > 5*c.std/math.Sqrt(n) {
+		if !(math.Abs(std-c.std) <= 5*c.std/math.Sqrt(2*n)) || !(math.Abs(mean) <= 5*c.std/math.Sqrt(n)) {
 			t.Errorf("VGG11_bn %s: mean %.3g std %.5g, want N(0, %.5g²)", c.name, mean, std, c.std)
 		}
 	}
@@ -308,10 +309,10 @@ func TestInitDistributions(t *testing.T) {
 		t.Errorf("running_var starts at %v", rv[0])
 	}
 	res, _ := mustNew(t, ResNet18, 3, 10).Init(3, dtypes.Float64)
-	if _, std, _ := stats(get(res, "layer2.0.downsample.0.weight")); math.Abs(std-math.Sqrt(2.0/128)) > 0.05*math.Sqrt(2.0/128) {
+	if _, std, _ := stats(get(res, "layer2.0.downsample.0.weight")); !(math.Abs(std-math.Sqrt(2.0/128)) <= 0.05*math.Sqrt(2.0/128)) {
 		t.Errorf("ResNet18 1×1 downsample std %.4g, want √(2/128)", std)
 	}
-	if _, _, maxAbs := stats(get(res, "fc.bias")); maxAbs > 1/math.Sqrt(512) || maxAbs == 0 {
+	if _, _, maxAbs := stats(get(res, "fc.bias")); !(maxAbs <= 1/math.Sqrt(512)) || maxAbs == 0 {
 		t.Errorf("ResNet18 fc.bias max %.4g, want U(±1/√512)", maxAbs)
 	}
 	// Same seed, same weights; another seed, other weights.
@@ -328,16 +329,7 @@ func TestInitDistributions(t *testing.T) {
 // TestNumpyLoads checks with the system's numpy that our files load there
 // with the names, dtypes and shapes PyTorch's load_state_dict needs.
 func TestNumpyLoads(t *testing.T) {
-	py := ""
-	for _, p := range []string{"/usr/bin/python3", "python3"} {
-		if path, err := exec.LookPath(p); err == nil && exec.Command(path, "-c", "import numpy").Run() == nil {
-			py = path
-			break
-		}
-	}
-	if py == "" {
-		t.Skip("no python3 with numpy")
-	}
+	py := testenv.RequirePython(t, "numpy")
 	m := mustNew(t, VGG11, 1, 10)
 	w, _ := m.Init(1, dtypes.Float32)
 	w.Batches[1] = 42

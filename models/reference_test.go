@@ -295,7 +295,7 @@ func TestForwardMatchesReference(t *testing.T) {
 					t.Fatal(err)
 				}
 				got, _ := values(out[0])
-				if d := maxDiff(got, want.v); d > 1e-9*maxAbs(want.v) {
+				if d := maxDiff(got, want.v); !(d <= 1e-9*maxAbs(want.v)) {
 					t.Errorf("train=%v: logits differ from the reference by %.3g (scale %.3g)", train, d, maxAbs(want.v))
 				}
 				for i, e := range m.Buffers() {
@@ -304,7 +304,7 @@ func TestForwardMatchesReference(t *testing.T) {
 					if train {
 						wantBuf = ref.newStats[e.Name]
 					}
-					if d := maxDiff(gotBuf, wantBuf); d > 1e-9*maxAbs(wantBuf) {
+					if d := maxDiff(gotBuf, wantBuf); !(d <= 1e-9*maxAbs(wantBuf)) {
 						t.Errorf("train=%v: %s differs from the reference by %.3g", train, e.Name, d)
 					}
 				}

@@ -215,7 +215,7 @@ func checkDerivatives(t *testing.T, seed uint64, dims [][]int, scale float64, ex
 	}())
 	gu := dot(flat(d0.g), uFlat)
 	fdGu := (dp.f - dm.f) / (2 * eps)
-	if e := relErr(gu, fdGu, 1e-8); e > 1e-7 {
+	if e := relErr(gu, fdGu, 1e-8); !(e <= 1e-7) {
 		t.Errorf("first derivative: g·u = %.12g, finite difference %.12g (rel. err %.2g)", gu, fdGu, e)
 	}
 	hu := flat(d0.hu)
@@ -224,14 +224,14 @@ func checkDerivatives(t *testing.T, seed uint64, dims [][]int, scale float64, ex
 	for i := range gp {
 		fdHu[i] = (gp[i] - gm[i]) / (2 * eps)
 	}
-	if e := vecRelErr(hu, fdHu, 1e-8); e > 1e-7 {
+	if e := vecRelErr(hu, fdHu, 1e-8); !(e <= 1e-7) {
 		t.Errorf("second derivative: ‖H·u − Δg/Δ‖/‖H·u‖ = %.2g (‖H·u‖² = %.6g)", e, dot(hu, hu))
 	}
 	t3u := dot(flat(d0.grad3), uFlat)
 	fdT3 := (dp.vhv - dm.vhv) / (2 * eps)
 	t.Logf("rel. errors vs finite differences: 1st %.1e, 2nd %.1e, 3rd %.1e",
 		relErr(gu, fdGu, 1e-8), vecRelErr(hu, fdHu, 1e-8), relErr(t3u, fdT3, 1e-6))
-	if e := relErr(t3u, fdT3, 1e-6); e > 1e-6 {
+	if e := relErr(t3u, fdT3, 1e-6); !(e <= 1e-6) {
 		t.Errorf("third derivative: ∇(vᵀHv)·u = %.12g, finite difference %.12g (rel. err %.2g)", t3u, fdT3, e)
 	}
 }

@@ -92,6 +92,14 @@ func TestCrossEntropyDerivatives(t *testing.T) {
 		func(p, extra []*Node) *Node { return CrossEntropy(p[0], extra[0]) })
 }
 
+// TestMeanSquaredErrorDerivatives checks the MSE loss's derivatives to
+// third order.
+func TestMeanSquaredErrorDerivatives(t *testing.T) {
+	labels := tensors.FromFlatDataAndDimensions([]int64{2, 0, 3, 3, 1}, 5)
+	checkDerivatives(t, 8, [][]int{{5, 4}}, 1.5, []*tensors.Tensor{labels},
+		func(p, extra []*Node) *Node { return MeanSquaredError(p[0], extra[0]) })
+}
+
 // TestTinyNetDerivatives differentiates a small LeNet-like chain (conv, pool,
 // ReLU, BN, linear, cross-entropy) three times with respect to all of its
 // parameters at once, as HTR does.

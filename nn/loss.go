@@ -32,6 +32,21 @@ func crossEntropyPerExample(logits, labels *Node) *Node {
 	return Sub(lse, picked)
 }
 
+// MeanSquaredError is the mean squared difference between outputs [N, K]
+// and the one-hot encoding of integer labels [N], averaged over all N·K
+// elements: PyTorch's MSELoss (reduction "mean") against
+// one_hot(labels, K), the loss of regression-style classifiers.
+func MeanSquaredError(outputs, labels *Node) *Node {
+	if outputs.Rank() != 2 || labels.Rank() != 1 || labels.Shape().Dimensions[0] != outputs.Shape().Dimensions[0] {
+		panic(fmt.Errorf("nn.MeanSquaredError: want outputs [N,K] and labels [N], got %s and %s", outputs.Shape(), labels.Shape()))
+	}
+	if !labels.DType().IsInt() {
+		panic(fmt.Errorf("nn.MeanSquaredError: labels must be integers, got %s", labels.DType()))
+	}
+	d := Sub(outputs, OneHot(labels, outputs.Shape().Dimensions[1], outputs.DType()))
+	return ReduceAllMean(Mul(d, d))
+}
+
 // Correct counts the examples whose highest logit (the first one on ties, as
 // torch.argmax) is the label: an int64 scalar.
 func Correct(logits, labels *Node) *Node {

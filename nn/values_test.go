@@ -89,7 +89,7 @@ func TestConv2DValues(t *testing.T) {
 			}
 			return []*Node{Conv2D(in[0], in[1], bias, c.stride, c.pad)}
 		}, inputs...)[0]
-		if d := maxAbsDiff(got, want.data); d > 1e-12 {
+		if d := maxAbsDiff(got, want.data); !(d <= 1e-12) {
 			t.Errorf("conv x%v w%v stride %d pad %d: max |diff| %.3g from the direct convolution", c.x, c.w, c.stride, c.pad, d)
 		}
 	}
@@ -138,7 +138,7 @@ func TestPoolValues(t *testing.T) {
 	}
 	wantAvg2, wantAvg3 = avg(2, 1), avg(3, 2)
 	for i, want := range [][]float64{wantMax, wantAvg2, wantAvg3} {
-		if d := maxAbsDiff(got[i], want); d > 1e-14 {
+		if d := maxAbsDiff(got[i], want); !(d <= 1e-14) {
 			t.Errorf("pool %d: max |diff| %.3g", i, d)
 		}
 	}
@@ -175,17 +175,17 @@ func TestBatchNormValues(t *testing.T) {
 			wantY[i*c+ch] = (x.data[i*c+ch]-mean)/math.Sqrt(biased+BNEpsilon)*gamma.data[ch] + beta.data[ch]
 			wantYe[i*c+ch] = (x.data[i*c+ch]-rm.data[ch])/math.Sqrt(rv.data[ch]+BNEpsilon)*gamma.data[ch] + beta.data[ch]
 		}
-		if d := math.Abs(got[1][ch] - (0.9*rm.data[ch] + 0.1*mean)); d > 1e-14 {
+		if d := math.Abs(got[1][ch] - (0.9*rm.data[ch] + 0.1*mean)); !(d <= 1e-14) {
 			t.Errorf("running mean %d off by %.3g", ch, d)
 		}
-		if d := math.Abs(got[2][ch] - (0.9*rv.data[ch] + 0.1*unbiased)); d > 1e-14 {
+		if d := math.Abs(got[2][ch] - (0.9*rv.data[ch] + 0.1*unbiased)); !(d <= 1e-14) {
 			t.Errorf("running var %d off by %.3g (want the unbiased batch variance)", ch, d)
 		}
 	}
-	if d := maxAbsDiff(got[0], wantY[:]); d > 1e-12 {
+	if d := maxAbsDiff(got[0], wantY[:]); !(d <= 1e-12) {
 		t.Errorf("train-mode output off by %.3g", d)
 	}
-	if d := maxAbsDiff(got[3], wantYe[:]); d > 1e-12 {
+	if d := maxAbsDiff(got[3], wantYe[:]); !(d <= 1e-12) {
 		t.Errorf("eval-mode output off by %.3g", d)
 	}
 }
@@ -214,12 +214,24 @@ func TestCrossEntropyAndCorrect(t *testing.T) {
 		want += math.Log(s) + m - row[y]
 	}
 	want /= 3
-	if relErr(got[0][0], want, 1e-300) > 1e-14 {
+	if !(relErr(got[0][0], want, 1e-300) <= 1e-14) {
 		t.Errorf("cross-entropy %.17g, want %.17g", got[0][0], want)
 	}
 	// Row 0 predicts 3 (right), row 1 predicts 0 (label 2), row 2 predicts 0 on the tie (label 1).
 	if got[1][0] != 1 {
 		t.Errorf("correct = %v, want 1", got[1][0])
+	}
+}
+
+// TestMeanSquaredErrorValue checks the MSE against one-hot labels with a
+// sum written out.
+func TestMeanSquaredErrorValue(t *testing.T) {
+	out := arr{dims: []int{2, 3}, data: []float64{0.5, -1, 2, 0, 1, 3}}
+	labels := tensors.FromFlatDataAndDimensions([]int64{1, 2}, 2)
+	got := run(t, func(in []*Node) []*Node { return []*Node{MeanSquaredError(in[0], in[1])} }, out.tensor(), labels)
+	want := (0.5*0.5 + 2*2 + 2*2 + 0 + 1 + 2*2) / 6
+	if e := relErr(got[0][0], want, 1e-300); !(e <= 1e-15) {
+		t.Errorf("mse %.17g, want %.17g", got[0][0], want)
 	}
 }
 
@@ -261,7 +273,7 @@ func TestDotGeneralVJPMatchesStock(t *testing.T) {
 			return res
 		}, a.tensor(), b.tensor())
 		for k := range 2 {
-			if d := maxAbsDiff(got[k], got[k+2]); d > 1e-12 {
+			if d := maxAbsDiff(got[k], got[k+2]); !(d <= 1e-12) {
 				t.Errorf("case %d input %d: overriding VJP differs from GoMLX's by %.3g", i, k, d)
 			}
 		}
@@ -392,7 +404,7 @@ func TestConvRecipesMatchGenericRule(t *testing.T) {
 	}()
 	generic := run(t, fn, in...)
 	for i := range withRecipes {
-		if e := vecRelErr(withRecipes[i], generic[i], 1e-300); e > 1e-13 {
+		if e := vecRelErr(withRecipes[i], generic[i], 1e-300); !(e <= 1e-13) {
 			t.Errorf("output %d: recipes and the generic rule differ by %.2g", i, e)
 		}
 	}

@@ -12,15 +12,12 @@ package npz
 import (
 	"archive/zip"
 	"bufio"
-	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,13 +32,27 @@ type Array struct {
 	Data  any
 }
 
-// Len returns the number of elements the shape describes.
+// Len returns the number of elements the shape describes, or -1 when a
+// dimension is negative or their product overflows an int.
 func (a *Array) Len() int {
-	n := 1
-	for _, d := range a.Shape {
-		n *= d
+	n, ok := elements(a.Shape)
+	if !ok {
+		return -1
 	}
 	return n
+}
+
+// elements returns the product of shape, and false when a dimension is
+// negative or the product overflows an int.
+func elements(shape []int) (int, bool) {
+	n := 1
+	for _, d := range shape {
+		if d < 0 || (d > 0 && n > math.MaxInt/d) {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, true
 }
 
 // DType returns the NumPy dtype string of the data, e.g. "<f4".
@@ -131,6 +142,9 @@ func WriteNPY(w io.Writer, a *Array) error {
 	if err != nil {
 		return err
 	}
+	if a.Len() < 0 {
+		return fmt.Errorf("npz: shape %v has a negative dimension or too many elements", a.Shape)
+	}
 	if n := dataLen(a.Data); n != a.Len() {
 		return fmt.Errorf("npz: shape %v holds %d elements, data has %d", a.Shape, a.Len(), n)
 	}
@@ -177,145 +191,6 @@ func dataLen(d any) int {
 		return len(x)
 	}
 	return -1
-}
-
-var (
-	reDescr   = regexp.MustCompile(`'descr'\s*:\s*'([^']*)'`)
-	reFortran = regexp.MustCompile(`'fortran_order'\s*:\s*(True|False)`)
-	reShape   = regexp.MustCompile(`'shape'\s*:\s*\(([^)]*)\)`)
-)
-
-// ReadNPY reads one array in .npy format (versions 1, 2 and 3).
-func ReadNPY(r io.Reader) (*Array, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	pre := make([]byte, 8)
-	if _, err := io.ReadFull(br, pre); err != nil {
-		return nil, fmt.Errorf("npy: reading magic: %w", err)
-	}
-	if string(pre[:6]) != magic {
-		return nil, errors.New("npy: not a .npy file (bad magic)")
-	}
-	var hlen int
-	switch pre[6] {
-	case 1:
-		var n uint16
-		if err := binary.Read(br, binary.LittleEndian, &n); err != nil {
-			return nil, fmt.Errorf("npy: reading header length: %w", err)
-		}
-		hlen = int(n)
-	case 2, 3:
-		var n uint32
-		if err := binary.Read(br, binary.LittleEndian, &n); err != nil {
-			return nil, fmt.Errorf("npy: reading header length: %w", err)
-		}
-		hlen = int(n)
-	default:
-		return nil, fmt.Errorf("npy: unsupported format version %d.%d", pre[6], pre[7])
-	}
-	hdr := make([]byte, hlen)
-	if _, err := io.ReadFull(br, hdr); err != nil {
-		return nil, fmt.Errorf("npy: reading header: %w", err)
-	}
-	h := string(hdr)
-	md, mf, ms := reDescr.FindStringSubmatch(h), reFortran.FindStringSubmatch(h), reShape.FindStringSubmatch(h)
-	if md == nil || mf == nil || ms == nil {
-		return nil, fmt.Errorf("npy: malformed header %q", strings.TrimSpace(h))
-	}
-	a := &Array{}
-	for _, f := range strings.Split(ms[1], ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		d, err := strconv.Atoi(strings.TrimSuffix(f, "L"))
-		if err != nil || d < 0 {
-			return nil, fmt.Errorf("npy: bad shape %q", ms[1])
-		}
-		a.Shape = append(a.Shape, d)
-	}
-	n := a.Len()
-	descr := md[1]
-	var order binary.ByteOrder = binary.LittleEndian
-	if strings.HasPrefix(descr, ">") {
-		order = binary.BigEndian
-	}
-	switch strings.TrimLeft(descr, "<>|=") {
-	case "f4":
-		a.Data = make([]float32, n)
-	case "f8":
-		a.Data = make([]float64, n)
-	case "i8":
-		a.Data = make([]int64, n)
-	case "i4":
-		a.Data = make([]int32, n)
-	case "u1":
-		a.Data = make([]uint8, n)
-	case "b1":
-		a.Data = make([]bool, n)
-	default:
-		return nil, fmt.Errorf("npy: unsupported dtype %q", descr)
-	}
-	if err := binary.Read(br, order, a.Data); err != nil {
-		return nil, fmt.Errorf("npy: reading %d elements of %s: %w", n, descr, err)
-	}
-	if mf[1] == "True" && len(a.Shape) > 1 {
-		a.Data = fortranToC(a.Data, a.Shape)
-	}
-	return a, nil
-}
-
-// fortranToC reorders column-major data into row-major order.
-func fortranToC(data any, shape []int) any {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	// perm[i] = Fortran offset of the i-th element in C order.
-	perm := make([]int, n)
-	idx := make([]int, len(shape))
-	fstride := make([]int, len(shape))
-	s := 1
-	for k := range shape {
-		fstride[k] = s
-		s *= shape[k]
-	}
-	for i := 0; i < n; i++ {
-		off := 0
-		for k := range shape {
-			off += idx[k] * fstride[k]
-		}
-		perm[i] = off
-		for k := len(shape) - 1; k >= 0; k-- {
-			idx[k]++
-			if idx[k] < shape[k] {
-				break
-			}
-			idx[k] = 0
-		}
-	}
-	switch x := data.(type) {
-	case []float32:
-		return permute(x, perm)
-	case []float64:
-		return permute(x, perm)
-	case []int64:
-		return permute(x, perm)
-	case []int32:
-		return permute(x, perm)
-	case []uint8:
-		return permute(x, perm)
-	case []bool:
-		return permute(x, perm)
-	}
-	return data
-}
-
-func permute[T any](x []T, perm []int) []T {
-	out := make([]T, len(x))
-	for i, p := range perm {
-		out[i] = x[p]
-	}
-	return out
 }
 
 // Named pairs an array with its name inside an archive.
@@ -388,57 +263,6 @@ func (a *Archive) Get(name string) (*Array, error) {
 	names := append([]string(nil), a.Names...)
 	sort.Strings(names)
 	return nil, fmt.Errorf("npz: no array %q (have %s)", name, strings.Join(names, ", "))
-}
-
-// Read reads an .npz archive from r of the given size.
-func Read(r io.ReaderAt, size int64) (*Archive, error) {
-	zr, err := zip.NewReader(r, size)
-	if err != nil {
-		return nil, fmt.Errorf("npz: %w", err)
-	}
-	ar := &Archive{Arrays: map[string]*Array{}}
-	for _, f := range zr.File {
-		name := strings.TrimSuffix(f.Name, ".npy")
-		rc, err := f.Open()
-		if err != nil {
-			return nil, fmt.Errorf("npz: %s: %w", f.Name, err)
-		}
-		a, err := ReadNPY(rc)
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("npz: %s: %w", f.Name, err)
-		}
-		ar.Names = append(ar.Names, name)
-		ar.Arrays[name] = a
-	}
-	return ar, nil
-}
-
-// ReadFile reads the .npz archive at path. Errors name the file.
-func ReadFile(path string) (*Archive, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	ar, err := Read(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return ar, nil
-}
-
-// ReadNPYFile reads the .npy file at path. Errors name the file.
-func ReadNPYFile(path string) (*Array, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	a, err := ReadNPY(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return a, nil
 }
 
 // WriteNPYFile writes a to path atomically (temporary file, then rename).

@@ -66,9 +66,13 @@ type errList struct {
 	seen    map[string]bool
 	perPos  map[Pos]int
 	dropped int
+	// reported counts every problem added, repeats and dropped ones too:
+	// whether a step found a problem.
+	reported int
 }
 
 func (l *errList) add(pos Pos, format string, args ...any) {
+	l.reported++
 	msg := fmt.Sprintf(format, args...)
 	if l.seen == nil {
 		l.seen, l.perPos = map[string]bool{}, map[Pos]int{}
@@ -155,3 +159,6 @@ func quoteList(names []string) string {
 	}
 	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
 }
+
+// errSilent marks a failure already reported.
+var errSilent = &Error{Msg: "(reported above)"}

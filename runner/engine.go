@@ -18,6 +18,7 @@ import (
 
 	"github.com/hessian-spectra/runner/artifacts"
 	"github.com/hessian-spectra/runner/pipelines"
+	"github.com/hessian-spectra/runner/stage"
 )
 
 // Options configure Plan and Run.
@@ -41,6 +42,9 @@ type Options struct {
 	WorkDir string
 	// Reporter shows progress and outcomes; nil shows nothing.
 	Reporter Reporter
+	// Executor, when set, computes the stages it accepts (a cluster
+	// executor); the others run in this process. Nil runs everything here.
+	Executor Executor
 }
 
 // state is where a node stands.
@@ -68,7 +72,9 @@ type node struct {
 	// Known once every input has a digest.
 	key  artifacts.Key
 	job  *Job
-	desc []byte // encoded job
+	task *Task // what an executor gets, once queued
+	// remote is set when opts.Executor computes the node.
+	remote bool
 	// Set by the outcome.
 	state   state
 	digest  artifacts.Digest
@@ -80,6 +86,10 @@ type node struct {
 	blocked string // id of a failed input, which stops this node
 
 	prev artifacts.IndexEntry // the id's key and digest in the spec's previous run
+	// damaged is set when the cached artifact of the key was found damaged.
+	damaged *artifacts.DamagedError
+	// prior is the cached artifact the stage may start from (stage.Reuse).
+	prior *stage.Prior
 }
 
 // namedIndex is the index of one spec.
@@ -102,6 +112,10 @@ type engine struct {
 
 	keyMu sync.Mutex
 	keys  map[artifacts.Key]*sync.Mutex
+
+	// readOnly, set by Run when the store cannot take new results, fails
+	// every stage that must run; cached ones are still served.
+	readOnly error
 }
 
 func newEngine(pipes []*pipelines.Pipeline, opts Options) (*engine, error) {
@@ -130,16 +144,10 @@ func newEngine(pipes []*pipelines.Pipeline, opts Options) (*engine, error) {
 		}
 	}
 	for _, n := range e.nodes {
-		seen := map[*node]bool{}
-		for _, b := range n.inst.Inputs {
-			for _, f := range b.From {
-				d := e.byInst[f]
-				if !seen[d] {
-					seen[d] = true
-					n.deps = append(n.deps, d)
-					d.users = append(d.users, n)
-				}
-			}
+		for _, f := range n.inst.Deps {
+			d := e.byInst[f]
+			n.deps = append(n.deps, d)
+			d.users = append(d.users, n)
 		}
 		n.waiting = len(n.deps)
 	}
@@ -233,12 +241,39 @@ func (e *engine) describe(n *node) error {
 // lookup finds n's key in the cache: through the spec's index when the id
 // had the same key last time (one stat of the artifact), else through the
 // store's record.
+//
+// Either way the artifact is checked cheaply (artifacts.Store.CheckObject);
+// a damaged one is a miss, remembered in n.damaged for the reasons, and the
+// stage is recomputed.
 func (e *engine) lookup(n *node) (artifacts.Digest, bool, error) {
+	n.damaged = nil
 	if n.prev.Key == n.key && n.prev.Digest != "" && e.opts.Store.HasObject(n.prev.Digest) {
-		return n.prev.Digest, true, nil
+		err := e.opts.Store.CheckObject(n.prev.Digest)
+		if err == nil {
+			return n.prev.Digest, true, nil
+		}
+		if !errors.As(err, &n.damaged) {
+			return "", false, err
+		}
+		return "", false, nil
 	}
 	rec, ok, err := e.opts.Store.Get(n.key)
+	if err != nil && errors.As(err, &n.damaged) {
+		return "", false, nil
+	}
 	return rec.Digest, ok, err
+}
+
+// findPrior looks for a cached artifact n may start from (stage.Reuse),
+// unless n is forced or rechecked, which compute from nothing; it records
+// it in n.prior and its description in n.reasons.
+func (e *engine) findPrior(n *node) {
+	if n.forced || n.recheck || n.prior != nil || n.job == nil {
+		return
+	}
+	if n.prior = findPrior(e.opts.Store, n.inst.Stage.Kind, n.job, n.inst.Params); n.prior != nil {
+		n.reasons = append(n.reasons, n.prior.How)
+	}
 }
 
 // keyMutex returns the in-process mutex of key k: goroutines of one run that
@@ -262,6 +297,9 @@ func (e *engine) reasonsFor(n *node) []string {
 	}
 	if n.recheck {
 		return []string{"recheck: recompute and compare with the cached digest"}
+	}
+	if n.damaged != nil {
+		return []string{fmt.Sprintf("its cached result is damaged (%s)", n.damaged.Summary())}
 	}
 	prev := n.prev.Key
 	if prev == "" {

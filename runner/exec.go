@@ -2,14 +2,16 @@ package runner
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
-	"reflect"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -31,6 +33,10 @@ type task struct {
 	// recheck, when set, is the cached digest to compare with; the
 	// artifact is then not stored.
 	recheck artifacts.Digest
+	// executor names what runs the stage, for run.json ("local" when empty).
+	executor string
+	// prior is the cached artifact the stage may start from (stage.Reuse).
+	prior *stage.Prior
 }
 
 // execResult is what runJob reports.
@@ -56,7 +62,8 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 	}
 	defer artifacts.RemoveTree(tmp)
 	out := filepath.Join(tmp, "out")
-	if err := os.Mkdir(out, 0o777); err != nil {
+	runDir := filepath.Join(out, artifacts.RunDirName)
+	if err := os.MkdirAll(runDir, 0o777); err != nil {
 		return res, err
 	}
 	logPath := filepath.Join(tmp, artifacts.LogName)
@@ -69,6 +76,8 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 		Params:    t.params,
 		Inputs:    map[string][]stage.Artifact{},
 		OutDir:    out,
+		RunDir:    runDir,
+		RunInfo:   map[string]any{},
 		Log:       logf,
 		Progress:  t.prog,
 		Backend:   t.backend,
@@ -89,14 +98,25 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 			})
 		}
 	}
-	fmt.Fprintf(logf, "# %s (%s v%d, key %s) started %s\n", t.job.ID, t.kind.Name, t.kind.Version, key.Short(), time.Now().Format(time.RFC3339))
 	start := time.Now()
+	fmt.Fprintf(logf, "# %s (%s v%d, key %s) started %s\n", t.job.ID, t.kind.Name, t.kind.Version, key.Short(), start.Format(time.RFC3339))
+	if t.prior != nil && t.recheck == "" {
+		env.Prior = t.prior
+		env.SetRunInfo("prior", priorInfo(t.prior))
+		io.WriteString(logf, priorLog(t.prior))
+	}
 	err = safeRun(ctx, t.kind, env)
 	res.duration = time.Since(start)
 	if err == nil {
 		if _, serr := os.Lstat(filepath.Join(out, artifacts.LogName)); serr == nil {
 			err = fmt.Errorf("the stage wrote %s into its output directory; that name is reserved for the runner's log", artifacts.LogName)
 		}
+	}
+	if err == nil {
+		err = pathsUnchanged(t)
+	}
+	if err == nil {
+		err = writeRunInfo(runDir, t, env.RunInfo, start, res.duration)
 	}
 	if err != nil {
 		fmt.Fprintf(logf, "# failed after %.1f s: %v\n", res.duration.Seconds(), err)
@@ -125,11 +145,6 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 			if want, err := s.Manifest(t.recheck); err == nil {
 				diff = want.Diff(m)
 			}
-			diff = dropVolatile(diff, t.kind.Volatile, s.ObjectDir(t.recheck), out)
-			if len(diff) == 0 {
-				res.digest = t.recheck // only volatile content differs
-				return res, nil
-			}
 			return res, fmt.Errorf("not deterministic: recomputed digest %s, cached %s%s",
 				res.digest.Short(), t.recheck.Short(), formatDiff(diff))
 		}
@@ -142,8 +157,73 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 	}
 	os.Remove(s.FailedLog(key))
 	_ = s.RemoveScratch(key) // what is left of it, gc removes (its key is stored)
+	// The reuse index only saves later work: failing to update it harms nothing.
+	_ = recordReuse(ctx, s, t.kind, t.job)
 	res.digest = rec.Digest
 	return res, nil
+}
+
+// RunInfoFile is the file in an artifact's run/ directory where the runner
+// records how the artifact was computed: stage, key, host, executor, start
+// and wall time, and what the stage added to stage.Env.RunInfo (its
+// backend, say). Not digested.
+const RunInfoFile = "run.json"
+
+// writeRunInfo writes run/run.json for a finished stage.
+func writeRunInfo(runDir string, t task, stageInfo map[string]any, start time.Time, d time.Duration) error {
+	info := map[string]any{}
+	for k, v := range stageInfo {
+		info[k] = v
+	}
+	host, _ := os.Hostname()
+	executor := t.executor
+	if executor == "" {
+		executor = "local"
+	}
+	for k, v := range map[string]any{
+		"stage": t.job.ID, "spec": t.job.Spec, "kind": t.kind.Name, "version": t.kind.Version,
+		"key": string(t.job.Key), "host": host, "pid": os.Getpid(), "executor": executor,
+		"started": start.UTC().Format(time.RFC3339Nano), "seconds": math.Round(d.Seconds()*1000) / 1000,
+		"go": runtime.Version(),
+	} {
+		info[k] = v
+	}
+	data, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return fmt.Errorf("run info: %w", err)
+	}
+	return os.WriteFile(filepath.Join(runDir, RunInfoFile), append(data, '\n'), 0o666)
+}
+
+// pathsUnchanged re-hashes the Path params of t after its stage ran and
+// fails when one changed meanwhile: the artifact would not be the result of
+// the computation its key describes, so it must not be stored.
+func pathsUnchanged(t task) error {
+	if !hasPathParam(t.kind.Params) {
+		return nil
+	}
+	kp, err := keyParams(t.kind.Params, t.params, &artifacts.PathHasher{})
+	if err != nil {
+		return fmt.Errorf("re-hashing path params after the run: %w", err)
+	}
+	a, err1 := canonicalJSON(kp)
+	b, err2 := canonicalJSON(t.job.Description.Params)
+	if err1 != nil || err2 != nil || !bytes.Equal(a, b) {
+		return fmt.Errorf("%s while the stage ran; its result is not stored (run again)",
+			strings.Join(paramChanges(t.job.Description.Params, kp), ", "))
+	}
+	return nil
+}
+
+// hasPathParam reports whether a schema has a Path param, nested ones
+// included.
+func hasPathParam(schema []stage.Param) bool {
+	for _, p := range schema {
+		if p.Type == stage.Path || p.Type == stage.Object && hasPathParam(p.Fields) {
+			return true
+		}
+	}
+	return false
 }
 
 // keepLog keeps a failed stage's log as the store's FailedLog of key and
@@ -153,55 +233,6 @@ func keepLog(s *artifacts.Store, key artifacts.Key, logPath string, res *execRes
 	if os.Rename(logPath, s.FailedLog(key)) == nil {
 		res.logFile = s.FailedLog(key)
 	}
-}
-
-// dropVolatile removes from a manifest diff (lines "path: how") the files a
-// kind declares volatile, and the JSON files that differ only in volatile
-// top-level keys ("file#key"), comparing the cached copy in want with the
-// recomputed one in got.
-func dropVolatile(diff, volatile []string, want, got string) []string {
-	files := map[string]bool{}
-	keys := map[string][]string{}
-	for _, v := range volatile {
-		if file, key, ok := strings.Cut(v, "#"); ok {
-			keys[file] = append(keys[file], key)
-		} else {
-			files[v] = true
-		}
-	}
-	var out []string
-	for _, d := range diff {
-		path, how, _ := strings.Cut(d, ": ")
-		if files[path] {
-			continue
-		}
-		if ks := keys[path]; ks != nil && (strings.HasPrefix(how, "content differs") || strings.HasPrefix(how, "size ")) {
-			if jsonEqualExcept(filepath.Join(want, path), filepath.Join(got, path), ks) {
-				continue
-			}
-		}
-		out = append(out, d)
-	}
-	return out
-}
-
-// jsonEqualExcept reports whether two JSON object files are equal once the
-// given top-level keys are removed from both.
-func jsonEqualExcept(a, b string, keys []string) bool {
-	var va, vb map[string]any
-	for _, f := range []struct {
-		path string
-		v    *map[string]any
-	}{{a, &va}, {b, &vb}} {
-		data, err := os.ReadFile(f.path)
-		if err != nil || json.Unmarshal(data, f.v) != nil {
-			return false
-		}
-		for _, k := range keys {
-			delete(*f.v, k)
-		}
-	}
-	return reflect.DeepEqual(va, vb)
 }
 
 func formatDiff(diff []string) string {
@@ -269,6 +300,9 @@ type ExecOptions struct {
 	Force bool
 	// Progress receives the stage's progress; nil discards it.
 	Progress stage.Progress
+	// Executor names what runs the stage, for the artifact's run/run.json
+	// ("exec-stage" when empty).
+	Executor string
 }
 
 // Exec runs the stage with key k from the cache alone, as `runner exec-stage`
@@ -301,12 +335,8 @@ func Exec(ctx context.Context, s *artifacts.Store, reg stage.Registry, k artifac
 	if err != nil {
 		return artifacts.Record{}, false, fmt.Errorf("key %s: %w", k.Short(), err)
 	}
-	for name, ins := range job.Inputs {
-		for _, in := range ins {
-			if info, err := os.Stat(s.ObjectDir(in.Digest)); err != nil || !info.IsDir() {
-				return artifacts.Record{}, false, fmt.Errorf("key %s: input %s (from %s, artifact %s) is not in the cache", k.Short(), name, in.Stage, in.Digest.Short())
-			}
-		}
+	if err := checkInputs(s, job); err != nil {
+		return artifacts.Record{}, false, fmt.Errorf("key %s: %w", k.Short(), err)
 	}
 	share, err := s.Share(ctx, nil)
 	if err != nil {
@@ -319,11 +349,23 @@ func Exec(ctx context.Context, s *artifacts.Store, reg stage.Registry, k artifac
 	}
 	defer lock.Unlock()
 	if !opts.Force {
-		if rec, ok, err := s.Get(k); err != nil || ok {
+		rec, ok, err := s.Get(k)
+		if dmg := (*artifacts.DamagedError)(nil); errors.As(err, &dmg) {
+			err = nil // recompute: Put replaces the damaged object
+		}
+		if err != nil || ok {
 			return rec, false, err
 		}
 	}
-	res, err := runJob(ctx, s, task{kind: kind, job: job, params: params, backend: opts.Backend, prog: opts.Progress})
+	executor := opts.Executor
+	if executor == "" {
+		executor = "exec-stage"
+	}
+	var prior *stage.Prior
+	if !opts.Force {
+		prior = findPrior(s, kind, job, params)
+	}
+	res, err := runJob(ctx, s, task{kind: kind, job: job, params: params, backend: opts.Backend, prog: opts.Progress, executor: executor, prior: prior})
 	if err != nil {
 		msg := fmt.Sprintf("%s: %v", job.ID, err)
 		if len(res.logTail) > 0 {
@@ -333,4 +375,33 @@ func Exec(ctx context.Context, s *artifacts.Store, reg stage.Registry, k artifac
 	}
 	rec, _, err := s.Get(k)
 	return rec, true, err
+}
+
+// checkInputs checks that the input artifacts a job reads are exactly those
+// its key covers (the description hashed into the key lists them; the job's
+// own list is what the stage is given), and that each is stored and whole.
+func checkInputs(s *artifacts.Store, job *Job) error {
+	for name := range job.Description.Inputs {
+		if _, ok := job.Inputs[name]; !ok {
+			return fmt.Errorf("input %s is covered by the key but not given to the stage: the job description was altered", name)
+		}
+	}
+	for name, ins := range job.Inputs {
+		want := job.Description.Inputs[name]
+		if len(ins) != len(want) {
+			return fmt.Errorf("input %s: the stage would read %d artifacts, its key covers %d: the job description was altered", name, len(ins), len(want))
+		}
+		for i, in := range ins {
+			if in.Digest != want[i] {
+				return fmt.Errorf("input %s: the stage would read artifact %s, its key covers %s: the job description was altered", name, in.Digest.Short(), want[i].Short())
+			}
+			if !s.HasObject(in.Digest) {
+				return fmt.Errorf("input %s (from %s, artifact %s) is not in the cache", name, in.Stage, in.Digest.Short())
+			}
+			if err := s.CheckObject(in.Digest); err != nil {
+				return fmt.Errorf("input %s (from %s): %w; rerun its stage", name, in.Stage, err)
+			}
+		}
+	}
+	return nil
 }

@@ -24,6 +24,10 @@ type PlanEntry struct {
 	Dir    string           `json:"dir,omitempty"`
 	// Reasons say why the stage will run.
 	Reasons []string `json:"reasons,omitempty"`
+	// Reuse says how the stage would start from a cached artifact
+	// (stage.Reuse), e.g. "extends cached run of 5 epochs by 2"; it is also
+	// the last reason.
+	Reuse string `json:"reuse,omitempty"`
 	// Error is set when the key cannot be computed (e.g. a Path param names
 	// a missing file): Run would fail this stage.
 	Error string `json:"error,omitempty"`
@@ -73,7 +77,12 @@ func Plan(pipes []*pipelines.Pipeline, opts Options) ([]PlanEntry, error) {
 		} else if err := e.describeParams(n); err != nil {
 			pe.Error = err.Error()
 		}
-		pe.Reasons = e.reasonsFor(n)
+		n.reasons = e.reasonsFor(n)
+		e.findPrior(n)
+		pe.Reasons = n.reasons
+		if n.prior != nil {
+			pe.Reuse = n.prior.How
+		}
 		if pe.Error != "" {
 			pe.Reasons = append([]string{"error: " + pe.Error}, pe.Reasons...)
 		}

@@ -15,21 +15,38 @@ import (
 type progress struct {
 	mu      sync.Mutex
 	id      string
+	now     func() time.Time
 	started time.Time // of the stage
 	what    string
 	total   int
 	done    int
 	unitAt  time.Time // start of the current unit
 	unitEnd time.Time // its end, once finished (freezes the rate)
-	onStep  func(p *progress)
+	onStep  func(p *progress, ev progressEvent)
+}
+
+// progressEvent says which call of stage.Progress changed a progress.
+type progressEvent int
+
+const (
+	unitStarted progressEvent = iota
+	unitAdvanced
+	unitFinished
+)
+
+func newProgress(id string, now func() time.Time) *progress {
+	if now == nil {
+		now = time.Now
+	}
+	return &progress{id: id, now: now, started: now()}
 }
 
 func (p *progress) Start(what string, total int) {
 	p.mu.Lock()
-	p.what, p.total, p.done, p.unitAt, p.unitEnd = what, total, 0, time.Now(), time.Time{}
+	p.what, p.total, p.done, p.unitAt, p.unitEnd = what, total, 0, p.now(), time.Time{}
 	p.mu.Unlock()
 	if p.onStep != nil {
-		p.onStep(p)
+		p.onStep(p, unitStarted)
 	}
 }
 
@@ -38,7 +55,7 @@ func (p *progress) Advance(n int) {
 	p.done += n
 	p.mu.Unlock()
 	if p.onStep != nil {
-		p.onStep(p)
+		p.onStep(p, unitAdvanced)
 	}
 }
 
@@ -47,10 +64,10 @@ func (p *progress) Finish() {
 	if p.total > 0 {
 		p.done = p.total
 	}
-	p.unitEnd = time.Now()
+	p.unitEnd = p.now()
 	p.mu.Unlock()
 	if p.onStep != nil {
-		p.onStep(p)
+		p.onStep(p, unitFinished)
 	}
 }
 
@@ -61,11 +78,11 @@ func (p *progress) snapshot(barWidth int) string {
 	what, total, done, at, end := p.what, p.total, p.done, p.unitAt, p.unitEnd
 	p.mu.Unlock()
 	if end.IsZero() {
-		end = time.Now()
+		end = p.now()
 	}
 	var b strings.Builder
 	if what == "" {
-		fmt.Fprintf(&b, "running %s", fmtDur(time.Since(p.started)))
+		fmt.Fprintf(&b, "running %s", fmtDur(end.Sub(p.started)))
 		return b.String()
 	}
 	b.WriteString(what)
@@ -133,6 +150,9 @@ func outcomeLines(r Result, verbose bool) []string {
 		if len(r.Reasons) > 0 {
 			line += "  (" + strings.Join(r.Reasons, "; ") + ")"
 		}
+		if r.Where != "" {
+			line += "  [" + r.Where + "]"
+		}
 		return []string{line}
 	case Failed:
 		out := []string{fmt.Sprintf("FAILED   %s: %v", r.ID, r.Err)}
@@ -152,61 +172,71 @@ func outcomeLines(r Result, verbose bool) []string {
 	return nil
 }
 
-// PlainReporter prints one line per event, for logs and pipes: a line when a
-// stage starts and ends, and progress lines at most every 10 % of a unit or
-// every 10 s.
+// queuedLine is the line shown when a stage is handed to a cluster queue as
+// job, in the column layout of the outcome lines.
+func queuedLine(id, job string) string { return fmt.Sprintf("queued   %s  (%s)", id, job) }
+
+// waitingLine is the progress line of a queued stage that waits, with the
+// queue's reason ("Priority", "Resources").
+func waitingLine(id, reason string) string { return fmt.Sprintf("  %s: pending (%s)", id, reason) }
+
+// PlainReporter prints one line per event, for log files, pipes and batch
+// jobs: a line when a stage starts and ends, and progress lines sparingly —
+// at most one every 30 s per stage while a unit of work (an epoch, a Lanczos
+// run) goes on, and one when a unit that took a second or more finishes
+// (the end of each training epoch). Stages that take under a second print
+// their start and outcome only.
 type PlainReporter struct {
 	mu      sync.Mutex
 	w       io.Writer
 	verbose bool
 	skipped int
-	last    map[string]plainMark
+	now     func() time.Time
+	last    map[string]time.Time // each running stage's last progress line
 }
 
-type plainMark struct {
-	what  string
-	tenth int
-	at    time.Time
-}
-
-// plainEvery is the longest interval between progress lines of one stage.
-const plainEvery = 10 * time.Second
+// Intervals of PlainReporter's progress lines.
+const (
+	plainEvery   = 30 * time.Second // longest silence while a unit goes on
+	plainMinUnit = time.Second      // shortest unit whose end is printed
+)
 
 // NewPlainReporter prints to w; verbose also lists cached stages.
 func NewPlainReporter(w io.Writer, verbose bool) *PlainReporter {
-	return &PlainReporter{w: w, verbose: verbose, last: map[string]plainMark{}}
+	return &PlainReporter{w: w, verbose: verbose, now: time.Now, last: map[string]time.Time{}}
 }
 
 // Started prints the stage's start and returns its progress sink.
 func (r *PlainReporter) Started(id string) stage.Progress {
 	r.mu.Lock()
 	fmt.Fprintf(r.w, "run      %s\n", id)
+	r.last[id] = r.now()
 	r.mu.Unlock()
-	p := &progress{id: id, started: time.Now()}
+	p := newProgress(id, r.now)
 	p.onStep = r.step
 	return p
 }
 
-func (r *PlainReporter) step(p *progress) {
+func (r *PlainReporter) step(p *progress, ev progressEvent) {
 	p.mu.Lock()
-	what, total, done := p.what, p.total, p.done
+	unit := p.unitEnd.Sub(p.unitAt)
 	p.mu.Unlock()
-	tenth := -1
-	if total > 0 {
-		tenth = 10 * done / total
-	}
+	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m, seen := r.last[p.id]
-	now := time.Now()
-	if seen && m.what == what && (tenth == m.tenth || tenth < 0) && now.Sub(m.at) < plainEvery {
+	switch ev {
+	case unitFinished:
+		if unit < plainMinUnit {
+			return
+		}
+	case unitAdvanced:
+		if now.Sub(r.last[p.id]) < plainEvery {
+			return
+		}
+	default:
 		return
 	}
-	if !seen && done == 0 {
-		r.last[p.id] = plainMark{what: what, tenth: tenth, at: now}
-		return // a unit just started: its first line comes with progress
-	}
-	r.last[p.id] = plainMark{what: what, tenth: tenth, at: now}
+	r.last[p.id] = now
 	fmt.Fprintf(r.w, "  %s: %s\n", p.id, p.snapshot(0))
 }
 
@@ -315,7 +345,7 @@ func (t *TerminalReporter) redraw(events []string) {
 
 // Started adds a status line for the stage.
 func (t *TerminalReporter) Started(id string) stage.Progress {
-	p := &progress{id: id, started: time.Now()}
+	p := newProgress(id, nil)
 	t.mu.Lock()
 	t.running = append(t.running, p)
 	t.mu.Unlock()

@@ -58,6 +58,9 @@ type Result struct {
 	// Rechecked is set when the stage was recomputed to compare digests; a
 	// mismatch makes it Failed.
 	Rechecked bool
+	// Where names the cluster job that ran the stage ("slurm job 42 on
+	// node1"); empty when it ran in this process.
+	Where string
 }
 
 // Summary is the outcome of a run.

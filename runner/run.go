@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hessian-spectra/runner/artifacts"
@@ -38,10 +39,16 @@ func Run(ctx context.Context, pipes []*pipelines.Pipeline, opts Options) (Summar
 	}
 	defer share.Unlock()
 
+	e.readOnly = opts.Store.Writable()
 	s := &scheduler{e: e, rep: rep, done: make(chan *node)}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	defer s.cancel()
 	s.loop()
+	if opts.Executor != nil {
+		if err := opts.Executor.Close(s.stopping, rep.Note); err != nil {
+			rep.Note(fmt.Sprintf("runner: %v", err))
+		}
+	}
 
 	sum := Summary{Elapsed: time.Since(start), Interrupted: ctx.Err() != nil}
 	for _, n := range e.nodes {
@@ -77,6 +84,7 @@ type scheduler struct {
 	ready    []*node // inputs finished; cache not yet checked
 	queue    []*node // must run; waiting for a worker
 	running  int
+	remote   int // of running, those opts.Executor computes
 	finished int
 	stopping bool
 }
@@ -93,12 +101,7 @@ func (s *scheduler) loop() {
 			s.stop()
 		}
 		s.drainReady()
-		for len(s.queue) > 0 && s.running < s.e.opts.Jobs && !s.stopping {
-			n := s.queue[0]
-			s.queue = s.queue[1:]
-			s.running++
-			go s.execute(n)
-		}
+		s.start()
 		if s.stopping && s.running == 0 {
 			// Everything not finished is skipped.
 			for _, n := range s.e.nodes {
@@ -128,7 +131,29 @@ func (s *scheduler) loop() {
 			n = <-s.done
 		}
 		s.running--
+		if n.remote {
+			s.remote--
+		}
 		s.finish(n)
+	}
+}
+
+// start starts queued nodes, in queue order, while their executor has a
+// free slot: opts.Jobs for stages run here, the Executor's Slots for the
+// others.
+func (s *scheduler) start() {
+	for i := 0; i < len(s.queue) && !s.stopping; {
+		n := s.queue[i]
+		if n.remote && s.remote >= s.e.opts.Executor.Slots() || !n.remote && s.running-s.remote >= s.e.opts.Jobs {
+			i++
+			continue
+		}
+		s.queue = slices.Delete(s.queue, i, i+1)
+		s.running++
+		if n.remote {
+			s.remote++
+		}
+		go s.execute(n)
 	}
 }
 
@@ -166,6 +191,9 @@ func (s *scheduler) drainReady() {
 			}
 			if ok && !n.recheck {
 				n.state, n.digest = cached, digest
+				if s.e.readOnly == nil {
+					indexHit(s.ctx, s.e.opts.Store, n.inst.Stage.Kind, n.job)
+				}
 				s.finish(n)
 				continue
 			}
@@ -174,13 +202,27 @@ func (s *scheduler) drainReady() {
 			}
 		}
 		n.reasons = s.e.reasonsFor(n)
+		s.e.findPrior(n)
+		if s.e.readOnly != nil {
+			n.state, n.err = failed, fmt.Errorf("must run (%s), but %w", strings.Join(n.reasons, ", "), s.e.readOnly)
+			s.finish(n)
+			continue
+		}
 		s.enqueue(n)
 	}
 }
 
 // enqueue queues n to run: a light stage after the light ones already
-// queued but before every heavy one, a heavy stage at the end.
+// queued but before every heavy one, a heavy stage at the end. It fails n
+// when its task cannot be described.
 func (s *scheduler) enqueue(n *node) {
+	t, err := s.task(n)
+	if err != nil {
+		n.state, n.err = failed, err
+		s.finish(n)
+		return
+	}
+	n.remote = s.e.opts.Executor != nil && s.e.opts.Executor.Accepts(t)
 	if !n.inst.Stage.Kind.Light {
 		s.queue = append(s.queue, n)
 		return
@@ -205,6 +247,7 @@ func (s *scheduler) finish(n *node) {
 		Spec: n.pipe.Name, ID: n.inst.ID, Kind: n.inst.Stage.Kind.Name,
 		Key: n.key, Digest: n.digest, Reasons: n.reasons, Err: n.err,
 		LogTail: n.result.LogTail, LogFile: n.result.LogFile, Duration: n.result.Duration, Rechecked: n.recheck,
+		Where: n.result.Where,
 	}
 	switch n.state {
 	case cached:
@@ -235,61 +278,41 @@ func (s *scheduler) finish(n *node) {
 	}
 }
 
-// execute runs n in a worker goroutine and hands it back on s.done.
+// execute runs n in a worker goroutine, through its executor, and hands it
+// back on s.done.
 func (s *scheduler) execute(n *node) {
 	defer func() { s.done <- n }()
-	e := s.e
-	store := e.opts.Store
-	mu := e.keyMutex(n.key)
+	mu := s.e.keyMutex(n.key)
 	mu.Lock()
 	defer mu.Unlock()
-	lock, err := store.LockKey(s.ctx, n.key, func() {
-		s.rep.Note(fmt.Sprintf("%s: waiting for another runner computing the same stage (key %s)", n.inst.ID, n.key.Short()))
-	})
-	if err != nil {
-		n.state, n.err = failed, err
-		return
+	var x Executor = localExecutor{store: s.e.opts.Store}
+	if n.remote {
+		x = s.e.opts.Executor
 	}
-	defer lock.Unlock()
-	var recheck artifacts.Digest
-	if !n.forced {
-		rec, ok, err := store.Get(n.key)
-		switch {
-		case err != nil:
-			n.state, n.err = failed, err
-			return
-		case ok && n.recheck:
-			recheck = rec.Digest
-		case ok:
-			// Another runner (or goroutine) computed it while we waited.
-			n.state, n.digest, n.reasons = cached, rec.Digest, nil
-			return
-		}
+	r := x.Execute(s.ctx, n.task)
+	n.result.Duration, n.result.LogTail, n.result.LogFile, n.result.Where = r.Duration, r.LogTail, r.LogFile, r.Where
+	if p := n.task.prior; p != nil && n.prior == nil {
+		// Found by the executor: stored since the look-up (by this run).
+		n.prior = p
+		n.reasons = append(n.reasons, p.How)
 	}
-	data, err := encodeJob(n.job)
-	if err == nil {
-		err = store.WriteDesc(n.key, data)
+	if r.Damaged != nil && n.damaged == nil {
+		n.damaged = r.Damaged
+		n.reasons = s.e.reasonsFor(n)
 	}
-	if err != nil {
-		n.state, n.err = failed, fmt.Errorf("store job description: %w", err)
-		return
-	}
-	prog := s.rep.Started(n.inst.ID)
-	res, err := runJob(s.ctx, store, task{
-		kind: n.inst.Stage.Kind, job: n.job, params: n.inst.Params,
-		backend: e.opts.Backend, prog: prog, recheck: recheck,
-	})
-	n.result.Duration, n.result.LogTail, n.result.LogFile = res.duration, res.logTail, res.logFile
-	if err != nil {
-		n.state, n.err = failed, err
+	switch {
+	case r.Err != nil:
+		n.state, n.err = failed, r.Err
 		if s.ctx.Err() != nil {
 			// Whatever it says, the stage stopped because the run was
 			// cancelled (Ctrl-C, or a failure elsewhere).
 			n.state, n.err = skipped, fmt.Errorf("cancelled while running")
 		}
-		return
+	case r.Cached:
+		n.state, n.digest, n.reasons = cached, r.Digest, nil
+	default:
+		n.state, n.digest = ran, r.Digest
 	}
-	n.state, n.digest = ran, res.digest
 }
 
 // updateViews refreshes results/<spec>/ and the spec's index of keys.
@@ -313,6 +336,9 @@ func (e *engine) updateViews(pipes []*pipelines.Pipeline) error {
 		}
 		if err := artifacts.UpdateView(viewDir, links); err != nil {
 			return err
+		}
+		if e.readOnly != nil {
+			continue // the index is a cache of look-ups; a read-only one stays as it is
 		}
 		if sameIndex(old, idx) {
 			e.opts.Store.TouchIndex(p.Name)

@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -566,8 +567,25 @@ func TestExec(t *testing.T) {
 	if _, _, err := Exec(ctx, f.store, reg, b.Key, ExecOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "wants gen v1, this runner has v7") {
 		t.Errorf("version mismatch: %v", err)
 	}
-	// An altered description is refused.
+	// A job whose input list differs from what its key covers is refused.
 	data, _ := f.store.ReadDesc(b.Key)
+	a := resultOf(t, sum, "a")
+	other := strings.Repeat("0", 64)
+	swapped := bytes.Replace(data, []byte(`"digest": "`+string(a.Digest)+`"`), []byte(`"digest": "`+other+`"`), 1)
+	if bytes.Equal(swapped, data) {
+		t.Fatal("test set-up: no input digest in the job")
+	}
+	f.store.WriteDesc(b.Key, swapped)
+	if _, _, err := Exec(ctx, f.store, f.reg, b.Key, ExecOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "its key covers "+a.Digest.Short()) {
+		t.Errorf("swapped input: %v", err)
+	}
+	// A damaged input is refused.
+	f.store.WriteDesc(b.Key, data)
+	damage(t, a.Dir, "payload.bin", func(p string) error { return os.Truncate(p, 1) })
+	if _, _, err := Exec(ctx, f.store, f.reg, b.Key, ExecOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "is damaged: payload.bin: size 1, want 1000") {
+		t.Errorf("damaged input: %v", err)
+	}
+	// An altered description is refused.
 	f.store.WriteDesc(b.Key, bytes.Replace(data, []byte(`"n": 3`), []byte(`"n": 4`), 1))
 	if _, _, err := Exec(ctx, f.store, f.reg, b.Key, ExecOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "altered") {
 		t.Errorf("altered description: %v", err)
@@ -617,25 +635,53 @@ func TestJobsBoundParallelism(t *testing.T) {
 	}
 }
 
+// TestPlainReporterProgress: in a log, a stage prints its start, a progress
+// line at most every 30 s while a unit goes on, one when a unit of a second
+// or more ends, and its outcome; a quick stage prints its start and outcome
+// only.
 func TestPlainReporterProgress(t *testing.T) {
 	var buf bytes.Buffer
 	r := NewPlainReporter(&buf, false)
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r.now = func() time.Time { return clock }
 	p := r.Started("train")
-	p.Start("epoch 1/2", 100)
-	for i := 0; i < 100; i++ {
-		p.Advance(1)
+	for epoch := 1; epoch <= 2; epoch++ {
+		p.Start(fmt.Sprintf("epoch %d/2", epoch), 100)
+		for i := 0; i < 100; i++ {
+			clock = clock.Add(time.Second) // 100 s an epoch
+			p.Advance(1)
+		}
+		p.Finish()
+		p.Start(fmt.Sprintf("evaluate %d/2", epoch), 4)
+		p.Advance(4) // instant: no line
+		p.Finish()
 	}
-	p.Finish()
-	r.Done(Result{ID: "train", Outcome: Ran, Duration: 1500 * time.Millisecond, Reasons: []string{"new"}})
+	r.Done(Result{ID: "train", Outcome: Ran, Duration: 200 * time.Second, Reasons: []string{"new"}})
+	quick := r.Started("quick")
+	quick.Start("steps", 10)
+	for i := 0; i < 10; i++ {
+		quick.Advance(1)
+	}
+	quick.Finish()
+	r.Done(Result{ID: "quick", Outcome: Ran, Duration: 0, Reasons: []string{"new"}})
 	r.Done(Result{ID: "cachedone", Outcome: Cached})
 	r.Close()
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	// A start line, one line per 10 % (10 of them), the outcome.
-	if len(lines) != 12 || lines[0] != "run      train" || lines[11] != "ran      train  1.5 s  (new)" {
-		t.Fatalf("output:\n%s", buf.String())
+	want := []string{
+		"run      train",
+		"  train: epoch 1/2  30% 30/100 1.00/s ETA 1m10s",
+		"  train: epoch 1/2  60% 60/100 1.00/s ETA 40s",
+		"  train: epoch 1/2  90% 90/100 1.00/s ETA 10s",
+		"  train: epoch 1/2 100% 100/100 1.00/s",
+		"  train: epoch 2/2  30% 30/100 1.00/s ETA 1m10s",
+		"  train: epoch 2/2  60% 60/100 1.00/s ETA 40s",
+		"  train: epoch 2/2  90% 90/100 1.00/s ETA 10s",
+		"  train: epoch 2/2 100% 100/100 1.00/s",
+		"ran      train  200.0 s  (new)",
+		"run      quick",
+		"ran      quick  0.0 s  (new)",
 	}
-	if !strings.HasPrefix(lines[1], "  train: epoch 1/2  10% 10/100") || !strings.HasPrefix(lines[10], "  train: epoch 1/2 100% 100/100") {
-		t.Errorf("progress lines %q ... %q", lines[1], lines[10])
+	if got := strings.Split(strings.TrimSpace(buf.String()), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("output:\n%s\nwant:\n%s", buf.String(), strings.Join(want, "\n"))
 	}
 }
 
@@ -742,31 +788,166 @@ func TestScratchSurvivesFailureUntilStored(t *testing.T) {
 	}
 }
 
-// TestRecheckIgnoresVolatileContent: a recheck passes when only what the
-// kind declares volatile differs (a file, a JSON key), and still fails on
-// any other difference.
-func TestRecheckIgnoresVolatileContent(t *testing.T) {
+// TestRunDirNotDigested: what a stage writes into run/ (wall times) and the
+// runner's run.json are kept in the artifact but change no digest, so a
+// recomputed stage reproduces its digest and a recheck needs no list of
+// volatile files; any other difference still fails the recheck.
+func TestRunDirNotDigested(t *testing.T) {
 	f := newFixture(t)
 	stable := 1
 	wallTimes := &stage.Kind{Name: "walltimes", Version: 1,
-		Volatile: []string{"timings.csv", "summary.json#seconds"},
 		Run: func(ctx context.Context, e *stage.Env) error {
 			r := fmt.Sprint(time.Now().UnixNano())
-			os.WriteFile(filepath.Join(e.OutDir, "timings.csv"), []byte("seconds\n"+r+"\n"), 0o644)
-			os.WriteFile(filepath.Join(e.OutDir, "values.csv"), []byte("v\n3\n"), 0o644)
-			return os.WriteFile(filepath.Join(e.OutDir, "summary.json"),
-				[]byte(fmt.Sprintf(`{"loss": %d, "seconds": %s}`, stable, r)), 0o644)
+			e.SetRunInfo("note", r)
+			if err := os.WriteFile(filepath.Join(e.RunDir, "timings.csv"), []byte("seconds\n"+r+"\n"), 0o644); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(e.OutDir, "summary.json"), []byte(fmt.Sprintf(`{"loss": %d}`, stable)), 0o644)
 		}}
 	f.reg.Register(wallTimes)
 	src := "stages:\n  w: {kind: walltimes}\n"
-	f.run(src, nil)
+	first := resultOf(t, f.run(src, nil), "w")
+	var info map[string]any
+	data, err := os.ReadFile(filepath.Join(first.Dir, artifacts.RunDirName, RunInfoFile))
+	if err != nil || json.Unmarshal(data, &info) != nil {
+		t.Fatalf("run.json: %v\n%s", err, data)
+	}
+	if info["stage"] != "w" || info["kind"] != "walltimes" || info["key"] != string(first.Key) || info["executor"] != "local" || info["note"] == nil {
+		t.Errorf("run.json: %v", info)
+	}
+	forced := resultOf(t, f.run(src, func(o *Options) { o.Force = []string{"w"} }), "w")
+	if forced.Outcome != Ran || forced.Digest != first.Digest {
+		t.Errorf("recomputed: %v %s, want digest %s", forced.Outcome, forced.Digest.Short(), first.Digest.Short())
+	}
 	if s := f.run(src, func(o *Options) { o.Recheck = []string{"w"} }); s.Failed != 0 {
-		t.Fatalf("recheck with only volatile differences failed: %v", resultOf(t, s, "w").Err)
+		t.Fatalf("recheck with only run/ differences failed: %v", resultOf(t, s, "w").Err)
 	}
 	stable = 2
 	s := f.run(src, func(o *Options) { o.Recheck = []string{"w"} })
 	if r := resultOf(t, s, "w"); r.Outcome != Failed || !strings.Contains(r.Err.Error(), "summary.json: ") || strings.Contains(r.Err.Error(), "timings.csv") {
-		t.Errorf("recheck with a changed stable key: %v", r.Err)
+		t.Errorf("recheck with a changed result: %v", r.Err)
+	}
+}
+
+// damage rewrites file rel of the artifact in dir as root or a user with
+// write access could, through the results/ view.
+func damage(t *testing.T, dir, rel string, how func(p string) error) {
+	t.Helper()
+	p := filepath.Join(dir, rel)
+	os.Chmod(filepath.Dir(p), 0o755)
+	os.Chmod(p, 0o644)
+	if err := how(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDamagedHitRecomputed: a cached artifact edited, truncated or deleted
+// after it was stored is not served: the stage is recomputed with the reason
+// said, the damaged object is replaced, and what depends on it, given the
+// same digest back, stays cached.
+func TestDamagedHitRecomputed(t *testing.T) {
+	src := "stages:\n  a: {kind: gen, with: {value: 2, size: 5000}}\n  b: {kind: gen, needs: {base: a}}\n"
+	for _, c := range []struct {
+		name, file, reason string
+		how                func(p string) error
+	}{
+		{"same size", "payload.bin", "payload.bin: content differs", func(p string) error {
+			data, _ := os.ReadFile(p)
+			data[100] ^= 0xff
+			return os.WriteFile(p, data, 0o644)
+		}},
+		{"truncated", "payload.bin", "payload.bin: size 10, want 5000", func(p string) error { return os.Truncate(p, 10) }},
+		{"deleted", "result.json", "result.json: missing", os.Remove},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			first := f.run(src, nil)
+			a := resultOf(t, first, "a")
+			damage(t, a.Dir, c.file, c.how)
+			// Mark the change: same-size rewrites within the clock's
+			// resolution still get a new modification time on Linux, but
+			// make it certain.
+			old := time.Now().Add(-time.Hour)
+			os.Chtimes(filepath.Join(a.Dir, c.file), old, old)
+			entries, err := Plan([]*pipelines.Pipeline{f.parse("spec.yaml", src)}, f.opts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if entries[0].Cached || !strings.Contains(strings.Join(entries[0].Reasons, " "), "its cached result is damaged ("+c.reason) {
+				t.Errorf("plan of a damaged artifact: %+v", entries[0])
+			}
+			again := f.run(src, nil)
+			ra := resultOf(t, again, "a")
+			if ra.Outcome != Ran || ra.Digest != a.Digest || !strings.Contains(strings.Join(ra.Reasons, " "), c.reason) {
+				t.Errorf("damaged a: %v %s %v", ra.Outcome, ra.Digest.Short(), ra.Reasons)
+			}
+			if rb := resultOf(t, again, "b"); rb.Outcome != Cached {
+				t.Errorf("b: %v (its input came back with the same digest)", rb.Outcome)
+			}
+			rep, err := f.store.Verify(nil)
+			if err != nil || len(rep.Problems) != 0 {
+				t.Errorf("verify after the repair: %+v %v", rep.Problems, err)
+			}
+		})
+	}
+}
+
+// TestForceReplacesDamagedObject: --force on a stage whose stored object is
+// damaged in a way the cheap check cannot see (same size, same time) puts
+// an intact copy in its place instead of keeping the damaged one.
+func TestForceReplacesDamagedObject(t *testing.T) {
+	f := newFixture(t)
+	src := "stages:\n  a: {kind: gen, with: {value: 2, size: 5000}}\n"
+	a := resultOf(t, f.run(src, nil), "a")
+	p := filepath.Join(a.Dir, "payload.bin")
+	info, _ := os.Stat(p)
+	damage(t, a.Dir, "payload.bin", func(p string) error {
+		data, _ := os.ReadFile(p)
+		data[0] ^= 1
+		return os.WriteFile(p, data, 0o644)
+	})
+	os.Chtimes(p, info.ModTime(), info.ModTime()) // invisible to CheckObject
+	if rep, _ := f.store.Verify(nil); len(rep.Problems) != 1 {
+		t.Fatalf("verify sees %d problems, want 1", len(rep.Problems))
+	}
+	forced := resultOf(t, f.run(src, func(o *Options) { o.Force = []string{"a"} }), "a")
+	if forced.Digest != a.Digest {
+		t.Fatalf("forced digest %s, want %s", forced.Digest.Short(), a.Digest.Short())
+	}
+	if rep, _ := f.store.Verify(nil); len(rep.Problems) != 0 {
+		t.Errorf("after --force: %+v", rep.Problems)
+	}
+	if q, _ := os.ReadDir(filepath.Join(f.store.Dir(), "quarantine")); len(q) == 0 {
+		t.Error("the damaged copy was not set aside in quarantine/")
+	}
+}
+
+// TestPathChangedDuringRunNotStored: a file named by a Path param that
+// changes while the stage reads it makes the stage fail; nothing is stored
+// under a key that describes other content.
+func TestPathChangedDuringRunNotStored(t *testing.T) {
+	f := newFixture(t)
+	src := filepath.Join(f.dir, "in.txt")
+	os.WriteFile(src, []byte("before"), 0o666)
+	marks := t.TempDir()
+	t.Setenv("FAKEKINDS_MARK", marks)
+	spec := "stages:\n  g: {kind: gen, with: {src: in.txt, sleep_ms: 3000}}\n"
+	go func() {
+		for {
+			if es, _ := os.ReadDir(marks); len(es) > 0 {
+				os.WriteFile(src, []byte("after!"), 0o666)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	sum := f.run(spec, nil)
+	r := resultOf(t, sum, "g")
+	if r.Outcome != Failed || !strings.Contains(r.Err.Error(), "param src: content changed while the stage ran") {
+		t.Fatalf("changed path: %v %v", r.Outcome, r.Err)
+	}
+	if _, ok, _ := f.store.Get(r.Key); ok {
+		t.Error("the result was stored")
 	}
 }
 

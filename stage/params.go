@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -61,8 +62,12 @@ type Param struct {
 	Default any
 	// Required params must be given in the spec.
 	Required bool
-	// Min and Max bound numeric values (and the elements of numeric lists).
+	// Min and Max bound numeric values (and the elements of numeric lists),
+	// inclusively unless MinExclusive is set.
 	Min, Max *float64
+	// MinExclusive makes Min a strict bound: the value must exceed it (a
+	// learning rate > 0).
+	MinExclusive bool
 	// Enum lists the allowed values of a string param (or of list elements).
 	Enum []string
 	// Elem is the element type of a List or Map param: Int, Float, String or Bool.
@@ -120,7 +125,7 @@ func (p Param) Convert(v any) (any, error) {
 		if !ok {
 			return nil, fmt.Errorf("want a list of %ss, got %s", p.Elem, describe(v))
 		}
-		elem := Param{Type: p.Elem, Min: p.Min, Max: p.Max, Enum: p.Enum}
+		elem := Param{Type: p.Elem, Min: p.Min, Max: p.Max, MinExclusive: p.MinExclusive, Enum: p.Enum}
 		switch p.Elem {
 		case Int:
 			out := make([]int, len(items))
@@ -168,7 +173,7 @@ func (p Param) Convert(v any) (any, error) {
 		if !ok {
 			return nil, fmt.Errorf("want a mapping, got %s", describe(v))
 		}
-		elem := Param{Type: p.Elem, Min: p.Min, Max: p.Max, Enum: p.Enum}
+		elem := Param{Type: p.Elem, Min: p.Min, Max: p.Max, MinExclusive: p.MinExclusive, Enum: p.Enum}
 		out := make(map[string]any, len(m))
 		for k, it := range m {
 			c, err := elem.Convert(it)
@@ -284,13 +289,25 @@ func (p Param) scalar(v any) (any, error) {
 }
 
 func (p Param) inRange(f float64) error {
-	if p.Min != nil && f < *p.Min {
-		return fmt.Errorf("%v is below the minimum %v", f, *p.Min)
+	if p.Min != nil && p.MinExclusive && !(f > *p.Min) {
+		return fmt.Errorf("%s is not above %s", number(f), number(*p.Min))
 	}
-	if p.Max != nil && f > *p.Max {
-		return fmt.Errorf("%v is above the maximum %v", f, *p.Max)
+	if p.Min != nil && !(f >= *p.Min) {
+		return fmt.Errorf("%s is below the minimum %s", number(f), number(*p.Min))
+	}
+	if p.Max != nil && !(f <= *p.Max) {
+		return fmt.Errorf("%s is above the maximum %s", number(f), number(*p.Max))
 	}
 	return nil
+}
+
+// number formats f for messages: whole numbers in full up to 2^53
+// (1048576, not 1.048576e+06), others in Go's shortest form.
+func number(f float64) string {
+	if f == math.Trunc(f) && math.Abs(f) <= 1<<53 {
+		return strconv.FormatFloat(f, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 func asList(v any) ([]any, bool) {

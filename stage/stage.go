@@ -35,18 +35,22 @@ type Kind struct {
 	// Inputs are the named artifacts the kind reads, addressed in a spec by
 	// `needs: {name: stage-ref}`.
 	Inputs []Input
-	// Volatile names what legitimately differs between two runs of the same
-	// key, such as wall times: a file ("timings.csv") or a top-level key of
-	// a JSON file ("summary.json#seconds"). `runner run --recheck`, which
-	// recomputes a cached stage to test its determinism, compares
-	// everything else. Digests still cover every file.
-	Volatile []string
 	// Light marks a kind whose stages take seconds and little memory (a
 	// table, a figure, a snapshot). Ready light stages start before queued
 	// heavy ones, so a spec's summaries appear as soon as their inputs
 	// exist instead of behind every training or Lanczos stage queued
 	// before them. -j still bounds how many stages run at once.
 	Light bool
+	// Check, when set, checks one stage instance when a spec is read (by
+	// plan and run, before anything runs) against its own params and those
+	// of the instances upstream of it: everything that would otherwise fail
+	// only after hours of upstream work, such as a layer the model lacks or
+	// an epoch the training never checkpoints. It returns every problem; a
+	// *ParamError is shown at that param's position in the spec.
+	Check func(p *Planned) []error
+	// Reuse, when set, lets a stage start from a cached artifact of this
+	// kind whose params differ in a few params only (see Reuse).
+	Reuse *Reuse
 	// Run executes the stage. It must honour ctx (return ctx.Err() promptly
 	// after cancellation) and write its outputs under e.OutDir only.
 	Run func(ctx context.Context, e *Env) error
@@ -61,6 +65,45 @@ type Input struct {
 	// Many inputs accept a list of stage references or a wildcard such as
 	// "train[*]"; the stage then receives every matching artifact.
 	Many bool
+	// Kinds lists the stage kinds whose artifacts the input accepts; empty
+	// accepts any. A spec that binds another kind is an error.
+	Kinds []string
+}
+
+// Planned is a stage instance as a plan-time Check sees it: its id, kind and
+// resolved params, and the instances its inputs read, recursively. Nothing
+// has run: there are no artifacts yet.
+type Planned struct {
+	ID     string
+	Kind   *Kind
+	Params Params
+	// Inputs maps each bound input name to the instances it reads, in order.
+	Inputs map[string][]*Planned
+}
+
+// Input returns the single instance bound to input name, or nil when the
+// input is unbound or bound to several.
+func (p *Planned) Input(name string) *Planned {
+	if in := p.Inputs[name]; len(in) == 1 {
+		return in[0]
+	}
+	return nil
+}
+
+// ParamError is a plan-time problem with one param, reported at that param's
+// position in the spec (or the stage's, for a default).
+type ParamError struct {
+	Param string // the param's name (the top-level name for a nested field)
+	Err   error
+}
+
+func (e *ParamError) Error() string { return "param " + e.Param + ": " + e.Err.Error() }
+
+func (e *ParamError) Unwrap() error { return e.Err }
+
+// ParamErrorf returns a *ParamError for param with a formatted message.
+func ParamErrorf(param, format string, args ...any) *ParamError {
+	return &ParamError{Param: param, Err: fmt.Errorf(format, args...)}
 }
 
 // Param returns the schema of the named param and whether it exists.
@@ -93,8 +136,22 @@ type Env struct {
 	// Inputs maps each input name to its artifacts, in the order the spec
 	// lists them (for wildcards: the order of the matrix expansion).
 	Inputs map[string][]Artifact
-	// OutDir is an empty directory the stage writes its outputs into.
+	// OutDir is an empty directory the stage writes its outputs into. Its
+	// content is the artifact, and its digest covers every file except the
+	// runner's log.txt and the run/ directory (RunDir).
 	OutDir string
+	// RunDir (OutDir/run) receives what describes this run rather than its
+	// results: wall times, say (the train stage's timings.csv). It is kept
+	// in the artifact but not digested, so that the same computation has the
+	// same digest on any machine, executor or number of interruptions.
+	// Everything else a stage writes must be a deterministic function of its
+	// params and inputs.
+	RunDir string
+	// RunInfo collects facts about the run the stage wants recorded, such as
+	// the backend it resolved ("backend": "go"), through SetRunInfo; the
+	// runner writes them, with its own (host, wall time, executor), to
+	// RunDir/run.json.
+	RunInfo map[string]any
 	// Log receives the stage's own log; the runner stores it in the artifact
 	// as log.txt and prints its tail when the stage fails.
 	Log io.Writer
@@ -116,6 +173,11 @@ type Env struct {
 	// never interrupted. Empty when the runner offers none (a --recheck,
 	// which must recompute from nothing).
 	Scratch string
+	// Prior, for a kind that declares Reuse, is a cached artifact the
+	// stage may build on instead of computing from nothing; nil when there
+	// is none (and always under --force and --recheck). Whether the stage
+	// uses it or not, it must write the same files.
+	Prior *Prior
 }
 
 // Artifact is one input artifact as a stage sees it.
@@ -142,6 +204,15 @@ func (e *Env) Input(name string) (Artifact, error) {
 	default:
 		return Artifact{}, fmt.Errorf("%s: input %q is bound to %d artifacts, want one", e.ID, name, len(as))
 	}
+}
+
+// SetRunInfo records a fact about the run (the backend used, say) for
+// RunDir/run.json; see RunInfo.
+func (e *Env) SetRunInfo(name string, v any) {
+	if e.RunInfo == nil {
+		e.RunInfo = map[string]any{}
+	}
+	e.RunInfo[name] = v
 }
 
 // Logf writes one line to the stage log.
@@ -220,6 +291,9 @@ func (k *Kind) check() error {
 			return fmt.Errorf("stage kind %q: input %q declared twice", k.Name, in.Name)
 		}
 		seen["needs."+in.Name] = true
+	}
+	if err := k.checkReuse(); err != nil {
+		return fmt.Errorf("stage kind %q: %w", k.Name, err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hessian-spectra/runner/datasets"
+	"github.com/hessian-spectra/runner/internal/testenv"
 	"github.com/hessian-spectra/runner/models"
 )
 
@@ -66,16 +67,11 @@ func BenchmarkLeNetHTRStep(b *testing.B) {
 	reportStep(b, 256)
 }
 
-const debianFashionMNIST = "/usr/share/datasets/fashion-mnist"
-
 // BenchmarkFashionMNISTEpoch is one real training epoch of LeNet over
 // Debian's FashionMNIST (60000 images, 235 steps of 256), the compilation of
 // both batch shapes included; skipped when the dataset is not installed.
 func BenchmarkFashionMNISTEpoch(b *testing.B) {
-	if _, err := os.Stat(debianFashionMNIST); err != nil {
-		b.Skipf("Debian's dataset-fashion-mnist is not installed: %v", err)
-	}
-	data := loadDir(b, debianFashionMNIST)
+	data := loadDir(b, testenv.RequireFashionMNIST(b))
 	m, err := models.New(models.LeNet, 1, 10)
 	if err != nil {
 		b.Fatal(err)
@@ -138,7 +134,7 @@ func TestBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	if back.Model != "LeNet" || back.Batch != 8 || back.DType != "float32" || back.Optimizer != "sgd" ||
-		back.Step.Steps != 2 || back.Step.MeanMs <= 0 || back.Step.ImagesPerSec <= 0 ||
+		back.Step.Steps != 2 || !(back.Step.MeanMs > 0) || !(back.Step.ImagesPerSec > 0) ||
 		back.HTRStep == nil || back.HTRStep.Steps != 2 || back.HTRProbes != 1 ||
 		back.Epoch == nil || back.Epoch.Images != 40 || back.Epoch.Steps != 5 || back.Epoch.EvalImages != 50 {
 		t.Errorf("result %s", js)

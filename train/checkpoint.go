@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/npz"
 )
 
@@ -25,6 +26,19 @@ func CheckpointPath(dir string, epoch int) string {
 // weights: dir/checkpoints/epoch_NNNN.optim.npz.
 func OptimizerPath(dir string, epoch int) string {
 	return filepath.Join(dir, CheckpointsDir, fmt.Sprintf("epoch_%04d.optim.npz", epoch))
+}
+
+// CheckpointEpochs lists, ascending, the epochs a run of epochs epochs with
+// snapshot_every every checkpoints (Run's rule): the initialisation (0) and
+// every every-th epoch when every > 0, and always the last epoch.
+func CheckpointEpochs(epochs, every int) []int {
+	var out []int
+	if every > 0 {
+		for e := 0; e < epochs; e += every {
+			out = append(out, e)
+		}
+	}
+	return append(out, epochs)
 }
 
 // Checkpoints lists the epochs a train artifact dir holds weights of, in
@@ -100,6 +114,60 @@ func (t *Trainer) OptimizerArrays() ([]npz.Named, error) {
 		out = append(out, npz.Named{Name: "step", Array: &npz.Array{Data: []int64{t.steps}}})
 	}
 	return out, nil
+}
+
+// ReadCheckpoint reads the weights at path (a checkpoint WriteCheckpoint
+// wrote, or any state_dict .npz) for m, and checks them before any use:
+// every name and shape of m's state_dict (models.Model.FromArchive), and
+// every float tensor of one dtype — dtype, or either float32 or float64
+// when dtype is dtypes.InvalidDType. It returns the weights in that dtype;
+// errors name the file.
+func ReadCheckpoint(m *models.Model, path string, dtype dtypes.DType) (*models.Weights, error) {
+	ar, err := npz.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	got, err := floatDType(ar)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if dtype != dtypes.InvalidDType && got != dtype {
+		return nil, fmt.Errorf("%s: weights are %s, the run is %s", path, got, dtype)
+	}
+	w, err := m.FromArchive(ar, got)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return w, nil
+}
+
+// floatDType returns the one dtype of an archive's float arrays, which
+// must be all but the batch-norm counters (num_batches_tracked).
+func floatDType(ar *npz.Archive) (dtypes.DType, error) {
+	dt, first := dtypes.InvalidDType, ""
+	for _, n := range ar.Names {
+		var d dtypes.DType
+		switch ar.Arrays[n].Data.(type) {
+		case []float32:
+			d = dtypes.Float32
+		case []float64:
+			d = dtypes.Float64
+		default:
+			if strings.HasSuffix(n, "num_batches_tracked") {
+				continue
+			}
+			dt, _ := ar.Arrays[n].DType()
+			return d, fmt.Errorf("%q has dtype %s, want float32 or float64", n, dt)
+		}
+		if dt != dtypes.InvalidDType && d != dt {
+			return dt, fmt.Errorf("%q is %s but %q is %s: want one float dtype", n, d, first, dt)
+		}
+		dt, first = d, n
+	}
+	if dt == dtypes.InvalidDType {
+		return dt, errors.New("no float32 or float64 arrays")
+	}
+	return dt, nil
 }
 
 // array copies a float tensor into an npz array of the given shape.

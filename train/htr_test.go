@@ -237,7 +237,7 @@ func TestHTRGradientMatchesFiniteDifferences(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTinyCase(tc.sel, 3, 7)
 			_, trace, grads := c.underTest(t)
-			if fd := c.traceByFD(t, 1e-5); math.Abs(trace-fd) > 1e-7*math.Max(1, math.Abs(fd)) {
+			if fd := c.traceByFD(t, 1e-5); !(math.Abs(trace-fd) <= 1e-7*math.Max(1, math.Abs(fd))) {
 				t.Errorf("trace estimate %.12g, finite differences %.12g", trace, fd)
 			}
 			F := c.penalisedLoss(t)
@@ -254,12 +254,12 @@ func TestHTRGradientMatchesFiniteDifferences(t *testing.T) {
 					maxPen = math.Max(maxPen, math.Abs(grads[i][e]-plain[i][e]))
 				}
 			}
-			if maxErr > 1e-7 {
+			if !(maxErr <= 1e-7) {
 				t.Errorf("penalised gradient vs central differences: max relative error %.3g", maxErr)
 			}
 			// The penalty must matter, or the check above proves nothing
 			// about its derivative.
-			if maxPen < 1e-3 {
+			if !(maxPen >= 1e-3) {
 				t.Errorf("penalty changes the gradient by at most %.3g", maxPen)
 			}
 			t.Logf("trace %.6g, max FD error %.3g, penalty's share of the gradient up to %.3g", trace, maxErr, maxPen)
@@ -337,7 +337,7 @@ func TestHTRGradientOnLeNet(t *testing.T) {
 			}
 		}
 		fd := (F(plus) - F(minus)) / (2 * h)
-		if rel := math.Abs(analytic-fd) / math.Abs(fd); rel > 1e-6 {
+		if rel := math.Abs(analytic-fd) / math.Abs(fd); !(rel <= 1e-6) {
 			t.Errorf("direction %d: ⟨∇F, d⟩ = %.12g, central difference %.12g (relative error %.3g)", d, analytic, fd, rel)
 		} else {
 			t.Logf("direction %d: ⟨∇F, d⟩ = %.12g, central difference %.12g (relative error %.3g); trace %.6g", d, analytic, fd, rel, trace)
@@ -424,7 +424,7 @@ func TestProbes(t *testing.T) {
 		s2 += x * x
 	}
 	n := float64(len(g))
-	if mean, vr := s1/n, s2/n-(s1/n)*(s1/n); math.Abs(mean) > 0.03 || math.Abs(vr-1) > 0.05 {
+	if mean, vr := s1/n, s2/n-(s1/n)*(s1/n); !(math.Abs(mean) <= 0.03) || !(math.Abs(vr-1) <= 0.05) {
 		t.Errorf("Gaussian probes: mean %.4f, variance %.4f", mean, vr)
 	}
 }

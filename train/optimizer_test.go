@@ -62,7 +62,7 @@ func assertClose(t *testing.T, what string, got, want []float64, tol float64) {
 		t.Fatalf("%s: got %d values, want %d", what, len(got), len(want))
 	}
 	for i := range want {
-		if d := math.Abs(got[i] - want[i]); d > tol*math.Max(1, math.Abs(want[i])) || math.IsNaN(got[i]) {
+		if d := math.Abs(got[i] - want[i]); !(d <= tol*math.Max(1, math.Abs(want[i]))) || math.IsNaN(got[i]) {
 			t.Errorf("%s[%d] = %.15g, want %.15g (diff %.3g)", what, i, got[i], want[i], d)
 		}
 	}

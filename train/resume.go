@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -61,47 +63,61 @@ func (t *Trainer) saveResume(scratch string, epoch int) error {
 	return nil
 }
 
+// maxResumeBytes bounds resume.json, which holds two numbers.
+const maxResumeBytes = 1 << 12
+
 // loadResume reads resume.json from scratch; ok is false when there is none.
 func loadResume(scratch string) (st resumeState, ok bool, err error) {
-	b, err := os.ReadFile(filepath.Join(scratch, resumeFile))
+	path := filepath.Join(scratch, resumeFile)
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, false, nil
 	}
 	if err != nil {
 		return st, false, fmt.Errorf("train: resumable state: %w", err)
 	}
-	if err := json.Unmarshal(b, &st); err != nil || st.Epoch < 1 {
-		return st, false, fmt.Errorf("train: resumable state %s is corrupt (%v); delete it to start over", filepath.Join(scratch, resumeFile), err)
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxResumeBytes+1))
+	if err != nil {
+		return st, false, fmt.Errorf("train: resumable state: %w", err)
+	}
+	switch {
+	case len(b) > maxResumeBytes:
+		err = fmt.Errorf("more than %d bytes", maxResumeBytes)
+	case json.Unmarshal(b, &st) != nil:
+		err = fmt.Errorf("not the JSON of an epoch and a step count: %q", truncate(string(b), 60))
+	case st.Epoch < 1 || st.Steps < 0:
+		err = fmt.Errorf("epoch %d, steps %d", st.Epoch, st.Steps)
+	}
+	if err != nil {
+		return st, false, fmt.Errorf("train: resumable state %s is corrupt (%v); delete it to start over", path, err)
 	}
 	return st, true, nil
 }
 
+// truncate cuts s to at most n bytes for a message.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
 // restore replaces the trainer's weights and optimizer state by those saved
 // after epoch completed epochs under dir (by WriteCheckpoint), and its step
-// count by steps.
+// count by steps. Everything read is checked against the model and the run
+// first (ReadCheckpoint, readOptimizer); on an error the trainer is left
+// as it was.
 func (t *Trainer) restore(dir string, epoch int, steps int64) error {
-	w, err := t.cfg.Model.ReadWeights(CheckpointPath(dir, epoch), t.cfg.DType)
+	w, err := ReadCheckpoint(t.cfg.Model, CheckpointPath(dir, epoch), t.cfg.DType)
 	if err != nil {
 		return fmt.Errorf("train: resume: %w", err)
 	}
 	state := t.state // before the first step there is no state: keep the zeros
 	if steps > 0 && len(t.state) > 0 {
-		ar, err := npz.ReadFile(OptimizerPath(dir, epoch))
-		if err != nil {
+		if state, err = t.readOptimizer(OptimizerPath(dir, epoch), steps); err != nil {
+			w.Finalize()
 			return fmt.Errorf("train: resume: %w", err)
-		}
-		state = make([]*tensors.Tensor, len(t.state))
-		slots := t.cfg.Optimizer.Slots()
-		for i, e := range t.cfg.Model.Params() {
-			for j, slot := range slots {
-				a, err := ar.Get(e.Name + "." + slot)
-				if err != nil {
-					return fmt.Errorf("train: resume: %w", err)
-				}
-				if state[i*len(slots)+j], err = tensorOf(a, t.cfg.DType); err != nil {
-					return fmt.Errorf("train: resume: %s.%s: %w", e.Name, slot, err)
-				}
-			}
 		}
 		finalize(t.state)
 	}
@@ -110,6 +126,61 @@ func (t *Trainer) restore(dir string, epoch int, steps int64) error {
 	}
 	t.w, t.state, t.steps = w, state, steps
 	return nil
+}
+
+// readOptimizer reads the optimizer state OptimizerArrays wrote after steps
+// steps, checking it against the run: exactly the arrays of the
+// optimizer's slots, each of its parameter's shape and the run's dtype, and
+// for Adam a step count equal to steps. Errors name the file.
+func (t *Trainer) readOptimizer(path string, steps int64) (state []*tensors.Tensor, err error) {
+	ar, err := npz.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			finalize(state)
+			err = fmt.Errorf("%s: %w", path, err)
+		}
+	}()
+	slots := t.cfg.Optimizer.Slots()
+	want := map[string]bool{}
+	state = make([]*tensors.Tensor, 0, len(t.state))
+	for _, e := range t.cfg.Model.Params() {
+		for _, slot := range slots {
+			name := e.Name + "." + slot
+			want[name] = true
+			a, err := ar.Get(name)
+			if err != nil {
+				return state, err
+			}
+			if !slices.Equal(a.Shape, e.Shape) {
+				return state, fmt.Errorf("%s is %v, want %v", name, a.Shape, e.Shape)
+			}
+			s, err := tensorOf(a, t.cfg.DType)
+			if err != nil {
+				return state, fmt.Errorf("%s: %w", name, err)
+			}
+			state = append(state, s)
+		}
+	}
+	if t.cfg.Optimizer.Name == NameAdam {
+		want["step"] = true
+		a, err := ar.Get("step")
+		if err != nil {
+			return state, err
+		}
+		n, err := a.Int64s()
+		if err != nil || len(a.Shape) != 0 || n[0] != steps {
+			return state, fmt.Errorf("step is %T%v, want the int64 scalar %d of resume.json", a.Data, a.Shape, steps)
+		}
+	}
+	for _, n := range ar.Names {
+		if !want[n] {
+			return state, fmt.Errorf("unexpected array %q for optimizer %s", n, t.cfg.Optimizer.Name)
+		}
+	}
+	return state, nil
 }
 
 // tensorOf makes a tensor of an npz array of the run's float dtype.

@@ -17,9 +17,12 @@ import (
 // Output says where Run writes and reports. Every field may be left zero.
 type Output struct {
 	// Dir receives the train artifact's files (docs/ARTIFACTS.md):
-	// metrics.csv and timings.csv, rewritten after every epoch, and
-	// checkpoints/. Each file appears by rename, complete. "" writes nothing.
+	// metrics.csv, rewritten after every epoch, and checkpoints/. Each file
+	// appears by rename, complete. "" writes nothing.
 	Dir string
+	// RunDir receives timings.csv, the wall times, which describe the run
+	// rather than its results (stage.Env.RunDir); "" puts it in Dir.
+	RunDir string
 	// Log receives one line per epoch.
 	Log io.Writer
 	// Progress receives, per epoch, a unit "epoch E/N" with one step per
@@ -62,6 +65,15 @@ func Run(ctx context.Context, t *Trainer, data *datasets.Dataset, out Output) (r
 	resumable := out.Dir != "" && out.Scratch != ""
 	if resumable {
 		work = out.Scratch
+	}
+	// runDir is where timings.csv ends; it grows in work when resumable.
+	runDir := out.RunDir
+	if runDir == "" {
+		runDir = out.Dir
+	}
+	timingsDir := runDir
+	if resumable {
+		timingsDir = work
 	}
 	checkpoint := func(epoch int) error {
 		if work != "" {
@@ -122,7 +134,7 @@ func Run(ctx context.Context, t *Trainer, data *datasets.Dataset, out Output) (r
 			if err := WriteMetrics(filepath.Join(work, MetricsFile), res.Metrics); err != nil {
 				return res, err
 			}
-			if err := WriteTimings(filepath.Join(work, TimingsFile), res.Timings); err != nil {
+			if err := WriteTimings(filepath.Join(timingsDir, TimingsFile), res.Timings); err != nil {
 				return res, err
 			}
 		}
@@ -144,9 +156,9 @@ func Run(ctx context.Context, t *Trainer, data *datasets.Dataset, out Output) (r
 		}
 	}
 	if resumable {
-		for _, name := range []string{MetricsFile, TimingsFile, CheckpointsDir} {
-			if err := os.Rename(filepath.Join(work, name), filepath.Join(out.Dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return res, fmt.Errorf("train: moving %s out of the scratch dir: %w", name, err)
+		for _, f := range []struct{ name, to string }{{MetricsFile, out.Dir}, {TimingsFile, runDir}, {CheckpointsDir, out.Dir}} {
+			if err := os.Rename(filepath.Join(work, f.name), filepath.Join(f.to, f.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return res, fmt.Errorf("train: moving %s out of the scratch dir: %w", f.name, err)
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,7 +183,7 @@ func TestSpecErrorsAndUsage(t *testing.T) {
 		t.Errorf("exit %d, want %d", code, exitUsage)
 	}
 	want := "bad.yaml:2:18: stage a: unknown key \"wiht\" (did you mean \"with\"?); a stage has \"kind\", \"doc\", \"matrix\", \"needs\" and \"with\"\n" +
-		"bad.yaml:3:13: unknown stage kind \"gne\" (did you mean \"gen\"?); known kinds: gen, nondet, sum\n"
+		"bad.yaml:3:13: unknown stage kind \"gne\" (did you mean \"gen\"?); known kinds: chunks, gen, job, nondet, sum, table\n"
 	if errOut != want {
 		t.Errorf("stderr\n%s\nwant\n%s", errOut, want)
 	}
@@ -454,4 +455,171 @@ func waitForMark(t *testing.T, dir string, n int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("the stage never started")
+}
+
+// campaignSpec mixes kinds that write wall times into run/ (gen, chunks), a
+// resumable stage (chunks keeps each finished chunk in its scratch dir), a
+// matrix and a fan-in, with sleeps so that kills land inside stages.
+const campaignSpec = `
+stages:
+  a: {kind: gen, with: {size: 300000, sleep_ms: 100}}
+  c: {kind: chunks, needs: {base: a}, with: {n: 12, sleep_ms: 60}}
+  b:
+    kind: gen
+    matrix: {i: [1, 2, 3, 4]}
+    needs: {base: a}
+    with: {value: "${i}", size: 2000, sleep_ms: 250}
+  s: {kind: sum, needs: {in: ["b[*]", c]}}
+`
+
+// digests returns the artifact digest of every stage of spec, as `runner
+// show` prints it.
+func (w *workdir) digests(spec string) map[string]string {
+	w.t.Helper()
+	out, errOut, code := w.runner("show", spec)
+	if code != 0 {
+		w.t.Fatalf("show: %d %s", code, errOut)
+	}
+	d := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 {
+			d[f[0]] = filepath.Base(f[1])
+		}
+	}
+	return d
+}
+
+// TestKillCampaign kills a runner with SIGKILL at several pseudo-random
+// points (fixed seed), then lets it finish: every stage's digest equals
+// that of an uninterrupted run in another directory, and verify finds the
+// cache clean.
+func TestKillCampaign(t *testing.T) {
+	clean := newWorkdir(t)
+	clean.write("c.yaml", campaignSpec)
+	if out, errOut, code := clean.runner("run", "c.yaml", "-j", "2"); code != 0 {
+		t.Fatalf("uninterrupted run: %d\n%s%s", code, out, errOut)
+	}
+	want := clean.digests("c.yaml")
+	if len(want) != 7 {
+		t.Fatalf("uninterrupted run has %d digests: %v", len(want), want)
+	}
+
+	w := newWorkdir(t)
+	w.write("c.yaml", campaignSpec)
+	rng := rand.New(rand.NewPCG(11, 12))
+	const kills = 8
+	var stored []string // records after each kill
+	for i := 0; i < kills; i++ {
+		cmd := w.command("run", "c.yaml", "-j", "2")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(50+rng.IntN(450)) * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		recs, _ := filepath.Glob(filepath.Join(w.dir, ".runner/keys/*/*.json"))
+		descs, _ := filepath.Glob(filepath.Join(w.dir, ".runner/keys/*/*.desc.json"))
+		stored = append(stored, strconv.Itoa(len(recs)-len(descs)))
+	}
+	out, errOut, code := w.runner("run", "c.yaml", "-j", "2")
+	if code != 0 {
+		t.Fatalf("final run: %d\n%s%s", code, out, errOut)
+	}
+	got := w.digests("c.yaml")
+	for id, d := range want {
+		if got[id] != d {
+			t.Errorf("%s: digest %.12s after %d kills, %.12s uninterrupted", id, got[id], kills, d)
+		}
+	}
+	verifyOut, _, code := w.runner("verify")
+	if code != 0 || !strings.Contains(verifyOut, ": 0 problems") {
+		t.Errorf("verify: %d\n%s", code, verifyOut)
+	}
+	t.Logf("%d kills, stages stored after each: %s; final run: %s", kills, strings.Join(stored, " "), lastLine(out))
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// nsRunner runs a runner process in a private mount namespace, after the
+// shell commands setup (mounts seen by that process only). It needs root
+// and unshare(1); the test is skipped without them.
+func (w *workdir) nsRunner(setup string, args ...string) (stdout, stderr string, code int) {
+	w.t.Helper()
+	if os.Geteuid() != 0 {
+		w.t.Skip("needs root for a private mount namespace")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		w.t.Skip("needs unshare(1) (util-linux)")
+	}
+	if err := exec.Command(unshare, "-m", "--propagation", "private", "true").Run(); err != nil {
+		w.t.Skipf("cannot make a mount namespace here: %v", err)
+	}
+	cmd := w.command()
+	cmd.Path = unshare
+	cmd.Args = append([]string{unshare, "-m", "--propagation", "private", "sh", "-c", "set -e; " + setup + "; exec \"$0\" \"$@\"", os.Args[0]}, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		w.t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// TestReadOnlyCache: a cache on a read-only file system serves what it
+// holds, and a stage that must run fails in one line saying why.
+func TestReadOnlyCache(t *testing.T) {
+	w := newWorkdir(t)
+	w.write("r.yaml", "vars: {v: 1}\nstages:\n  a: {kind: gen, with: {value: \"${v}\"}}\n  b: {kind: gen, needs: {base: a}}\n")
+	if out, errOut, code := w.runner("run", "r.yaml"); code != 0 {
+		t.Fatalf("first run: %d %s%s", code, out, errOut)
+	}
+	ro := "mount --bind .runner .runner && mount -o remount,bind,ro .runner"
+	out, errOut, code := w.nsRunner(ro, "run", "r.yaml")
+	if n, _, cached, failed := summary(t, out); code != 0 || n != 2 || cached != 2 || failed != 0 {
+		t.Errorf("cached run on a read-only cache: %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = w.nsRunner(ro, "run", "r.yaml", "--set", "v=2")
+	if code == 0 || !strings.Contains(out, "FAILED   a: must run (param value 1 → 2), but cache ") || !strings.Contains(out, "is read-only") {
+		t.Errorf("run needing a stage on a read-only cache: %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "panic") {
+		t.Errorf("panic:\n%s%s", out, errOut)
+	}
+}
+
+// TestDiskFull runs a stage whose output does not fit on the cache's file
+// system (a 512 KiB tmpfs): it fails with the system's error, nothing is
+// stored or left in tmp/, the other stage is stored, and verify is clean.
+func TestDiskFull(t *testing.T) {
+	w := newWorkdir(t)
+	w.write("f.yaml", "stages:\n  big: {kind: gen, with: {size: 2000000}}\n  small: {kind: gen, with: {size: 1000}}\n")
+	tmpfs := "mkdir -p cache && mount -t tmpfs -o size=512k tmpfs cache"
+	out, errOut, code := w.nsRunner(tmpfs, "run", "f.yaml", "--cache", "cache", "--keep-going", "-j", "1")
+	if code == 0 || !strings.Contains(out, "FAILED   big:") || !strings.Contains(out, "no space left on device") {
+		t.Errorf("disk full: %d\n%s%s", code, out, errOut)
+	}
+	t.Logf("disk full:\n%s", out)
+	if n, ran, _, failed := summary(t, out); n != 2 || ran != 1 || failed != 1 {
+		t.Errorf("summary:\n%s", out)
+	}
+	if strings.Contains(out+errOut, "panic") {
+		t.Errorf("panic:\n%s%s", out, errOut)
+	}
+	// The tmpfs lives as long as the namespace: check it from inside.
+	check := "ls cache/tmp | wc -l; ls cache/keys/*/ | grep -v desc | grep -c '.json$' || true"
+	out, errOut, code = w.nsRunner(tmpfs+"; ("+w.command().Args[0]+" run f.yaml --cache cache --keep-going -j 1 >/dev/null 2>&1 || true); "+check+"; true", "verify", "--cache", "cache")
+	lines := strings.Fields(out)
+	if code != 0 || len(lines) < 2 || lines[0] != "0" || lines[1] != "1" || !strings.Contains(out, ": 0 problems") {
+		t.Errorf("after the failure: tmp entries, records, verify: %d\n%s%s", code, out, errOut)
+	}
 }

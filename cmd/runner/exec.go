@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/hessian-spectra/runner/artifacts"
 	"github.com/hessian-spectra/runner/runner"
@@ -22,7 +23,8 @@ everything it needs from the cache: the job description a run or plan stored
 under the key, and the input artifacts. It is the unit of work of a cluster
 executor (one job per stage, the cache on a shared file system). A key that
 is already cached is not rerun unless --force is given. It prints the
-artifact digest.`
+artifact digest. Run inside a Slurm job (SLURM_JOB_ID set), it names the job
+in the artifact's run/run.json.`
 
 func runExec(c *cli, args []string) int {
 	cmd := findCommand("exec-stage")
@@ -49,7 +51,11 @@ func runExec(c *cli, args []string) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	rec, ran, err := runner.Exec(ctx, store, c.reg, key, runner.ExecOptions{Backend: *backend, Force: *force})
+	opts := runner.ExecOptions{Backend: *backend, Force: *force}
+	if id := os.Getenv("SLURM_JOB_ID"); id != "" {
+		opts.Executor = "slurm job " + id // for the artifact's run/run.json
+	}
+	rec, ran, err := runner.Exec(ctx, store, c.reg, key, opts)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "runner exec-stage: %v\n", err)
 		if ctx.Err() != nil {

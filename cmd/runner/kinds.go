@@ -21,7 +21,8 @@ func init() {
 
 const kindsHelp = `
 Kinds lists the stage kinds built into this runner (or the named ones) with
-their version, params (name, type, default, bounds, doc) and inputs.`
+their version, params (name, type, default, bounds, doc), inputs, and the
+params in which a cached run it can build on may differ.`
 
 func runKinds(c *cli, args []string) int {
 	cmd := findCommand("kinds")
@@ -67,6 +68,9 @@ func runKinds(c *cli, args []string) int {
 			}
 			fmt.Fprintf(c.stdout, "  input %s%s: %s\n", in.Name, t, in.Doc)
 		}
+		if k.Reuse != nil {
+			fmt.Fprintf(c.stdout, "  reuses a cached run that differs only in %s\n", strings.Join(k.Reuse.Params, ", "))
+		}
 	}
 	return exitOK
 }
@@ -88,7 +92,9 @@ func writeParams(tw *tabwriter.Writer, prefix string, ps []stage.Param) {
 		}
 		doc := p.Doc
 		var limits []string
-		if p.Min != nil {
+		if p.Min != nil && p.MinExclusive {
+			limits = append(limits, "> "+fmtValue(*p.Min))
+		} else if p.Min != nil {
 			limits = append(limits, "≥ "+fmtValue(*p.Min))
 		}
 		if p.Max != nil {

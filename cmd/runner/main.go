@@ -100,7 +100,7 @@ func Main(args []string, reg stage.Registry, stdout, stderr io.Writer) int {
 
 // order fixes the help order; commands not listed come last.
 func order(name string) int {
-	for i, n := range []string{"run", "plan", "show", "report", "dag", "status", "gc", "verify", "kinds", "exec-stage"} {
+	for i, n := range []string{"run", "plan", "show", "report", "dag", "status", "gc", "verify", "kinds", "layers", "exec-stage", "slurm"} {
 		if n == name {
 			return i
 		}

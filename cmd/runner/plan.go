@@ -80,7 +80,7 @@ func runPlan(c *cli, args []string) int {
 		if err := enc.Encode(out); err != nil {
 			return exitFailed
 		}
-		return exitOK
+		return planExit(entries)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACTION\tSTAGE\tKIND\tKEY\tWHY")
@@ -101,5 +101,29 @@ func runPlan(c *cli, args []string) int {
 	}
 	tw.Flush()
 	fmt.Fprintf(c.stdout, "%d stages: %d cached, %d to run\n", len(entries), len(entries)-toRun, toRun)
+	if n := cannotRun(entries); n > 0 {
+		fmt.Fprintf(c.stderr, "runner plan: %d stages cannot run (see their errors above)\n", n)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// cannotRun counts the stages a run would fail before starting them: their
+// key cannot be computed (a Path param naming a missing file, say).
+func cannotRun(entries []runner.PlanEntry) int {
+	n := 0
+	for _, e := range entries {
+		if e.Error != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// planExit is plan's exit status: failure when some stage cannot run.
+func planExit(entries []runner.PlanEntry) int {
+	if cannotRun(entries) > 0 {
+		return exitFailed
+	}
 	return exitOK
 }

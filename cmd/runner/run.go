@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 
 	"golang.org/x/term"
 
@@ -13,7 +14,7 @@ import (
 func init() {
 	register(&command{
 		name:    "run",
-		args:    "SPEC... [-j N] [--keep-going] [--force ID]... [--recheck ID]... [--cache DIR] [--set name=value]... [--backend B] [-v]",
+		args:    "SPEC... [-j N] [--keep-going] [--force ID]... [--recheck ID]... [--cache DIR] [--set name=value]... [--backend B] [-v] [--executor local|slurm] [--slurm-*]",
 		summary: "run specs, serving unchanged stages from the cache",
 		run:     runRun,
 	})
@@ -33,7 +34,16 @@ depend on a failure still runs. The exit status is 1 when any stage failed,
 
 ID arguments of --force and --recheck are stage instance ids
 ("spectrum[epoch=3,layer=full]"), stage names (all their instances) or
-wildcard refs ("spectrum[layer=full,*]").`
+wildcard refs ("spectrum[layer=full,*]").
+
+With --executor slurm this process stays the scheduler and runs each heavy
+stage as one Slurm job (sbatch) that runs "runner exec-stage" of this binary,
+copied into the cache; light stages (plots, tables, snapshots), fetch, and
+stages whose resources say local: true run here, as do forced and
+re-checked ones. The cache must be on a file system the compute nodes see.
+-j then bounds the stages run here and --slurm-jobs the jobs. The spec's
+resources: block and the --slurm-* flags say what each job asks for; none
+of them changes a key. README.md ("Running on a Slurm cluster") says more.`
 
 func runRun(c *cli, args []string) int {
 	cmd := findCommand("run")
@@ -46,11 +56,25 @@ func runRun(c *cli, args []string) int {
 	cache := cacheFlag(fs)
 	backend := backendFlag(fs)
 	verbose := fs.Bool("v", false, "also list cached stages")
+	executor := fs.String("executor", "local", "where stages run: local (in this process) or slurm (one Slurm job per heavy stage)")
+	var slf slurmFlags
+	slf.add(fs)
 	var sf specFlags
 	sf.add(fs)
 	files, code, ok := c.parse(fs, args)
 	if !ok {
 		return code
+	}
+	switch *executor {
+	case "local":
+		if set := slf.set(fs); len(set) > 0 {
+			fmt.Fprintf(c.stderr, "runner: %s needs --executor slurm\n", strings.Join(set, ", "))
+			return exitUsage
+		}
+	case "slurm":
+	default:
+		fmt.Fprintf(c.stderr, "runner: --executor %q: want local or slurm\n", *executor)
+		return exitUsage
 	}
 	pipes, ok := c.loadSpecs(files, &sf)
 	if !ok {
@@ -79,10 +103,20 @@ func runRun(c *cli, args []string) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	sum, err := runner.Run(ctx, pipes, runner.Options{
+	opts := runner.Options{
 		Store: store, Jobs: *jobs, KeepGoing: *keepGoing, Force: force, Recheck: recheck,
 		Backend: *backend, WorkDir: wd, Reporter: rep,
-	})
+	}
+	if *executor == "slurm" {
+		x, err := slf.executor(ctx, store, pipes, rep.Note)
+		if err != nil {
+			rep.Close()
+			fmt.Fprintf(c.stderr, "runner: %v\n", err)
+			return exitFailed
+		}
+		opts.Executor = x
+	}
+	sum, err := runner.Run(ctx, pipes, opts)
 	rep.Close()
 	if err != nil {
 		fmt.Fprintf(c.stderr, "runner: %v\n", err)

@@ -20,10 +20,23 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+
+	"github.com/hessian-spectra/runner/internal/bounded"
 )
 
 // ImageBytes is the size of one image: 3 channels of 32×32 bytes.
 const ImageBytes = 3 * 32 * 32
+
+// MaxRecords bounds the records of one .bin file: the largest published
+// one, CIFAR-100's train.bin, holds 50000. A larger file or archive member
+// is refused before it is read.
+const MaxRecords = 50000
+
+// maxArchiveBytes bounds the decompressed size of a .tar.gz (1 GiB): the
+// published ones expand to about 180 MB. Reading stops with an error past
+// it, so a decompression bomb costs bounded time as well as bounded memory.
+// A variable so that tests can lower it.
+var maxArchiveBytes int64 = 1 << 30
 
 // Variant describes one of the two datasets' binary layout.
 type Variant struct {
@@ -62,6 +75,14 @@ var (
 
 // RecordBytes is the size of one record.
 func (v Variant) RecordBytes() int { return v.LabelBytes + ImageBytes }
+
+// maxFileBytes is the size of a .bin file of MaxRecords records.
+func (v Variant) maxFileBytes() int64 { return int64(MaxRecords) * int64(v.RecordBytes()) }
+
+// tooLarge is the error for a .bin file or member of size bytes.
+func (v Variant) tooLarge(size int64) error {
+	return fmt.Errorf("%d bytes, more than the %d of %d %s records (the most a published file holds)", size, v.maxFileBytes(), MaxRecords, v.Name)
+}
 
 // Images holds decoded records.
 type Images struct {
@@ -103,11 +124,27 @@ func (v Variant) Decode(b []byte) (*Images, error) {
 	return im, nil
 }
 
-// ReadFile reads and decodes one .bin file. Errors name the file.
+// ReadFile reads and decodes one .bin file of at most MaxRecords records.
+// Errors name the file.
 func (v Variant) ReadFile(name string) (*Images, error) {
-	b, err := os.ReadFile(name)
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > v.maxFileBytes() {
+		return nil, fmt.Errorf("%s: %w", name, v.tooLarge(st.Size()))
+	}
+	b, err := bounded.ReadFull(bounded.LimitReader(f, v.maxFileBytes(), "the file"), st.Size())
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			err = fmt.Errorf("file shrank to %d bytes while read", len(b))
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	im, err := v.Decode(b)
 	if err != nil {
@@ -150,12 +187,16 @@ func (v Variant) ReadDir(dir string) (train, test *Images, err error) {
 
 // ReadTarGz reads the train and test splits from the published .tar.gz,
 // without extracting it: each .bin file is matched by its base name wherever
-// it sits in the archive. Errors name the archive and the member.
+// it sits in the archive, and must appear once. Errors name the archive and
+// the member. A member of more than MaxRecords records is refused before it
+// is read, and the decompressed archive is read through a limit (1 GiB), so
+// that a decompression bomb is an error.
 func (v Variant) ReadTarGz(r io.Reader, archive string) (train, test *Images, err error) {
-	zr, err := gzip.NewReader(r)
+	gzr, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: gzip: %w", archive, err)
 	}
+	zr := bounded.LimitReader(gzr, maxArchiveBytes, "the decompressed archive")
 	want := map[string]bool{}
 	for _, n := range append(append([]string{}, v.Train...), v.Test...) {
 		want[n] = true
@@ -168,32 +209,29 @@ func (v Variant) ReadTarGz(r io.Reader, archive string) (train, test *Images, er
 			break
 		}
 		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				err = errors.New("archive ends early (truncated)")
-			}
-			return nil, nil, fmt.Errorf("%s: %w", archive, err)
+			return nil, nil, fmt.Errorf("%s: %w", archive, truncated(err))
 		}
 		base := path.Base(h.Name)
 		if h.Typeflag != tar.TypeReg || !want[base] {
 			continue
 		}
-		b, err := io.ReadAll(tr)
+		if found[base] != nil {
+			return nil, nil, fmt.Errorf("%s: %s: a second %s in the archive", archive, bounded.Name(h.Name), base)
+		}
+		if h.Size > v.maxFileBytes() {
+			return nil, nil, fmt.Errorf("%s: %s: %w", archive, bounded.Name(h.Name), v.tooLarge(h.Size))
+		}
+		b, err := bounded.ReadFull(tr, h.Size)
 		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				err = errors.New("archive ends early (truncated)")
-			}
-			return nil, nil, fmt.Errorf("%s: %s: %w", archive, h.Name, err)
+			return nil, nil, fmt.Errorf("%s: %s: %w", archive, bounded.Name(h.Name), truncated(err))
 		}
 		if found[base], err = v.Decode(b); err != nil {
-			return nil, nil, fmt.Errorf("%s: %s: %w", archive, h.Name, err)
+			return nil, nil, fmt.Errorf("%s: %s: %w", archive, bounded.Name(h.Name), err)
 		}
 	}
 	// Read to the end of the gzip stream so that its CRC is checked.
 	if _, err := io.Copy(io.Discard, zr); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			err = errors.New("archive ends early (truncated)")
-		}
-		return nil, nil, fmt.Errorf("%s: %w", archive, err)
+		return nil, nil, fmt.Errorf("%s: %w", archive, truncated(err))
 	}
 	collect := func(names []string) (*Images, error) {
 		parts := make([]*Images, len(names))
@@ -211,6 +249,14 @@ func (v Variant) ReadTarGz(r io.Reader, archive string) (train, test *Images, er
 		return nil, nil, err
 	}
 	return train, test, nil
+}
+
+// truncated rewords the errors of a premature end of the archive.
+func truncated(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
+		return errors.New("archive ends early (truncated)")
+	}
+	return err
 }
 
 // ReadTarGzFile reads the splits from the .tar.gz at name.

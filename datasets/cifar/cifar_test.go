@@ -4,10 +4,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hessian-spectra/runner/internal/corrupt"
 )
 
 // record builds one record the way the CIFAR page describes it: label
@@ -79,7 +83,7 @@ func writeDir(t *testing.T, dir string, files map[string][]byte) {
 	}
 }
 
-func tarGz(t *testing.T, folder string, files map[string][]byte) []byte {
+func tarGz(t testing.TB, folder string, files map[string][]byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -181,4 +185,195 @@ func TestCorruptCIFAR(t *testing.T) {
 			t.Errorf("dir %s: error %v, want one naming a file in %s", name, err, d)
 		}
 	}
+}
+
+// zeros writes n zero bytes to w, a megabyte at a time.
+func zeros(w io.Writer, n int64) {
+	z := make([]byte, 1<<20)
+	for n > 0 {
+		k := min(n, int64(len(z)))
+		w.Write(z[:k])
+		n -= k
+	}
+}
+
+// rawTarGz writes a .tar.gz of the given members; a member with data nil
+// gets size zero bytes (a bomb, at gzip's ratio of about 1000).
+func rawTarGz(t *testing.T, members []tarMember) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	tw := tar.NewWriter(zw)
+	for _, m := range members {
+		size := int64(len(m.data))
+		if m.data == nil {
+			size = m.size
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: m.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: size}); err != nil {
+			t.Fatal(err)
+		}
+		if m.data == nil {
+			zeros(tw, size)
+		} else {
+			tw.Write(m.data)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	zw.Close()
+	return buf.Bytes()
+}
+
+type tarMember struct {
+	name string
+	data []byte
+	size int64
+}
+
+// TestCorruptCorpus is the corpus of damaged CIFAR inputs: members that
+// lie about their size, members over MaxRecords, a decompression bomb in a
+// member the reader skips, duplicates, truncations and bit flips of the
+// tarball, and oversized or damaged .bin files in a folder. Each must fail
+// with a one-line error and no panic, without reading a bomb into memory.
+func TestCorruptCorpus(t *testing.T) {
+	defer func(old int64) { maxArchiveBytes = old }(maxArchiveBytes)
+	maxArchiveBytes = 32 << 20 // the mechanism, at a size a test can afford
+
+	files := cifar10Files()
+	var members []tarMember
+	for _, n := range append(append([]string{}, CIFAR10.Train...), CIFAR10.Test...) {
+		members = append(members, tarMember{name: CIFAR10.Folder + "/" + n, data: files[n]})
+	}
+	good := rawTarGz(t, members)
+	with := func(extra ...tarMember) []byte {
+		return rawTarGz(t, append(append([]tarMember{}, members...), extra...))
+	}
+	replace := func(name string, m tarMember) []byte {
+		ms := append([]tarMember{}, members...)
+		for i := range ms {
+			if path.Base(ms[i].name) == name {
+				ms[i] = m
+			}
+		}
+		return rawTarGz(t, ms)
+	}
+
+	// A header announcing 10 GB, with no data behind it.
+	var lying bytes.Buffer
+	zw := gzip.NewWriter(&lying)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "cifar-10-batches-bin/data_batch_1.bin", Typeflag: tar.TypeReg, Size: 10 << 30})
+	tw.Flush()
+	zw.Write(make([]byte, 1024))
+	zw.Close()
+
+	over := int64(MaxRecords+1) * int64(CIFAR10.RecordBytes())
+	reject := []corrupt.Case{
+		{Name: "member announces 10 GB", Data: lying.Bytes()},
+		{Name: "member of MaxRecords+1 zero records", Data: replace("data_batch_2.bin", tarMember{name: "cifar-10-batches-bin/data_batch_2.bin", size: over})},
+		{Name: "bomb in a skipped member", Data: with(tarMember{name: "cifar-10-batches-bin/junk", size: 40 << 20})},
+		{Name: "bomb after the archive", Data: func() []byte {
+			var b bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+			tw := tar.NewWriter(zw)
+			for _, m := range members {
+				tw.WriteHeader(&tar.Header{Name: m.name, Typeflag: tar.TypeReg, Size: int64(len(m.data))})
+				tw.Write(m.data)
+			}
+			tw.Close()
+			zeros(zw, 40<<20)
+			zw.Close()
+			return b.Bytes()
+		}()},
+		{Name: "duplicate member", Data: with(members[0])},
+		{Name: "member name with a newline", Data: replace("test_batch.bin", tarMember{name: "cifar-10-batches-bin/x\n/test_batch.bin", data: []byte{1, 2, 3}})},
+		{Name: "empty member", Data: replace("test_batch.bin", tarMember{name: "cifar-10-batches-bin/test_batch.bin", data: []byte{}})},
+		{Name: "label out of range", Data: replace("test_batch.bin", tarMember{name: "cifar-10-batches-bin/test_batch.bin", data: record([]byte{200}, 0)})},
+		{Name: "CIFAR-100 layout", Data: replace("test_batch.bin", tarMember{name: "cifar-10-batches-bin/test_batch.bin", data: record([]byte{1, 2}, 0)})},
+		{Name: "tar without gzip", Data: func() []byte {
+			var b bytes.Buffer
+			tw := tar.NewWriter(&b)
+			tw.WriteHeader(&tar.Header{Name: "x", Typeflag: tar.TypeReg, Size: 1})
+			tw.Write([]byte{0})
+			tw.Close()
+			return b.Bytes()
+		}()},
+		{Name: "gzip of garbage", Data: func() []byte {
+			var b bytes.Buffer
+			zw := gzip.NewWriter(&b)
+			zw.Write(bytes.Repeat([]byte("not a tar header "), 100))
+			zw.Close()
+			return b.Bytes()
+		}()},
+	}
+	reject = append(reject, corrupt.Truncations(good, 2, 10, 20, len(good)-8, len(good)-4)...)
+	// The gzip magic and method.
+	reject = append(reject, corrupt.BitFlips(good, 0, 3)...)
+	// The rest of gzip's header, and compressed bytes: no panic; most fail.
+	survive := corrupt.BitFlips(good, 3, 200)
+
+	var must, may corrupt.Tally
+	must.RejectFiles(t, ".tar.gz", reject, func(path string) error { _, _, err := CIFAR10.ReadTarGzFile(path); return err })
+	dir := t.TempDir()
+	for _, c := range survive {
+		may.Survive(t, c.Name, func() error { _, _, err := CIFAR10.ReadTarGz(bytes.NewReader(c.Data), "mem.tar.gz"); return err })
+	}
+
+	// .bin files in a folder: one over MaxRecords (sparse: no disk used),
+	// empty, a partial record.
+	for name, mk := range map[string]func(string) error{
+		"bin over MaxRecords": func(p string) error {
+			f, err := os.Create(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return f.Truncate(over)
+		},
+		"empty bin":          func(p string) error { return os.WriteFile(p, nil, 0o644) },
+		"partial record bin": func(p string) error { return os.WriteFile(p, files["test_batch.bin"][:100], 0o644) },
+	} {
+		d := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
+		writeDir(t, d, files)
+		if err := mk(filepath.Join(d, "test_batch.bin")); err != nil {
+			t.Fatal(err)
+		}
+		err := must.Reject(t, name, func() error { _, _, err := CIFAR10.ReadDir(d); return err })
+		if err != nil && !strings.Contains(err.Error(), filepath.Join(d, "test_batch.bin")) {
+			t.Errorf("%s: error %q does not name the file", name, err)
+		}
+	}
+	must.Log(t, "CIFAR, must refuse")
+	may.Log(t, "CIFAR, bit flips in the tarball's first 200 bytes")
+
+	// The errors say what is wrong.
+	for _, c := range reject[:3] {
+		_, _, err := CIFAR10.ReadTarGz(bytes.NewReader(c.Data), "x.tar.gz")
+		if err == nil || !strings.Contains(err.Error(), "more than") {
+			t.Errorf("%s: error %v, want it to say the size is over a bound", c.Name, err)
+		}
+	}
+}
+
+// FuzzReadTarGz feeds arbitrary bytes to the tarball reader.
+func FuzzReadTarGz(f *testing.F) {
+	f.Add(tarGz(f, CIFAR10.Folder, cifar10Files()))
+	f.Add(tarGz(f, CIFAR10.Folder, map[string][]byte{"test_batch.bin": record([]byte{1}, 3)}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, v := range []Variant{CIFAR10, CIFAR100} {
+			train, test, err := v.ReadTarGz(bytes.NewReader(b), "fuzz.tar.gz")
+			if err != nil {
+				if strings.ContainsAny(err.Error(), "\r\n") {
+					t.Fatalf("error of more than one line: %q", err)
+				}
+				continue
+			}
+			for _, im := range []*Images{train, test} {
+				if len(im.Pixels) != im.N*ImageBytes || len(im.Labels) != im.N {
+					t.Fatalf("%d images with %d pixels and %d labels", im.N, len(im.Pixels), len(im.Labels))
+				}
+			}
+		}
+	})
 }

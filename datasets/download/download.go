@@ -13,7 +13,14 @@
 // one directory: a lock file per partial download keeps them from writing the
 // same file at once (flock on Unix, released by the kernel if a process dies),
 // and complete files appear by rename only after their checksum matched. The
-// directory must be on a local file system for the locks to hold.
+// directory must be on a local file system for the locks to hold; a process
+// waiting for another's lock gives up when its context is cancelled.
+//
+// A download never grows past the file's published size (File.Size), or a
+// generic bound (Client.MaxBytes) where none is published; a server that
+// announces or sends more fails that URL at once. Failing to write into the
+// directory (a full disk, a quota, a read-only file system) is a DiskError,
+// which is neither retried nor tried on another mirror.
 package download
 
 import (
@@ -32,6 +39,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hessian-spectra/runner/internal/bounded"
 )
 
 // File is one published file.
@@ -42,6 +51,9 @@ type File struct {
 	URLs []string
 	// MD5 and SHA256 are published checksums in hex; at least one is needed.
 	MD5, SHA256 string
+	// Size is the published size in bytes; 0 when unknown (then
+	// Client.MaxBytes bounds the download).
+	Size int64
 }
 
 func (f File) checksum() (algo, want string, h hash.Hash) {
@@ -83,6 +95,25 @@ type Client struct {
 	Progress Progress
 	// Log, if not nil, receives one line per retry or fallback.
 	Log io.Writer
+	// MaxBytes bounds a download whose File.Size is unknown (default
+	// DefaultMaxBytes).
+	MaxBytes int64
+}
+
+// DefaultMaxBytes is the bound on a download of unknown size: 4 GiB, above
+// every dataset file this project fetches (the largest, SVHN's
+// train_32x32.mat, is 182 MB).
+const DefaultMaxBytes = 4 << 30
+
+// limit returns the most bytes a download of f may have.
+func (c *Client) limit(f File) int64 {
+	switch {
+	case f.Size > 0:
+		return f.Size
+	case c.MaxBytes > 0:
+		return c.MaxBytes
+	}
+	return DefaultMaxBytes
 }
 
 // UnreachableError reports that no server of a file could be contacted at
@@ -100,6 +131,61 @@ func (e *UnreachableError) Error() string {
 
 // Unwrap returns the network error.
 func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// DiskError reports a failure to write a download into Client.Dir: a full
+// disk (ENOSPC), a quota (EDQUOT), a read-only file system (EROFS), missing
+// permissions. It is permanent: neither retried nor tried on another mirror.
+type DiskError struct {
+	Path string
+	Err  error
+}
+
+// Error names the file and the system's reason, on one line.
+func (e *DiskError) Error() string { return fmt.Sprintf("writing %s: %v", e.Path, e.Err) }
+
+// Unwrap returns the system error (e.g. syscall.ENOSPC).
+func (e *DiskError) Unwrap() error { return e.Err }
+
+// diskErr wraps err, from writing path, as a *DiskError (nil stays nil).
+func diskErr(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *DiskError
+	if errors.As(err, &de) {
+		return err
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is in the DiskError already
+	}
+	return &DiskError{Path: path, Err: err}
+}
+
+// SizeError reports a server that announces or sends more bytes than the
+// file may have: its published size, or Client.MaxBytes. It is permanent
+// for that URL.
+type SizeError struct {
+	URL string
+	// Got is the size the server announced, or -1 when it sent more than
+	// Limit without announcing a size.
+	Got   int64
+	Limit int64
+	// Published is set when Limit is the file's published size.
+	Published bool
+}
+
+// Error says what the server sent and what was allowed, on one line.
+func (e *SizeError) Error() string {
+	what := "the bound for a file of unknown size"
+	if e.Published {
+		what = "the published size"
+	}
+	if e.Got < 0 {
+		return fmt.Sprintf("%s: the server sends more than %s (%d bytes)", e.URL, what, e.Limit)
+	}
+	return fmt.Sprintf("%s: the server announces %d bytes, more than %s (%d bytes)", e.URL, e.Got, what, e.Limit)
+}
 
 // ChecksumError reports a complete download whose checksum differs from the
 // published one.
@@ -125,7 +211,7 @@ func (c *Client) Fetch(ctx context.Context, f File) (string, error) {
 		return "", fmt.Errorf("download %s: no URL", f.Name)
 	}
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return "", fmt.Errorf("download %s: %w", f.Name, err)
+		return "", fmt.Errorf("download %s: %w", f.Name, diskErr(c.Dir, err))
 	}
 	algo, want, _ := f.checksum()
 	final := filepath.Join(c.Dir, want+"-"+filepath.Base(f.Name))
@@ -147,6 +233,10 @@ func (c *Client) Fetch(ctx context.Context, f File) (string, error) {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
+		var de *DiskError
+		if errors.As(err, &de) {
+			return "", fmt.Errorf("download %s: %w", f.Name, err)
+		}
 		var ue *UnreachableError
 		if !errors.As(err, &ue) {
 			allUnreachable = false
@@ -159,7 +249,28 @@ func (c *Client) Fetch(ctx context.Context, f File) (string, error) {
 	if allUnreachable {
 		return "", errs[0]
 	}
-	return "", fmt.Errorf("download %s: %w", f.Name, errors.Join(errs...))
+	return "", fmt.Errorf("download %s: %w", f.Name, oneLine(errs))
+}
+
+// joined is errors.Join on one line: the messages separated by "; ".
+type joined []error
+
+func (j joined) Error() string {
+	msgs := make([]string, len(j))
+	for i, err := range j {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (j joined) Unwrap() []error { return j }
+
+// oneLine returns the one error of errs, or them joined on one line.
+func oneLine(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return joined(errs)
 }
 
 func (c *Client) logf(format string, args ...any) {
@@ -193,11 +304,15 @@ func (e errTransient) Unwrap() error { return e.err }
 // fetchURL downloads url into its partial file, resuming and retrying, and
 // renames it to final once its checksum matches.
 func (c *Client) fetchURL(ctx context.Context, url string, f File, final string) error {
-	uh := sha256.Sum256([]byte(url))
-	part := filepath.Join(c.Dir, hex.EncodeToString(uh[:8])+"-"+filepath.Base(f.Name)+".part")
-	unlock, err := lock(part + ".lock")
+	part := partPath(c.Dir, url, f.Name)
+	unlock, err := lock(ctx, part+".lock", func() {
+		c.logf("%s: waiting for another process downloading into %s", f.Name, c.Dir)
+	})
 	if err != nil {
-		return fmt.Errorf("%s: %w", url, err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%s: %w", url, diskErr(part+".lock", err))
 	}
 	defer unlock()
 	// Another process may have completed the file while we waited.
@@ -224,7 +339,7 @@ func (c *Client) fetchURL(ctx context.Context, url string, f File, final string)
 			}
 			backoff *= 2
 		}
-		resumed, err := c.attempt(ctx, url, part, filepath.Base(f.Name))
+		resumed, err := c.attempt(ctx, url, part, filepath.Base(f.Name), f.Size > 0, c.limit(f))
 		if err == nil {
 			algo, want, _ := f.checksum()
 			got, err := fileSum(part, f)
@@ -233,7 +348,7 @@ func (c *Client) fetchURL(ctx context.Context, url string, f File, final string)
 			}
 			if got == want {
 				if err := os.Rename(part, final); err != nil {
-					return fmt.Errorf("%s: %w", url, err)
+					return fmt.Errorf("%s: %w", url, diskErr(final, err))
 				}
 				return nil
 			}
@@ -266,12 +381,25 @@ func (c *Client) fetchURL(ctx context.Context, url string, f File, final string)
 	return fmt.Errorf("%s: giving up after %d attempts: %w", url, attempts, last)
 }
 
+// partPath returns the path of the partial download of the file name from
+// url in dir.
+func partPath(dir, url, name string) string {
+	uh := sha256.Sum256([]byte(url))
+	return filepath.Join(dir, hex.EncodeToString(uh[:8])+"-"+filepath.Base(name)+".part")
+}
+
 // attempt makes one request for the rest of the partial file and appends
-// what arrives. It reports whether it resumed a partial file.
-func (c *Client) attempt(ctx context.Context, url, part, name string) (resumed bool, err error) {
+// what arrives, up to limit bytes in all (the published size when
+// published). It reports whether it resumed a partial file.
+func (c *Client) attempt(ctx context.Context, url, part, name string, published bool, limit int64) (resumed bool, err error) {
 	var offset int64
 	if st, err := os.Stat(part); err == nil {
 		offset = st.Size()
+	}
+	if offset > limit {
+		// Left by an older run without the bound, or damaged: start over.
+		os.Remove(part)
+		offset = 0
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -314,9 +442,12 @@ func (c *Client) attempt(ctx context.Context, url, part, name string) (resumed b
 	default:
 		return false, fmt.Errorf("%s: HTTP %s", url, resp.Status)
 	}
+	if total > limit {
+		return resumed, &SizeError{URL: url, Got: total, Limit: limit, Published: published}
+	}
 	out, err := os.OpenFile(part, flags, 0o644)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", url, err)
+		return false, fmt.Errorf("%s: %w", url, diskErr(part, err))
 	}
 	defer out.Close()
 	if c.Progress != nil {
@@ -330,17 +461,37 @@ func (c *Client) attempt(ctx context.Context, url, part, name string) (resumed b
 	}
 	body := &watchdog{r: resp.Body, timer: time.AfterFunc(idle, cancel), idle: idle, progress: c.Progress}
 	defer body.timer.Stop()
-	n, err := io.Copy(out, body)
-	if err != nil {
+	n, err := io.Copy(diskWriter{out, part}, bounded.LimitReader(body, limit-offset, url))
+	var de *DiskError
+	var tl *bounded.TooLongError
+	switch {
+	case errors.As(err, &de):
+		return resumed, fmt.Errorf("%s: %w", url, err)
+	case errors.As(err, &tl):
+		os.Remove(part)
+		return resumed, &SizeError{URL: url, Got: -1, Limit: limit, Published: published}
+	case err != nil:
 		return resumed, errTransient{fmt.Errorf("%s: transfer broke after %d bytes: %w", url, offset+n, err)}
 	}
 	if total >= 0 && offset+n != total {
 		return resumed, errTransient{fmt.Errorf("%s: got %d of %d bytes", url, offset+n, total)}
 	}
 	if err := out.Close(); err != nil {
-		return resumed, fmt.Errorf("%s: %w", url, err)
+		return resumed, fmt.Errorf("%s: %w", url, diskErr(part, err))
 	}
 	return resumed, nil
+}
+
+// diskWriter marks the errors of writing the partial file as DiskErrors,
+// to tell them from the network's.
+type diskWriter struct {
+	f    *os.File
+	path string
+}
+
+func (w diskWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	return n, diskErr(w.path, err)
 }
 
 // watchdog cancels the request when no byte arrives for idle, and reports

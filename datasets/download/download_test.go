@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -355,5 +356,123 @@ func TestParseContentRange(t *testing.T) {
 		if ok != tt.ok || (ok && (s != tt.start || n != tt.size)) {
 			t.Errorf("%q: %d %d %v", tt.in, s, n, ok)
 		}
+	}
+}
+
+// A server announcing more than the published size fails that URL at once
+// (no retry) and the next mirror is tried.
+func TestPublishedSizeBounds(t *testing.T) {
+	s := newServer(t, nil)
+	good := newServer(t, nil)
+	c, _ := client(t)
+	f := file(s.URL+"/f.bin", good.URL+"/f.bin")
+	f.Size = int64(len(payload)) - 1
+	_, err := c.Fetch(context.Background(), f)
+	var se *SizeError
+	if !errors.As(err, &se) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "more than the published size (99999 bytes)") {
+		t.Errorf("error %v, want one line with a SizeError", err)
+	}
+	if n, m := len(s.ranges()), len(good.ranges()); n != 1 || m != 1 {
+		t.Errorf("%d and %d requests, want 1 to each mirror", n, m)
+	}
+	f.Size = int64(len(payload))
+	path, err := c.Fetch(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDone(t, c, path)
+}
+
+// A server that announces no size is cut off at Client.MaxBytes, and the
+// partial file is removed.
+func TestUnknownSizeBound(t *testing.T) {
+	s := newServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		w.Write(payload[:50_000]) // no Content-Length: chunked
+		w.(http.Flusher).Flush()
+		w.Write(payload[50_000:])
+		return true
+	})
+	c, _ := client(t)
+	c.MaxBytes = 60_000
+	_, err := c.Fetch(context.Background(), file(s.URL+"/f.bin"))
+	var se *SizeError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "sends more than the bound for a file of unknown size (60000 bytes)") {
+		t.Errorf("error %v, want a SizeError", err)
+	}
+	if n := len(s.ranges()); n != 1 {
+		t.Errorf("%d requests, want 1 (a size error is not transient)", n)
+	}
+	if parts, _ := filepath.Glob(filepath.Join(c.Dir, "*.part")); len(parts) != 0 {
+		t.Errorf("partial files left: %v", parts)
+	}
+}
+
+// A full disk (writing to /dev/full gives ENOSPC) is a DiskError: not
+// retried, and no other mirror is tried.
+func TestDiskFullIsPermanent(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	s := newServer(t, nil)
+	other := newServer(t, nil)
+	c, _ := client(t)
+	if err := os.Symlink("/dev/full", partPath(c.Dir, s.URL+"/f.bin", "f.bin")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Fetch(context.Background(), file(s.URL+"/f.bin", other.URL+"/f.bin"))
+	var de *DiskError
+	if !errors.As(err, &de) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("error %v, want a DiskError wrapping ENOSPC", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, "no space left on device") {
+		t.Errorf("message %q", msg)
+	}
+	if n, m := len(s.ranges()), len(other.ranges()); n != 1 || m != 0 {
+		t.Errorf("%d requests to the first mirror and %d to the second, want 1 and 0", n, m)
+	}
+}
+
+// A process waiting for another's download lock gives up when its context
+// is cancelled (Ctrl-C), and gets the lock once it is released.
+func TestLockWaitHonoursContext(t *testing.T) {
+	s := newServer(t, nil)
+	c, log := client(t)
+	url := s.URL + "/f.bin"
+	unlock, err := lock(context.Background(), partPath(c.Dir, url, "f.bin")+".lock", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	if _, err := c.Fetch(ctx, file(url)); !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want context.Canceled", err)
+	}
+	if !strings.Contains(log.String(), "waiting for another process") {
+		t.Errorf("log %q, want it to say it waits", log)
+	}
+	if n := len(s.ranges()); n != 0 {
+		t.Errorf("%d requests while another process held the lock", n)
+	}
+	time.AfterFunc(100*time.Millisecond, unlock)
+	path, err := c.Fetch(context.Background(), file(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDone(t, c, path)
+}
+
+// Errors of several mirrors are joined on one line.
+func TestMirrorErrorsOneLine(t *testing.T) {
+	bad := func(code int) *server {
+		return newServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+			http.Error(w, "no", code)
+			return true
+		})
+	}
+	a, b := bad(http.StatusNotFound), bad(http.StatusForbidden)
+	c, _ := client(t)
+	_, err := c.Fetch(context.Background(), file(a.URL+"/f.bin", b.URL+"/f.bin"))
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "403") {
+		t.Errorf("error %q, want one line naming both failures", err)
 	}
 }

@@ -17,13 +17,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/hessian-spectra/runner/internal/bounded"
 )
 
 // TypeUByte is the IDX type code of unsigned bytes.
 const TypeUByte = 0x08
 
-// maxElements bounds the size a header may announce (2³¹ bytes), so that a
-// corrupt header is an error rather than a huge allocation.
+// maxElements bounds the size a header may announce (2³¹ bytes), whatever
+// the input: the largest published IDX file (MNIST's training images) holds
+// 47 MB.
 const maxElements = 1 << 31
 
 // Array is the content of one IDX file of unsigned bytes.
@@ -39,7 +42,16 @@ type Array struct {
 // a type other than unsigned byte, data shorter than the header announces
 // (a truncated file), bytes after the data, or a gzip stream that does not
 // end cleanly (truncated or failing its CRC).
-func Read(r io.Reader) (*Array, error) {
+//
+// A header may announce at most 2³¹ bytes; memory for them grows as they
+// arrive, and a gzip stream is read through an io.LimitReader one byte past
+// what the header announces, so neither a lying header nor a decompression
+// bomb costs more memory than the data really there.
+func Read(r io.Reader) (*Array, error) { return read(r, -1) }
+
+// read is Read of an input of size bytes (size < 0: unknown). A known size
+// lets a header announcing more than the file can hold fail before any read.
+func read(r io.Reader, size int64) (*Array, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	var src io.Reader = br
 	gz := false
@@ -50,6 +62,11 @@ func Read(r io.Reader) (*Array, error) {
 		}
 		src = zr
 		gz = true
+	}
+	// The most bytes the (decompressed) input can hold.
+	capacity := size
+	if gz && size >= 0 {
+		capacity = bounded.InflatedCap(size)
 	}
 	var hdr [4]byte
 	if _, err := io.ReadFull(src, hdr[:]); err != nil {
@@ -70,17 +87,25 @@ func Read(r io.Reader) (*Array, error) {
 		return nil, fmt.Errorf("reading %d dimension sizes: %w", nd, truncated(err, gz))
 	}
 	a := &Array{Dims: make([]int, nd)}
-	total := 1
+	var total int64 = 1
 	for i := range a.Dims {
 		a.Dims[i] = int(binary.BigEndian.Uint32(dimBytes[4*i:]))
-		total *= a.Dims[i]
+		total *= int64(a.Dims[i])
 		if total > maxElements {
 			return nil, fmt.Errorf("IDX header declares dimensions %v, more than %d bytes", a.Dims[:i+1], maxElements)
 		}
 	}
-	a.Data = make([]uint8, total)
-	if n, err := io.ReadFull(src, a.Data); err != nil {
-		return nil, fmt.Errorf("header declares %v = %d bytes of data, the file holds %d bytes: %w", a.Dims, total, n, truncated(err, gz))
+	if rest := capacity - 4 - 4*int64(nd); capacity >= 0 && total > rest {
+		if gz {
+			return nil, fmt.Errorf("header declares %v = %d bytes of data, a %d-byte gzip file can hold at most %d (corrupt)", a.Dims, total, size, rest)
+		}
+		return nil, fmt.Errorf("header declares %v = %d bytes of data, the file holds %d bytes (truncated)", a.Dims, total, max(rest, 0))
+	}
+	// One byte past the data, to see that nothing follows it.
+	src = io.LimitReader(src, total+1)
+	var err error
+	if a.Data, err = bounded.ReadFull(src, total); err != nil {
+		return nil, fmt.Errorf("header declares %v = %d bytes of data, the file holds %d bytes: %w", a.Dims, total, len(a.Data), truncated(err, gz))
 	}
 	// Nothing may follow the data; for gzip this read also checks the CRC.
 	var extra [1]byte
@@ -111,7 +136,11 @@ func ReadFile(path string) (*Array, error) {
 		return nil, err
 	}
 	defer f.Close()
-	a, err := Read(f)
+	size := int64(-1)
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	a, err := read(f, size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -30,6 +30,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/hessian-spectra/runner/internal/bounded"
 )
 
 // Class is a MATLAB array class (mxCLASS).
@@ -144,7 +146,7 @@ func (f *File) Get(name string) (*Array, error) {
 	}
 	var have []string
 	for _, a := range f.Arrays {
-		have = append(have, fmt.Sprintf("%s %s%v", a.Name, a.Class, a.Dims))
+		have = append(have, fmt.Sprintf("%s %s%v", bounded.Name(a.Name), a.Class, a.Dims))
 	}
 	have = append(have, f.Skipped...)
 	sort.Strings(have)
@@ -157,6 +159,11 @@ func (f *File) Get(name string) (*Array, error) {
 // maxBytes bounds any size read from a file (4 GiB), so that a corrupt size
 // is an error rather than a huge allocation.
 const maxBytes = 1 << 32
+
+// maxArrayBytes bounds the memory of the arrays one file gives, together
+// (4 GiB; SVHN's largest file, extra_32x32.mat, gives 1.3 GB). A variable so
+// that tests can lower it.
+var maxArrayBytes int64 = 1 << 32
 
 // Read parses a whole MAT-file held in b.
 func Read(b []byte) (*File, error) {
@@ -192,25 +199,9 @@ func Read(b []byte) (*File, error) {
 		}
 		switch typ {
 		case miCOMPRESSED:
-			zr, err := zlib.NewReader(bytes.NewReader(data))
-			if err != nil {
+			if data, err = p.inflate(data); err != nil {
 				return nil, fmt.Errorf("compressed element at byte %d: %w", off, err)
 			}
-			inner, err := io.ReadAll(zr)
-			if err != nil {
-				if errors.Is(err, io.ErrUnexpectedEOF) {
-					err = errors.New("zlib stream ends early (truncated)")
-				}
-				return nil, fmt.Errorf("compressed element at byte %d: %w", off, err)
-			}
-			ityp, idata, _, err := p.element(inner, false)
-			if err != nil {
-				return nil, fmt.Errorf("compressed element at byte %d: %w", off, err)
-			}
-			if ityp != miMATRIX {
-				return nil, fmt.Errorf("compressed element at byte %d holds data type %d, want a matrix (%d)", off, ityp, miMATRIX)
-			}
-			data = idata
 		case miMATRIX:
 		default:
 			return nil, fmt.Errorf("top-level data element at byte %d has data type %d, want a matrix (%d) or compressed (%d)", off, typ, miMATRIX, miCOMPRESSED)
@@ -244,7 +235,52 @@ func firstLine(s string) string {
 	return s
 }
 
-type parser struct{ order binary.ByteOrder }
+type parser struct {
+	order binary.ByteOrder
+	// arrayBytes is the memory of the arrays decoded so far.
+	arrayBytes int64
+}
+
+// inflate returns the data of the matrix element a compressed element
+// holds. The zlib stream is read only as far as the element's tag
+// announces, which must be within what its compressed bytes can inflate to
+// (bounded.InflatedCap), through a bounded.LimitReader; memory grows as
+// the bytes arrive. Up to 7 bytes of padding may follow the matrix.
+func (p *parser) inflate(compressed []byte) ([]byte, error) {
+	zr, err := zlib.NewReader(bytes.NewReader(compressed))
+	if err != nil {
+		return nil, err
+	}
+	var tag [8]byte
+	if _, err := io.ReadFull(zr, tag[:]); err != nil {
+		return nil, zlibErr(err)
+	}
+	typ, n := p.order.Uint32(tag[:]), int64(p.order.Uint32(tag[4:]))
+	if typ != miMATRIX {
+		return nil, fmt.Errorf("holds data type %d, want a matrix (%d)", typ, miMATRIX)
+	}
+	if capacity := bounded.InflatedCap(int64(len(compressed))) - 8; n > capacity {
+		return nil, fmt.Errorf("matrix declares %d bytes, more than %d compressed bytes can hold (corrupt)", n, len(compressed))
+	}
+	lr := bounded.LimitReader(zr, n+7, "the compressed matrix")
+	data, err := bounded.ReadFull(lr, n)
+	if err != nil {
+		return nil, fmt.Errorf("matrix declares %d bytes, the stream holds %d: %w", n, len(data), zlibErr(err))
+	}
+	// Read to the stream's end, which checks its Adler-32 checksum.
+	if _, err := io.Copy(io.Discard, lr); err != nil {
+		return nil, fmt.Errorf("after the matrix: %w", zlibErr(err))
+	}
+	return data, nil
+}
+
+// zlibErr rewords the errors of a premature end of a zlib stream.
+func zlibErr(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
+		return errors.New("zlib stream ends early (truncated)")
+	}
+	return err
+}
 
 // element splits one data element off b: its type, its data, and the offset
 // of what follows. Sub-elements (pad = true) are padded to 8 bytes; top-level
@@ -297,14 +333,14 @@ func (p *parser) matrix(f *File, b []byte) error {
 		return fmt.Errorf("matrix dimensions have type %d and %d bytes, want at least two int32", types[1], len(subs[1]))
 	}
 	dims := make([]int, len(subs[1])/4)
-	count := 1
+	var count int64 = 1
 	for i := range dims {
 		d := int32(p.order.Uint32(subs[1][4*i:]))
 		if d < 0 {
 			return fmt.Errorf("matrix dimension %d is negative (%d)", i, d)
 		}
 		dims[i] = int(d)
-		count *= dims[i]
+		count *= int64(d)
 		if count > maxBytes {
 			return fmt.Errorf("matrix dimensions %v are too large", dims[:i+1])
 		}
@@ -314,7 +350,7 @@ func (p *parser) matrix(f *File, b []byte) error {
 	}
 	name := string(subs[2])
 	if !class.numeric() {
-		f.Skipped = append(f.Skipped, fmt.Sprintf("%s (%s)", name, class))
+		f.Skipped = append(f.Skipped, fmt.Sprintf("%s (%s)", bounded.Name(name), class))
 		return nil
 	}
 	if complex {
@@ -323,10 +359,18 @@ func (p *parser) matrix(f *File, b []byte) error {
 	if len(subs) < 4 {
 		return fmt.Errorf("array %q has no real part", name)
 	}
-	data, err := p.numbers(subs[3], types[3], class, count)
+	outBytes := 8 * count // float64
+	if class == Uint8 {
+		outBytes = count
+	}
+	if p.arrayBytes+outBytes > maxArrayBytes {
+		return fmt.Errorf("array %q (%s%v) would take the file's arrays past %d bytes of memory", name, class, dims, maxArrayBytes)
+	}
+	data, err := p.numbers(subs[3], types[3], class, int(count))
 	if err != nil {
 		return fmt.Errorf("array %q (%s%v): %w", name, class, dims, err)
 	}
+	p.arrayBytes += outBytes
 	f.Arrays = append(f.Arrays, &Array{Name: name, Class: class, Dims: dims, Data: data})
 	return nil
 }
@@ -338,7 +382,7 @@ func (p *parser) numbers(b []byte, typ uint32, class Class, count int) (any, err
 	if !ok || typ == miUTF8 {
 		return nil, fmt.Errorf("real part has data type %d, not a numeric type", typ)
 	}
-	if len(b) != size*count {
+	if int64(len(b)) != int64(size)*int64(count) {
 		return nil, fmt.Errorf("real part holds %d bytes, the dimensions need %d elements of %d bytes (%d)", len(b), count, size, size*count)
 	}
 	if class == Uint8 {

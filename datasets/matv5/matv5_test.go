@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hessian-spectra/runner/internal/corrupt"
 )
 
 // The writer below follows MathWorks' level 5 description independently of
@@ -239,4 +241,126 @@ func TestCorruptFiles(t *testing.T) {
 	if _, err := f.Get("labels"); err == nil || !strings.Contains(err.Error(), "X uint8[2 2 3 2], note (char), y double[2 1]") {
 		t.Errorf("Get(labels): %v, want an error listing the arrays", err)
 	}
+}
+
+// tag is an 8-byte element tag.
+func tag(order binary.ByteOrder, typ, n uint32) []byte {
+	b := make([]byte, 8)
+	order.PutUint32(b, typ)
+	order.PutUint32(b[4:], n)
+	return b
+}
+
+// TestCorruptCorpus feeds damaged MAT-files to ReadFile: truncations of
+// plain and compressed files, bit flips in the header and the first tags,
+// lying sizes and dimensions, and zlib bombs. Each must fail with a one-line
+// error naming the file, and no panic.
+func TestCorruptCorpus(t *testing.T) {
+	defer func(old int64) { maxArrayBytes = old }(maxArrayBytes)
+	maxArrayBytes = 4 << 20 // the mechanism, at a size a test can afford
+
+	le := binary.LittleEndian
+	good, _, _ := svhnLike(le, true)
+	plain, _, _ := svhnLike(le, false)
+	withElems := func(elems ...[]byte) []byte { return slices.Concat(append([][]byte{header(le)}, elems...)...) }
+	mat := func(name string, class Class, dims []int, typ uint32, data []byte) []byte {
+		return matrix(le, name, class, 0, dims, typ, data)
+	}
+	zeros := make([]byte, 16<<20)
+	// A valid uint8 matrix of 16 MiB of zeros, over the arrays' budget.
+	bigMatrix := mat("X", Uint8, []int{16 << 20, 1}, miUINT8, zeros)
+
+	reject := []corrupt.Case{
+		{Name: "tag declares 4 GiB", Data: withElems(tag(le, miMATRIX, 0xffffffff), make([]byte, 64))},
+		{Name: "small element over 4 bytes", Data: withElems(tag(le, 8<<16|miMATRIX, 0))},
+		{Name: "top-level int32 element", Data: withElems(tag(le, miINT32, 8), make([]byte, 8))},
+		{Name: "negative dimension", Data: withElems(mat("X", Uint8, []int{-1, 2}, miUINT8, []byte{1, 2}))},
+		{Name: "dimensions overflow", Data: withElems(mat("X", Double, []int{1 << 30, 1 << 30, 1 << 30}, miUINT8, []byte{1}))},
+		{Name: "one dimension", Data: withElems(mat("X", Uint8, []int{4}, miUINT8, []byte{1, 2, 3, 4}))},
+		{Name: "data shorter than dims", Data: withElems(mat("X", Double, []int{3, 3}, miDOUBLE, make([]byte, 64)))},
+		{Name: "char stored as real part", Data: withElems(mat("X", Double, []int{1, 2}, miUTF8, []byte("hi")))},
+		{Name: "uint8 class stored as int16", Data: withElems(mat("X", Uint8, []int{1, 2}, miINT16, make([]byte, 4)))},
+		{Name: "name with a newline, complex", Data: withElems(matrix(le, "x\ny", Double, 0x0800, []int{1, 1}, miDOUBLE, make([]byte, 8)))},
+		{Name: "compressed: not zlib", Data: withElems(tag(le, miCOMPRESSED, 16), bytes.Repeat([]byte{0xaa}, 16))},
+		{Name: "compressed: empty stream", Data: withElems(compressed(le, nil))},
+		{Name: "compressed: holds an int32 element", Data: withElems(compressed(le, append(tag(le, miINT32, 4), 1, 2, 3, 4)))},
+		{Name: "compressed: matrix declares 4 GiB", Data: withElems(compressed(le, append(tag(le, miMATRIX, 0xfffffff8), make([]byte, 1024)...)))},
+		{Name: "zlib bomb: matrix declares 16 MiB of zeros", Data: withElems(compressed(le, append(tag(le, miMATRIX, 16<<20), zeros...)))},
+		{Name: "zlib bomb: matrix declares 1 KiB, stream holds 16 MiB", Data: withElems(compressed(le, append(tag(le, miMATRIX, 1024), zeros...)))},
+		{Name: "zlib bomb: a valid 16 MiB uint8 array", Data: withElems(compressed(le, bigMatrix))},
+		{Name: "zlib stream cut after the matrix", Data: func() []byte {
+			c := compressed(le, mat("X", Uint8, []int{2, 2}, miUINT8, []byte{1, 2, 3, 4}))
+			c = c[:len(c)-4] // without the Adler-32
+			le.PutUint32(c[4:], uint32(len(c)-8))
+			return withElems(c)
+		}()},
+	}
+	reject = append(reject, corrupt.Truncations(plain, 116, 124, 127, 129, 135, 136, 140, 150, 200)...)
+	reject = append(reject, corrupt.Truncations(good, 129, 136, 140, 150, 200)...)
+	// The version and endian indicator.
+	reject = append(reject, corrupt.BitFlips(good, 124, 128)...)
+	// Header text, the subsystem offset, the first tags and compressed bytes.
+	survive := append(corrupt.BitFlips(plain, 0, 124), corrupt.BitFlips(plain, 128, 200)...)
+	survive = append(survive, corrupt.BitFlips(good, 128, 180)...)
+
+	var must, may corrupt.Tally
+	must.RejectFiles(t, ".mat", reject, func(path string) error { _, err := ReadFile(path); return err })
+	for _, c := range survive {
+		may.Survive(t, c.Name, func() error {
+			f, err := Read(c.Data)
+			if err == nil {
+				for _, a := range f.Arrays {
+					if n := len(a.Float64s()); n != a.Len() {
+						t.Errorf("%s: %s has dims %v and %d elements", c.Name, a.Name, a.Dims, n)
+					}
+				}
+				if _, gerr := f.Get("no such array"); gerr == nil || strings.ContainsAny(gerr.Error(), "\r\n") {
+					t.Errorf("%s: Get of a missing array: %v", c.Name, gerr)
+				}
+			}
+			return err
+		})
+	}
+	must.Log(t, "MAT v5, must refuse")
+	may.Log(t, "MAT v5, bit flips")
+
+	for name, want := range map[string]string{
+		"compressed: matrix declares 4 GiB":                     "more than",
+		"zlib bomb: matrix declares 1 KiB, stream holds 16 MiB": "holds more than 1031 bytes",
+		"zlib bomb: a valid 16 MiB uint8 array":                 "past 4194304 bytes",
+	} {
+		for _, c := range reject {
+			if c.Name == name {
+				if _, err := Read(c.Data); err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("%s: error %v, want it to contain %q", name, err, want)
+				}
+			}
+		}
+	}
+}
+
+// FuzzRead feeds arbitrary bytes to the MAT-file reader.
+func FuzzRead(f *testing.F) {
+	for _, order := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		for _, compress := range []bool{false, true} {
+			b, _, _ := svhnLike(order, compress)
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		file, err := Read(b)
+		if err == nil {
+			for _, a := range file.Arrays {
+				if n := len(a.Float64s()); n != a.Len() {
+					t.Fatalf("%q has dims %v and %d elements", a.Name, a.Dims, n)
+				}
+			}
+			if _, gerr := file.Get("\x00"); gerr == nil || strings.ContainsAny(gerr.Error(), "\r\n") {
+				t.Fatalf("Get of a missing array: %v", gerr)
+			}
+		}
+		if err != nil && strings.ContainsAny(err.Error(), "\r\n") {
+			t.Fatalf("error of more than one line: %q", err)
+		}
+	})
 }

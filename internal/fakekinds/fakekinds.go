@@ -23,12 +23,16 @@ import (
 	"github.com/hessian-spectra/runner/stage"
 )
 
-// Registry returns the fake kinds: gen, sum and nondet.
+// Registry returns the fake kinds: gen, sum, chunks and nondet, and job and
+// table for cluster executor tests.
 func Registry() stage.Registry {
 	r := stage.Registry{}
 	r.Register(Gen)
 	r.Register(Sum)
+	r.Register(Chunks)
 	r.Register(Nondet)
+	r.Register(Job)
+	r.Register(Table)
 	return r
 }
 
@@ -41,8 +45,9 @@ type Result struct {
 	Src int64 `json:"src,omitempty"`
 }
 
-// Gen writes result.json with value×n plus the values of its inputs, and a
-// payload of size deterministic bytes.
+// Gen writes result.json with value×n plus the values of its inputs, a
+// payload of size deterministic bytes, and its wall-clock time in
+// run/wall.txt (not digested).
 var Gen = &stage.Kind{
 	Name:    "gen",
 	Version: 1,
@@ -92,6 +97,96 @@ var Sum = &stage.Kind{
 	},
 }
 
+// Chunks computes n chunks one after another, keeping each in its scratch
+// directory as it completes, so that a run killed part way resumes after the
+// last complete chunk (as the train stage resumes after its last epoch). It
+// writes data.txt (the chunks, each derived from value and its index),
+// result.json with value plus its inputs, and its chunk wall times in
+// run/chunks.txt. It declares n as a reuse param (stage.Reuse): given a
+// cached artifact with other n, it takes the chunks that artifact holds
+// and computes the rest, recording both counts in run/run.json
+// (chunks_reused, chunks_computed).
+var Chunks = &stage.Kind{
+	Name:    "chunks",
+	Version: 1,
+	Doc:     "Computes n chunks resumably (a test kind).",
+	Params: []stage.Param{
+		{Name: "value", Type: stage.Float, Default: 1.0},
+		{Name: "n", Type: stage.Int, Default: 4, Min: stage.Bound(1), Max: stage.Bound(1000)},
+		{Name: "sleep_ms", Type: stage.Int, Default: 0, Min: stage.Bound(0), Doc: "time each chunk takes"},
+	},
+	Inputs: []stage.Input{{Name: "base", Optional: true}},
+	Reuse: &stage.Reuse{Params: []string{"n"}, Plan: func(from, to stage.Params) (stage.ReusePlan, bool) {
+		a, b := from.Int("n"), to.Int("n")
+		if a >= b {
+			return stage.ReusePlan{How: fmt.Sprintf("derived from cached run of %d chunks", a)}, true
+		}
+		return stage.ReusePlan{How: fmt.Sprintf("extends cached run of %d chunks by %d", a, b-a), Cost: float64(b - a)}, true
+	}},
+	Run: runChunks,
+}
+
+func runChunks(ctx context.Context, e *stage.Env) error {
+	trace(e)
+	p := e.Params
+	var data, times strings.Builder
+	var prior []string
+	if e.Prior != nil {
+		b, err := os.ReadFile(filepath.Join(e.Prior.Dir, "data.txt"))
+		if err != nil {
+			return err
+		}
+		prior = strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n")
+	}
+	reused, computed := 0, 0
+	defer func() { e.SetRunInfo("chunks_reused", reused); e.SetRunInfo("chunks_computed", computed) }()
+	for i := 0; i < p.Int("n"); i++ {
+		chunk := fmt.Sprintf("chunk %d: %.17g\n", i, p.Float("value")*float64(i*i+1))
+		if i < len(prior) {
+			data.WriteString(strings.TrimSuffix(prior[i], "\n") + "\n")
+			reused++
+			continue
+		}
+		if e.Scratch != "" {
+			saved := filepath.Join(e.Scratch, fmt.Sprintf("chunk-%04d", i))
+			if b, err := os.ReadFile(saved); err == nil {
+				data.Write(b) // completed by an earlier, interrupted run
+				continue
+			}
+			computed++
+			if err := sleep(ctx, e, time.Duration(p.Int("sleep_ms"))*time.Millisecond); err != nil {
+				return err
+			}
+			tmp := saved + ".tmp"
+			if err := os.WriteFile(tmp, []byte(chunk), 0o666); err != nil {
+				return err
+			}
+			if err := os.Rename(tmp, saved); err != nil {
+				return err
+			}
+		} else if err := sleep(ctx, e, time.Duration(p.Int("sleep_ms"))*time.Millisecond); err != nil {
+			return err
+		} else {
+			computed++
+		}
+		data.WriteString(chunk)
+		fmt.Fprintf(&times, "%d %s\n", i, time.Now().Format(time.RFC3339Nano))
+	}
+	if err := os.WriteFile(filepath.Join(e.OutDir, "data.txt"), []byte(data.String()), 0o666); err != nil {
+		return err
+	}
+	if e.RunDir != "" {
+		if err := os.WriteFile(filepath.Join(e.RunDir, "chunks.txt"), []byte(times.String()), 0o666); err != nil {
+			return err
+		}
+	}
+	total, counts, err := readInputs(e)
+	if err != nil {
+		return err
+	}
+	return writeResult(e, Result{Value: p.Float("value") + total, Inputs: counts})
+}
+
 // Nondet writes different bytes each time it runs: a kind that fails a
 // determinism re-check.
 var Nondet = &stage.Kind{
@@ -128,10 +223,7 @@ func runGen(ctx context.Context, e *stage.Env) error {
 		return err
 	}
 	if p.Bool("fail") {
-		for i := 1; i <= 30; i++ {
-			e.Logf("log line %d", i)
-		}
-		return fmt.Errorf("gen: asked to fail")
+		return failWithLog(e, "gen")
 	}
 	total, counts, err := readInputs(e)
 	if err != nil {
@@ -166,7 +258,23 @@ func runGen(ctx context.Context, e *stage.Env) error {
 			return err
 		}
 	}
+	// Wall-clock facts belong in RunDir, which the digest leaves out.
+	if e.RunDir != "" {
+		e.SetRunInfo("fake_backend", e.Backend)
+		stamp := []byte(time.Now().Format(time.RFC3339Nano) + "\n")
+		if err := os.WriteFile(filepath.Join(e.RunDir, "wall.txt"), stamp, 0o666); err != nil {
+			return err
+		}
+	}
 	return writeResult(e, r)
+}
+
+// failWithLog writes 30 log lines, more than a failure shows, and fails.
+func failWithLog(e *stage.Env, kind string) error {
+	for i := 1; i <= 30; i++ {
+		e.Logf("log line %d", i)
+	}
+	return fmt.Errorf("%s: asked to fail", kind)
 }
 
 var markSeq atomic.Int64

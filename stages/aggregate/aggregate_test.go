@@ -108,7 +108,7 @@ func TestPenalization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sum.Methods) != 2 || math.Abs(sum.Methods[0].TestError.Std-math.Sqrt(5)) > 1e-9 || sum.Methods[0].TestError.N != 4 ||
+	if len(sum.Methods) != 2 || !(math.Abs(sum.Methods[0].TestError.Std-math.Sqrt(5)) <= 1e-9) || sum.Methods[0].TestError.N != 4 ||
 		strings.Join(sum.Methods[1].Runs, " ") != "htr[seed=0] htr[seed=1]" || sum.Methods[1].Paper.Std != nil {
 		t.Errorf("summary.json = %+v", sum)
 	}
@@ -239,7 +239,7 @@ func TestDistancesW1(t *testing.T) {
 	const tol = 2e-3
 	check := func(what string, got, want []float64) {
 		for i := range want {
-			if math.Abs(got[i]-want[i]) > tol {
+			if !(math.Abs(got[i]-want[i]) <= tol) {
 				t.Errorf("%s = %v, want %v", what, got, want)
 				return
 			}
@@ -323,7 +323,7 @@ func TestDistancesSeedMetric(t *testing.T) {
 		}
 	}
 	// The mixture's mean is 1 + 2·0.1e: W1 ≥ |mean difference|.
-	if r.W1.PerEpoch[0][3] < 1+0.8-1e-3 {
+	if !(r.W1.PerEpoch[0][3] >= 1+0.8-1e-3) {
 		t.Errorf("W1 at epoch 4 = %v, below the mean difference 1.8", r.W1.PerEpoch[0][3])
 	}
 	if r.Seed.PeakEpoch != 3 || r.W1.PeakEpoch != 3 || s.Peak.Rule != "fixed" || s.Peak.Epoch != 3 {

@@ -5,17 +5,15 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/hessian-spectra/runner/internal/testenv"
 	"github.com/hessian-spectra/runner/stage"
 )
 
 // TestTablesLoadInPandas checks that the CSV and JSON files load where
 // researchers read them, with numeric columns typed as numbers. It skips
-// where Debian's python3 with pandas is not installed.
+// where Debian's python3 with pandas is not installed (fails in CI).
 func TestTablesLoadInPandas(t *testing.T) {
-	const py = "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import pandas").Run(); err != nil {
-		t.Skip("no /usr/bin/python3 with pandas")
-	}
+	py := testenv.RequirePython(t, "pandas")
 	pen, err := runKind(t, map[string]any{"table": "penalization", "last_k": 2, "paper": map[string]any{"sgd": "5.43 ± 0.10"}},
 		map[string][]stage.Artifact{"runs": penalizationInputs(t)})
 	if err != nil {

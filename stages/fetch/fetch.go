@@ -7,6 +7,7 @@
 //	                           path: /usr/share/datasets/fashion-mnist}}     # Debian's package
 //	data: {kind: fetch, with: {dataset: FashionMNIST, source: npz,
 //	                           path: testdata/lenet-fmnist/subset.npz}}
+//	data: {kind: fetch, with: {dataset: custom, source: npz, path: my.npz}}  # x, y of your own
 //
 // The url source keeps downloads under the runner's downloads directory
 // (Env.Downloads), resumes partial ones, verifies the published checksums,
@@ -34,7 +35,7 @@ var Kind = &stage.Kind{
 	Doc:     "a dataset from its official URLs, a local folder or an .npz, preprocessed as the seed does",
 	Params: []stage.Param{
 		{Name: "dataset", Type: stage.String, Required: true, Enum: datasets.Names(),
-			Doc: "which dataset"},
+			Doc: "which dataset; custom: arrays of your own (source npz: x of any shape, taken as they are, integer labels y)"},
 		{Name: "source", Type: stage.String, Default: "url", Enum: []string{"url", "dir", "npz"},
 			Doc: "url: the official addresses (checksums verified); dir: a folder of the published files (path); npz: arrays x, y [, x_test, y_test] (path)"},
 		{Name: "path", Type: stage.Path,
@@ -47,6 +48,20 @@ var Kind = &stage.Kind{
 			Doc: "the seed's eigenspectrum class count: 11 outputs for SVHN (output 10 never a target); no effect on other datasets' data"},
 	},
 	Run: run,
+}
+
+// Planned returns the dataset a fetch instance will produce, as its params
+// tell at plan time, with the class count the models get (the seed's legacy
+// count with legacy set); ok is false when p is not a fetch instance.
+func Planned(p *stage.Planned) (info datasets.Info, classes int, ok bool) {
+	if p == nil || p.Kind.Name != "fetch" || !p.Params.Has("dataset") {
+		return datasets.Info{}, 0, false
+	}
+	info, err := datasets.Lookup(p.Params.String("dataset"))
+	if err != nil {
+		return datasets.Info{}, 0, false
+	}
+	return info, info.ClassesFor(p.Params.Bool("legacy")), true
 }
 
 // lookupDataset is datasets.Lookup; tests point the official addresses at
@@ -74,6 +89,8 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		return fmt.Errorf("%s: path %s is only used with source: dir or npz (source is url)", e.ID, path)
 	case source != "url" && path == "":
 		return fmt.Errorf("%s: source %s needs a path (the %s to read)", e.ID, source, map[string]string{"dir": "folder", "npz": ".npz file"}[source])
+	case info.IsCustom() && source != "npz":
+		return fmt.Errorf("%s: dataset %s is read from an .npz only: give source npz and its path", e.ID, info.Name)
 	}
 	prog := e.Progress
 	if prog == nil {

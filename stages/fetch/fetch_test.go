@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/hessian-spectra/runner/datasets"
+	"github.com/hessian-spectra/runner/internal/testenv"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
 )
@@ -117,10 +118,7 @@ func mustLookup(t *testing.T) datasets.Info {
 }
 
 func TestRealFashionMNIST(t *testing.T) {
-	const debian = "/usr/share/datasets/fashion-mnist"
-	if _, err := os.Stat(debian); err != nil {
-		t.Skipf("real FashionMNIST not installed at %s (apt-get install dataset-fashion-mnist)", debian)
-	}
+	debian := testenv.RequireFashionMNIST(t)
 	out, _, _, err := runKind(t, map[string]any{"dataset": "FashionMNIST", "source": "dir", "path": debian}, "")
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +159,26 @@ func TestNPZFixture(t *testing.T) {
 	fx, _ := npz.ReadFile("../../testdata/lenet-fmnist/subset.npz")
 	if ds.Meta.Pixels != "float32" || !slices.Equal(ds.Train.X, fx.Arrays["x"].Data.([]float32)) || !ds.Meta.Test.SameAsTrain {
 		t.Errorf("fixture not stored as is: %+v", ds.Meta)
+	}
+}
+
+// TestCustomArrays reads arrays of one's own (dataset custom), from an
+// .npz only.
+func TestCustomArrays(t *testing.T) {
+	out, _, _, err := runKind(t, map[string]any{"dataset": "custom", "source": "npz", "path": abs(t, "../../testdata/onnx/tabular.npz")}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := datasets.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.Meta.Dataset != "custom" || ds.Meta.Classes != 3 || !slices.Equal(ds.Train.ExampleShape(), []int{6}) {
+		t.Errorf("meta %+v", ds.Meta)
+	}
+	_, _, _, err = runKind(t, map[string]any{"dataset": "custom", "source": "dir", "path": abs(t, sample)}, "")
+	if err == nil || !strings.Contains(err.Error(), "dataset custom is read from an .npz only") {
+		t.Errorf("got %v", err)
 	}
 }
 

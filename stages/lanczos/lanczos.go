@@ -13,10 +13,35 @@
 // statistics). The density is the seed's LanczosLoop with its constants
 // (SEED-SPEC §4.3) as defaults. It writes spectrum.npz and summary.json as
 // docs/ARTIFACTS.md describes.
+//
+// # Random streams
+//
+// Every random vector (the range run's and each probe's start, the top-k
+// start, each Hutchinson probe) comes from its own stream of package
+// hessian, all seeded by one 64-bit stream seed that StreamSeed derives
+// from the seed param, the digest of the weights artifact and the layer.
+// So every stage instance draws independent vectors — two epochs of one
+// layer, or the full network and one of its layers, never share a start
+// vector (the seed drew a fresh one at every call) — while rerunning an
+// instance draws the same ones. summary.json records the stream seed.
+//
+// # Reuse
+//
+// Because probe p of a run is the same whatever the number of probes, a
+// stage whose only change from a cached one is probes, trace_probes or
+// top_k reuses what that artifact computed (stage.Kind.Reuse): the range
+// run and the first probes' Lanczos tridiagonals (lanczos_alpha,
+// lanczos_beta), the first Hutchinson samples (trace_samples) and, for the
+// same top_k, the top-k result; it computes the rest, and writes the files
+// a run from nothing writes. A changed top_k is recomputed: a larger K
+// continues a Krylov space whose basis is not kept, and a smaller one
+// stops at another step.
 package lanczos
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -32,21 +57,29 @@ import (
 	"github.com/hessian-spectra/runner/datasets"
 	"github.com/hessian-spectra/runner/hessian"
 	"github.com/hessian-spectra/runner/models"
+	"github.com/hessian-spectra/runner/nn"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/snapshot"
+	"golang.org/x/sys/unix"
 )
 
 // version is the kind's implementation version: bump it when the artifact
 // changes meaning or layout.
-const version = 1
+//
+//	v2: the wall time and backend moved out of summary.json (into
+//	run/run.json), so that digests cover results only.
+//	v3: random streams seeded per instance (StreamSeed) instead of by the
+//	seed param alone; spectrum.npz keeps each recurrence (bounds_*,
+//	lanczos_*, trace_samples, top_residuals) and summary.json the stream
+//	seed and the top-k run's length, so that more probes reuse them.
+const version = 3
 
 // Kind is the lanczos stage kind.
 var Kind = &stage.Kind{
 	Name:    "lanczos",
 	Version: version,
-	// Wall time is the one thing two runs of a key disagree on.
-	Volatile: []string{"summary.json#seconds"},
-	Doc:      "spectral density (the seed's stochastic Lanczos quadrature), top eigenvalues and Hutchinson trace of the full or one layer's loss Hessian on the per-class subset",
+	Doc:     "spectral density (the seed's stochastic Lanczos quadrature), top eigenvalues and Hutchinson trace of the full or one layer's loss Hessian on the per-class subset",
 	Params: []stage.Param{
 		{Name: "layer", Type: stage.String, Default: hessian.FullTarget,
 			Doc: "full (every trainable parameter, biases and batch norm included) or a parameter name such as conv1.weight (that tensor's Hessian, all others fixed)"},
@@ -55,33 +88,140 @@ var Kind = &stage.Kind{
 				{Name: "per_class", Type: stage.Int, Default: 10, Min: stage.Bound(1), Doc: "images of each class"},
 				{Name: "seed", Type: stage.Int, Default: 0, Min: stage.Bound(0), Max: stage.Bound(math.MaxUint32), Doc: "numpy seed reset before each class's pick"},
 			}},
-		{Name: "batch_size", Type: stage.Int, Default: 128, Min: stage.Bound(1),
+		{Name: "batch_size", Type: stage.Int, Default: 128, Min: stage.Bound(1), Max: stage.Bound(1 << 20),
 			Doc: "subset images per graph execution (the seed's loader batch); matters for results only with bn_mode: train"},
 		{Name: "bn_mode", Type: stage.String, Default: "eval", Enum: []string{"eval", "train"},
 			Doc: "batch norm with running statistics (eval) or each batch's statistics (train)"},
+		{Name: "loss", Type: stage.String, Enum: []string{"cross_entropy", "mse"},
+			Doc: "the loss whose Hessian is taken, averaged over the subset: cross_entropy of the logits (when left out) or mse, the mean squared difference from one-hot labels (PyTorch's MSELoss)"},
 		{Name: "dtype", Type: stage.String, Default: "float32", Enum: []string{"float32", "float64"},
 			Doc: "precision of the whole graph; weights and data are converted at load"},
-		{Name: "steps", Type: stage.Int, Default: 128, Min: stage.Bound(2), Doc: "Lanczos steps per density probe (the seed's poly_deg)"},
-		{Name: "bound_steps", Type: stage.Int, Default: 64, Min: stage.Bound(1), Doc: "Lanczos steps of the range run (init_poly_deg)"},
-		{Name: "grid", Type: stage.Int, Default: 1024, Min: stage.Bound(2), Doc: "density grid points (poly_points)"},
+		{Name: "steps", Type: stage.Int, Default: 128, Min: stage.Bound(2), Max: stage.Bound(maxSteps), Doc: "Lanczos steps per density probe (the seed's poly_deg)"},
+		{Name: "bound_steps", Type: stage.Int, Default: 64, Min: stage.Bound(1), Max: stage.Bound(maxSteps), Doc: "Lanczos steps of the range run (init_poly_deg)"},
+		{Name: "grid", Type: stage.Int, Default: 1024, Min: stage.Bound(2), Max: stage.Bound(1 << 20), Doc: "density grid points (poly_points)"},
 		{Name: "kappa", Type: stage.Float, Default: 1.25, Min: stage.Bound(1.000001), Doc: "kernel width constant: σ = h/√(8 ln kappa)"},
 		{Name: "margin", Type: stage.Float, Default: 0.05, Min: stage.Bound(0), Doc: "widening of [lb, ub] on each side, as a fraction of ub − lb (spectrum_margin)"},
-		{Name: "probes", Type: stage.Int, Default: 1, Min: stage.Bound(1), Doc: "independent density runs averaged (the seed: 1)"},
+		{Name: "probes", Type: stage.Int, Default: 1, Min: stage.Bound(1), Max: stage.Bound(10_000), Doc: "independent density runs averaged (the seed: 1)"},
 		{Name: "reorthogonalize", Type: stage.String, Default: "none", Enum: []string{"none", "full"},
 			Doc: "none: the seed's three-term recurrence; full: Gram–Schmidt against every Lanczos vector (memory: steps vectors)"},
-		{Name: "top_k", Type: stage.Int, Default: 0, Min: stage.Bound(0), Doc: "largest eigenvalues to find (0: none)"},
+		{Name: "top_k", Type: stage.Int, Default: 0, Min: stage.Bound(0), Max: stage.Bound(maxSteps), Doc: "largest eigenvalues to find (0: none)"},
 		{Name: "top_k_tol", Type: stage.Float, Default: 1e-6, Min: stage.Bound(1e-15), Max: stage.Bound(0.1),
 			Doc: "relative residual at which a top eigenvalue counts as converged"},
-		{Name: "trace_probes", Type: stage.Int, Default: 0, Min: stage.Bound(0), Doc: "Hutchinson probes for the trace (0: no trace)"},
+		{Name: "trace_probes", Type: stage.Int, Default: 0, Min: stage.Bound(0), Max: stage.Bound(1_000_000), Doc: "Hutchinson probes for the trace (0: no trace)"},
 		{Name: "trace_distribution", Type: stage.String, Default: "rademacher", Enum: []string{"rademacher", "gaussian"},
 			Doc: "law of the trace probes' entries"},
-		{Name: "seed", Type: stage.Int, Default: 0, Min: stage.Bound(0), Doc: "seed of every random start vector and probe"},
+		{Name: "seed", Type: stage.Int, Default: 0, Min: stage.Bound(0),
+			Doc: "with the weights' digest and the layer, seeds every random start vector and probe (StreamSeed)"},
 	},
 	Inputs: []stage.Input{
-		{Name: "weights", Doc: "a snapshot artifact: weights.npz and meta.json (model, in_channels, classes, epoch)"},
-		{Name: "data", Doc: "a fetch artifact; its training split gives the subset"},
+		{Name: "weights", Doc: "a snapshot artifact: weights.npz and meta.json (model, in_channels, classes, epoch)", Kinds: []string{"snapshot"}},
+		{Name: "data", Doc: "a fetch artifact; its training split gives the subset", Kinds: []string{"fetch"}},
 	},
-	Run: run,
+	Check: check,
+	Reuse: &stage.Reuse{Params: []string{"probes", "trace_probes", "top_k"}, Plan: planReuse},
+	Run:   run,
+}
+
+// maxSteps bounds the Lanczos steps and top_k: 10,000 steps already take
+// 800 MB for the tridiagonal eigenvectors alone.
+const maxSteps = 10_000
+
+// check finds at plan time what would otherwise fail after the training
+// upstream: a layer the model lacks, more eigenvalues than the layer has,
+// and a stage whose vectors and arrays would not fit in this machine's
+// memory.
+func check(p *stage.Planned) []error {
+	name, params, layers, ok := plannedParams(p.Input("weights"))
+	if !ok {
+		return nil
+	}
+	layer := p.Params.String("layer")
+	dim := 0
+	for _, e := range params {
+		dim += e.Size()
+	}
+	if layer != hessian.FullTarget {
+		i := slices.IndexFunc(params, func(e models.Entry) bool { return e.Name == layer })
+		if i < 0 {
+			hint := ""
+			if close := stage.Suggest(layer, paramNames(params)); close != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", close)
+			}
+			return []error{stage.ParamErrorf("layer", "%s has no parameter %q%s; its layers: %s, or full",
+				name, layer, hint, strings.Join(layers, ", "))}
+		}
+		dim = params[i].Size()
+	}
+	var errs []error
+	if k := p.Params.Int("top_k"); k > dim {
+		errs = append(errs, stage.ParamErrorf("top_k", "%d exceeds the dimension %d of layer %s", k, dim, layer))
+	}
+	if need, have := memoryNeed(p.Params, dim), machineMemory(); have > 0 && need > have*8/10 {
+		errs = append(errs, fmt.Errorf("needs about %s of memory for its vectors and arrays (layer %s: dimension %d), more than 80%% of this machine's %s; lower steps, probes, grid or reorthogonalize",
+			bytesText(need), layer, dim, bytesText(have)))
+	}
+	return errs
+}
+
+// memoryNeed estimates the bytes a stage holds at once besides the model's
+// graph: the Lanczos vectors of the recurrences run in lockstep (all steps
+// of each with full reorthogonalisation), the tridiagonal eigenvectors,
+// the top-k and trace vectors, and the density arrays.
+func memoryNeed(p stage.Params, dim int) float64 {
+	steps := float64(max(p.Int("steps"), p.Int("bound_steps")))
+	width := float64(hessian.LockstepWidth(dim))
+	perVector := float64(dim) * 8
+	vectors := 4.0
+	if p.String("reorthogonalize") == "full" {
+		vectors += steps
+	}
+	need := width * vectors * perVector
+	need += steps * steps * 8                                       // Ritz eigenvectors of one tridiagonal
+	need += float64(p.Int("top_k")+4) * perVector * 2               // top-k basis and workspace
+	need += float64(p.Int("grid")) * float64(p.Int("probes")+4) * 8 // density grid, per probe and summaries
+	return need
+}
+
+// machineMemory returns this machine's physical memory in bytes, 0 when
+// unknown.
+func machineMemory() float64 {
+	var info unix.Sysinfo_t
+	if unix.Sysinfo(&info) != nil {
+		return 0
+	}
+	return float64(info.Totalram) * float64(info.Unit)
+}
+
+func bytesText(b float64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", b/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.0f MiB", b/(1<<20))
+	}
+	return fmt.Sprintf("%.0f KiB", b/(1<<10))
+}
+
+func paramNames(params []models.Entry) []string {
+	var names []string
+	for _, e := range params {
+		names = append(names, e.Name)
+	}
+	return names
+}
+
+// plannedParams returns the name, trainable parameters and layers of the
+// model a weights input will hold, when its params tell at plan time: a
+// native model, or an imported ONNX model (opened here).
+func plannedParams(w *stage.Planned) (name string, params []models.Entry, layers []string, ok bool) {
+	if om, ok := snapshot.PlannedONNX(w); ok {
+		return fmt.Sprintf("the ONNX model %s", filepath.Base(om.Path())), om.Params(), om.Layers(), true
+	}
+	m, ok := snapshot.PlannedModel(w)
+	if !ok {
+		return "", nil, nil, false
+	}
+	return m.Name(), m.Params(), m.Layers(), true
 }
 
 // snapshotMeta is the part of a snapshot's meta.json this kind reads.
@@ -90,6 +230,8 @@ type snapshotMeta struct {
 	InChannels int    `json:"in_channels"`
 	Classes    int    `json:"classes"`
 	Epoch      *int   `json:"epoch"`
+	Source     string `json:"source"`
+	Graph      string `json:"graph"` // an ONNX import's graph file
 }
 
 // Summary is the content of summary.json (docs/ARTIFACTS.md).
@@ -101,18 +243,23 @@ type Summary struct {
 	Epoch          *int            `json:"epoch"`
 	Loss           float64         `json:"loss"`
 	HVPs           int             `json:"hvps"`
-	Seconds        float64         `json:"seconds"`
 	LB             float64         `json:"lb"`
 	UB             float64         `json:"ub"`
 	Probes         int             `json:"probes"`
 	Steps          int             `json:"steps"`
 	TopEigenvalues []float64       `json:"top_eigenvalues,omitempty"`
+	TopKSteps      int             `json:"top_k_steps,omitempty"`
+	TopKConverged  *bool           `json:"top_k_converged,omitempty"`
 	Trace          *float64        `json:"trace,omitempty"`
 	TraceStdErr    json.RawMessage `json:"trace_stderr,omitempty"`
 	DType          string          `json:"dtype"`
-	Backend        string          `json:"backend"`
 	BNMode         string          `json:"bn_mode"`
 	Subset         SubsetSummary   `json:"subset"`
+	// LossFunction is the lanczos param loss when given (absent: the
+	// cross-entropy).
+	LossFunction string `json:"loss_function,omitempty"`
+	// StreamSeed is the seed of every random stream, in hex (StreamSeed).
+	StreamSeed string `json:"stream_seed"`
 }
 
 // SubsetSummary describes the data subset in summary.json.
@@ -149,15 +296,6 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	if err := readJSON(filepath.Join(wa.Dir, "meta.json"), &meta); err != nil {
 		return fmt.Errorf("%s: weights: %w", e.ID, err)
 	}
-	m, err := models.New(meta.Model, meta.InChannels, meta.Classes)
-	if err != nil {
-		return fmt.Errorf("%s: weights %s: %w", e.ID, filepath.Join(wa.Dir, "meta.json"), err)
-	}
-	w, err := m.ReadWeights(filepath.Join(wa.Dir, "weights.npz"), dtype)
-	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
-	}
-	defer func() { _ = w.Finalize() }()
 	split, dmeta, err := datasets.LoadSplit(da.Dir, "train")
 	if err != nil {
 		return fmt.Errorf("%s: data: %w", e.ID, err)
@@ -168,12 +306,13 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	if err != nil {
 		return fmt.Errorf("%s: %s training split: %w", e.ID, dmeta.Dataset, err)
 	}
-	if subset.C != meta.InChannels || subset.H != models.InputSize || subset.W != models.InputSize {
-		return fmt.Errorf("%s: %s images are %d×%d×%d, but %s takes %d×%d×%d", e.ID, dmeta.Dataset,
-			subset.C, subset.H, subset.W, meta.Model, meta.InChannels, models.InputSize, models.InputSize)
+	net, err := loadNetwork(wa.Dir, meta, dtype, p.String("bn_mode") == "train", subset, dmeta)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.ID, err)
 	}
-	if top := slices.Max(subset.Y); int(top) >= meta.Classes {
-		return fmt.Errorf("%s: %s has label %d, but the %s snapshot has %d outputs", e.ID, dmeta.Dataset, top, meta.Model, meta.Classes)
+	defer net.release()
+	for _, n := range net.notes {
+		e.Logf("%s", n)
 	}
 	e.Logf("%s (%s) on %d %s training images (%d per class, seed %d), bn_mode %s, %s",
 		meta.Model, epochText(meta.Epoch), subset.N, dmeta.Dataset, perClass, subSeed, p.String("bn_mode"), p.String("dtype"))
@@ -183,12 +322,16 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.ID, err)
 	}
-	c := hessian.ModelClassifier(w, p.String("bn_mode") == "train")
+	e.SetRunInfo("backend", backend.Resolve(e.Backend))
+	c := net.c
+	if p.Has("loss") && p.String("loss") == "mse" {
+		c.Loss = nn.MeanSquaredError
+	}
 	target, err := c.Target(layer)
 	if err != nil {
-		return fmt.Errorf("%s: layer %q: %s has no such parameter (its layers: %s; or full)", e.ID, layer, meta.Model, strings.Join(m.Layers(), ", "))
+		return fmt.Errorf("%s: layer %q: %s has no such parameter (its layers: %s; or full)", e.ID, layer, meta.Model, strings.Join(net.layers, ", "))
 	}
-	data := hessian.Data{X: subset.X, Shape: []int{subset.C, subset.H, subset.W}, Y: subset.Y}
+	data := hessian.Data{X: subset.X, Shape: subset.ExampleShape(), Y: subset.Y}
 	// Up to width recurrences advance in lockstep, their products computed
 	// by one graph execution that shares the forward and first backward
 	// pass. The width changes speed and memory, not results, so it is no
@@ -207,9 +350,18 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	e.Logf("layer %s: dimension %d; mean loss %.17g", layer, h.Dim(0), loss)
 
 	// The estimates.
-	req, err := request(p)
+	stream := StreamSeed(p.Int("seed"), wa.Digest, layer)
+	req, err := request(p, stream)
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.ID, err)
+	}
+	if e.Prior != nil {
+		req.Prior, err = readPrior(e.Prior, p)
+		if err != nil {
+			// A prior that cannot be read costs time, not correctness.
+			e.Logf("not reusing %s (%s): %v", e.Prior.Stage, e.Prior.How, err)
+			req.Prior = nil
+		}
 	}
 	if req.TopK != nil && req.TopK.K > h.Dim(0) {
 		return fmt.Errorf("%s: top_k %d exceeds the dimension %d of layer %s", e.ID, req.TopK.K, h.Dim(0), layer)
@@ -227,17 +379,25 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	}
 	r := res[0]
 	seconds := time.Since(start).Seconds()
+	if req.Prior != nil {
+		e.Logf("%s: reused %d of the %d Hessian-vector products from %s", e.Prior.How, reusedProducts(req), r.Applications, e.Prior.Stage)
+	}
 
 	// The files.
 	s := Summary{
 		Layer: layer, Dim: h.Dim(0), Model: meta.Model, Dataset: dmeta.Dataset, Epoch: meta.Epoch,
-		Loss: loss, HVPs: r.Applications, Seconds: math.Round(seconds*1000) / 1000,
+		Loss: loss, HVPs: r.Applications,
 		LB: r.Density.LB, UB: r.Density.UB, Probes: req.Density.Probes, Steps: req.Density.Steps,
-		DType: p.String("dtype"), Backend: backend.Resolve(e.Backend), BNMode: p.String("bn_mode"),
-		Subset: SubsetSummary{PerClass: perClass, Seed: subSeed, N: subset.N},
+		DType: p.String("dtype"), BNMode: p.String("bn_mode"),
+		Subset:     SubsetSummary{PerClass: perClass, Seed: subSeed, N: subset.N},
+		StreamSeed: fmt.Sprintf("%016x", stream),
+	}
+	if p.Has("loss") {
+		s.LossFunction = p.String("loss")
 	}
 	if r.TopK != nil {
 		s.TopEigenvalues = r.TopK.Values
+		s.TopKSteps, s.TopKConverged = r.TopK.Steps, &r.TopK.Converged
 		e.Logf("top %d eigenvalues %v, residuals %v, %d steps, converged %v", len(r.TopK.Values), r.TopK.Values, r.TopK.Residuals, r.TopK.Steps, r.TopK.Converged)
 	}
 	if r.Trace != nil {
@@ -262,9 +422,18 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	return nil
 }
 
-// request builds the estimates' options from the params.
-func request(p stage.Params) (hessian.Request, error) {
-	seed := uint64(p.Int("seed"))
+// StreamSeed derives the seed of an instance's random streams from its
+// seed param, the digest of its weights artifact and its layer: the first
+// 8 bytes (big-endian) of SHA-256("lanczos streams\x00" seed "\x00"
+// digest "\x00" layer), seed in decimal.
+func StreamSeed(seed int, weightsDigest, layer string) uint64 {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("lanczos streams\x00%d\x00%s\x00%s", seed, weightsDigest, layer)))
+	return binary.BigEndian.Uint64(sum[:8])
+}
+
+// request builds the estimates' options from the params, every stream
+// seeded by seed.
+func request(p stage.Params, seed uint64) (hessian.Request, error) {
 	reorth, err := hessian.ParseReorthogonalization(p.String("reorthogonalize"))
 	if err != nil {
 		return hessian.Request{}, err
@@ -313,8 +482,27 @@ func spectrumArrays(r hessian.Result, steps int) []npz.Named {
 		{Name: "ritz_values", Array: &npz.Array{Shape: []int{len(d.Probes), steps}, Data: values}},
 		{Name: "ritz_weights", Array: &npz.Array{Shape: []int{len(d.Probes), steps}, Data: weights}},
 	}
+	if d.Bounds != nil {
+		out = append(out, vec("bounds_alpha", d.Bounds.Alpha), vec("bounds_beta", d.Bounds.Beta))
+	}
+	if len(d.Runs) > 0 {
+		alpha := make([]float64, 0, len(d.Runs)*steps)
+		beta := make([]float64, 0, len(d.Runs)*steps)
+		for _, t := range d.Runs {
+			alpha, beta = append(alpha, t.Alpha...), append(beta, t.Beta...)
+			for range steps - len(t.Alpha) {
+				alpha, beta = append(alpha, math.NaN()), append(beta, math.NaN())
+			}
+		}
+		out = append(out,
+			npz.Named{Name: "lanczos_alpha", Array: &npz.Array{Shape: []int{len(d.Runs), steps}, Data: alpha}},
+			npz.Named{Name: "lanczos_beta", Array: &npz.Array{Shape: []int{len(d.Runs), steps}, Data: beta}})
+	}
 	if r.TopK != nil {
-		out = append(out, vec("top_eigenvalues", r.TopK.Values))
+		out = append(out, vec("top_eigenvalues", r.TopK.Values), vec("top_residuals", r.TopK.Residuals))
+	}
+	if r.Trace != nil {
+		out = append(out, vec("trace_samples", r.Trace.Samples))
 	}
 	return out
 }

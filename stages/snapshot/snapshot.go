@@ -10,11 +10,20 @@
 // An import is checked against the model: every parameter and batch-norm
 // buffer present with PyTorch's shape, nothing else; the error names every
 // mismatch.
+//
+// A path to an ONNX model (an .onnx file, or a folder holding one with its
+// external data) imports that network instead (package onnxmodel, onnx.go):
+// its graph, its weights by initializer name, model "ONNX" in meta.json. It
+// is checked when the spec is read: every op converted, external data
+// present.
+//
+//	import: {kind: snapshot, with: {path: testdata/onnx/lenet.onnx}}
 package snapshot
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +36,7 @@ import (
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
+	trainstage "github.com/hessian-spectra/runner/stages/train"
 	trainlib "github.com/hessian-spectra/runner/train"
 )
 
@@ -45,12 +55,12 @@ var Kind = &stage.Kind{
 	Name:    "snapshot",
 	Version: version,
 	Light:   true,
-	Doc:     "one epoch's weights out of a training run, or an imported PyTorch-layout state_dict .npz",
+	Doc:     "one epoch's weights out of a training run, an imported PyTorch-layout state_dict .npz, or an imported ONNX model",
 	Params: []stage.Param{
 		{Name: "epoch", Type: stage.Int, Min: stage.Bound(0),
 			Doc: "with input train: the checkpoint to take (0 = initialisation, N = after N epochs)"},
 		{Name: "path", Type: stage.Path,
-			Doc: "without input train: a state_dict .npz in PyTorch names and layouts to import"},
+			Doc: "without input train: a state_dict .npz in PyTorch names and layouts to import, or an ONNX model (.onnx, or a folder holding one and its external data)"},
 		{Name: "model", Type: stage.String, Enum: models.Names(),
 			Doc: "the imported weights' architecture (with path)"},
 		{Name: "in_channels", Type: stage.Int, Min: stage.Bound(1),
@@ -58,8 +68,90 @@ var Kind = &stage.Kind{
 		{Name: "classes", Type: stage.Int, Min: stage.Bound(1),
 			Doc: "the imported model's outputs (with path)"},
 	},
-	Inputs: []stage.Input{{Name: "train", Optional: true, Doc: "a train artifact (with epoch)"}},
+	Inputs: []stage.Input{{Name: "train", Optional: true, Doc: "a train artifact (with epoch)", Kinds: []string{"train"}}},
+	Check:  check,
 	Run:    run,
+}
+
+// check finds at plan time what run would reject after the training: the
+// wrong combination of params, and an epoch the training never
+// checkpoints (it checkpoints epoch 0 and every snapshot_every-th epoch,
+// and always its last).
+func check(p *stage.Planned) []error {
+	if err := paramsProblem(p.Params, p.Input("train") != nil); err != nil {
+		return []error{err}
+	}
+	if isONNX(p.Params) {
+		if _, err := openONNX(p.Params); err != nil {
+			return []error{&stage.ParamError{Param: "path", Err: err}}
+		}
+		return nil
+	}
+	tr := p.Input("train")
+	if tr == nil || !tr.Params.Has("epochs") {
+		return nil
+	}
+	epoch, epochs, every := p.Params.Int("epoch"), tr.Params.Int("epochs"), tr.Params.Int("snapshot_every")
+	if !slices.Contains(trainlib.CheckpointEpochs(epochs, every), epoch) {
+		return []error{stage.ParamErrorf("epoch", "input train (%s) will have no checkpoint of epoch %d: it trains %d epochs with snapshot_every %d and keeps %s",
+			tr.ID, epoch, epochs, every, list(trainlib.CheckpointEpochs(epochs, every)))}
+	}
+	return nil
+}
+
+// paramsProblem says what is wrong with the combination of params given,
+// for a snapshot with or without input train.
+func paramsProblem(p stage.Params, hasTrain bool) error {
+	switch {
+	case hasTrain && p.Has("path"):
+		return errors.New("give either input train (with epoch) or path (an import), not both")
+	case hasTrain:
+		if !p.Has("epoch") {
+			return errors.New("input train needs param epoch (the checkpoint to take)")
+		}
+		for _, n := range []string{"model", "in_channels", "classes"} {
+			if p.Has(n) {
+				return stage.ParamErrorf(n, "only for imports (path); the training run knows its model")
+			}
+		}
+	case p.Has("path"):
+		if p.Has("epoch") {
+			return stage.ParamErrorf("epoch", "needs input train; an import (path) has no epoch")
+		}
+		if isONNX(p) {
+			for _, n := range []string{"model", "in_channels", "classes"} {
+				if p.Has(n) {
+					return stage.ParamErrorf(n, "for state_dict imports only; an ONNX model (%s) defines its own network", filepath.Base(p.String("path")))
+				}
+			}
+			return nil
+		}
+		for _, n := range []string{"model", "in_channels", "classes"} {
+			if !p.Has(n) {
+				return fmt.Errorf("importing %s needs param %s", p.String("path"), n)
+			}
+		}
+	default:
+		return errors.New("nothing to snapshot: give input train with param epoch, or param path with model, in_channels and classes (or path alone, an ONNX model)")
+	}
+	return nil
+}
+
+// PlannedModel returns the model a snapshot instance will hold, as params
+// tell at plan time: an import's, or its training run's; ok is false when p
+// is not a snapshot instance or the model is not known before it runs.
+func PlannedModel(p *stage.Planned) (*models.Model, bool) {
+	if p == nil || p.Kind.Name != "snapshot" {
+		return nil, false
+	}
+	if tr := p.Input("train"); tr != nil {
+		return trainstage.PlannedModel(tr)
+	}
+	if !p.Params.Has("model") || !p.Params.Has("in_channels") || !p.Params.Has("classes") {
+		return nil, false
+	}
+	m, err := models.New(p.Params.String("model"), p.Params.Int("in_channels"), p.Params.Int("classes"))
+	return m, err == nil
 }
 
 // Meta is the artifact's meta.json.
@@ -71,6 +163,11 @@ type Meta struct {
 	Epoch *int `json:"epoch"`
 	// Source is the training run's stage id, or the imported file's name.
 	Source string `json:"source"`
+	// InputShape is the shape of one example an ONNX model takes (-1 where
+	// the file leaves it open); absent for the native models.
+	InputShape []int `json:"input_shape,omitempty"`
+	// Graph is the artifact's ONNX file (GraphFile) for an ONNX import.
+	Graph string `json:"graph,omitempty"`
 }
 
 func run(ctx context.Context, e *stage.Env) (err error) {
@@ -80,29 +177,18 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		}
 	}()
 	p := e.Params
-	_, hasTrain := e.Inputs["train"]
-	hasTrain = hasTrain && len(e.Inputs["train"]) > 0
+	hasTrain := len(e.Inputs["train"]) > 0
+	if err := paramsProblem(p, hasTrain); err != nil {
+		return fmt.Errorf("%s: %w", e.ID, err)
+	}
 	var meta Meta
 	switch {
-	case hasTrain && p.Has("path"):
-		return fmt.Errorf("%s: give either input train (with epoch) or path (an import), not both", e.ID)
 	case hasTrain:
-		if !p.Has("epoch") {
-			return fmt.Errorf("%s: input train needs param epoch (the checkpoint to take)", e.ID)
-		}
-		for _, n := range []string{"model", "in_channels", "classes"} {
-			if p.Has(n) {
-				return fmt.Errorf("%s: param %s is only for imports (path); the training run knows its model", e.ID, n)
-			}
-		}
 		meta, err = extract(e)
-	case p.Has("path"):
-		if p.Has("epoch") {
-			return fmt.Errorf("%s: param epoch needs input train; an import (path) has no epoch", e.ID)
-		}
-		meta, err = importFile(e)
+	case isONNX(p):
+		meta, err = importONNX(e)
 	default:
-		return fmt.Errorf("%s: nothing to snapshot: give input train with param epoch, or param path with model, in_channels and classes", e.ID)
+		meta, err = importFile(e)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.ID, err)
@@ -147,7 +233,20 @@ func extract(e *stage.Env) (Meta, error) {
 		return Meta{}, fmt.Errorf("input train (%s) has no checkpoint of epoch %d; it has %s (see its snapshot_every)",
 			in.Stage, epoch, list(epochs))
 	}
-	if err := copyFile(trainlib.CheckpointPath(in.Dir, epoch), filepath.Join(e.OutDir, WeightsFile)); err != nil {
+	// Check the checkpoint against the model before passing it on: a
+	// damaged or foreign file fails here, naming itself, not in a later
+	// stage. The bytes are copied as they are.
+	src := trainlib.CheckpointPath(in.Dir, epoch)
+	m, err := models.New(tm.Model, tm.InChannels, tm.Classes)
+	if err != nil {
+		return Meta{}, fmt.Errorf("input train (%s): %s: %w", in.Stage, MetaFile, err)
+	}
+	w, err := trainlib.ReadCheckpoint(m, src, dtypes.InvalidDType)
+	if err != nil {
+		return Meta{}, fmt.Errorf("input train (%s): checkpoint of epoch %d: %w", in.Stage, epoch, err)
+	}
+	_ = w.Finalize()
+	if err := copyFile(src, filepath.Join(e.OutDir, WeightsFile)); err != nil {
 		return Meta{}, err
 	}
 	e.Logf("epoch %d of %s (%s)", epoch, in.Stage, tm.Model)
@@ -171,11 +270,6 @@ func list(epochs []int) string {
 // its float precision.
 func importFile(e *stage.Env) (Meta, error) {
 	p := e.Params
-	for _, n := range []string{"model", "in_channels", "classes"} {
-		if !p.Has(n) {
-			return Meta{}, fmt.Errorf("importing %s needs param %s", p.String("path"), n)
-		}
-	}
 	m, err := models.New(p.String("model"), p.Int("in_channels"), p.Int("classes"))
 	if err != nil {
 		return Meta{}, err
@@ -185,12 +279,7 @@ func importFile(e *stage.Env) (Meta, error) {
 	if err != nil {
 		return Meta{}, err
 	}
-	dtype := dtypes.Float32
-	for _, a := range ar.Arrays {
-		if _, ok := a.Data.([]float64); ok {
-			dtype = dtypes.Float64
-		}
-	}
+	dtype := archiveDType(ar)
 	w, err := m.FromArchive(ar, dtype)
 	if err != nil {
 		return Meta{}, fmt.Errorf("%s: %w", path, err)
@@ -200,6 +289,16 @@ func importFile(e *stage.Env) (Meta, error) {
 	}
 	e.Logf("imported %s: %s, %d input channels, %d classes, %s", path, m.Name(), m.InChannels(), m.Classes(), dtype)
 	return Meta{Model: m.Name(), InChannels: m.InChannels(), Classes: m.Classes(), Source: filepath.Base(path)}, nil
+}
+
+// archiveDType is the precision of a state_dict: float64 when any array is.
+func archiveDType(ar *npz.Archive) dtypes.DType {
+	for _, a := range ar.Arrays {
+		if _, ok := a.Data.([]float64); ok {
+			return dtypes.Float64
+		}
+	}
+	return dtypes.Float32
 }
 
 // copyFile copies src to dst through a temporary file renamed into place.

@@ -182,3 +182,33 @@ func TestBadCombinations(t *testing.T) {
 		}
 	}
 }
+
+// TestExtractChecksTheCheckpoint: a checkpoint that is not the training
+// run's model (damaged, or written by something else) fails here, naming
+// the epoch and the tensor, instead of reaching a later stage.
+func TestExtractChecksTheCheckpoint(t *testing.T) {
+	run := fakeTrainRun(t, 0, 2)
+	vgg, err := models.New(models.VGG11, 1, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Epoch 2's file holds another model's tensors.
+	wrong := filepath.Join(t.TempDir(), "wrong.npz")
+	w, _ := vgg.Init(1, dtypes.Float32)
+	if err := w.WriteFile(wrong); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(wrong)
+	os.WriteFile(trainlib.CheckpointPath(run, 2), data, 0o644)
+	_, err = runKind(t, map[string]any{"epoch": 2}, run)
+	if err == nil || !strings.Contains(err.Error(), "checkpoint of epoch 2") || !strings.Contains(err.Error(), `"conv1.weight"`) {
+		t.Errorf("foreign checkpoint: %v", err)
+	}
+	// Epoch 0's file is truncated.
+	p := trainlib.CheckpointPath(run, 0)
+	data, _ = os.ReadFile(p)
+	os.WriteFile(p, data[:len(data)/2], 0o644)
+	if _, err = runKind(t, map[string]any{"epoch": 0}, run); err == nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("truncated checkpoint: %v (want one line)", err)
+	}
+}
