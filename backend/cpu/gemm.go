@@ -1,7 +1,7 @@
 package cpu
 
 import (
-	"gonum.org/v1/gonum/blas/gonum"
+	"github.com/hessian-spectra/runner/kernels/gemm"
 )
 
 // The matrix products of every DotGeneral, with gonum's row-major BLAS
@@ -11,12 +11,11 @@ import (
 // the same arguments; they may use more threads inside a call only if that
 // keeps them deterministic.
 //
-// Today they are gonum's pure-Go Sgemm and Dgemm. The project's AVX2
-// kernels (package kernels/gemm) have the same signature; with them, use
-// one goroutine per call, since they split k by the thread count:
-//
-//	sgemm = gemm.Implementation{Threads: 1}.Sgemm
+// They are the project's packed AVX2+FMA kernels (package kernels/gemm; a
+// pure-Go microkernel on other CPUs) on one goroutine per call, since those
+// split k by the thread count when given several. gonum's pure-Go
+// gonum.Implementation{}.Sgemm, with the same signature, also works.
 var (
-	sgemm = gonum.Implementation{}.Sgemm
-	dgemm = gonum.Implementation{}.Dgemm
+	sgemm = gemm.Implementation{Threads: 1}.Sgemm
+	dgemm = gemm.Implementation{Threads: 1}.Dgemm
 )

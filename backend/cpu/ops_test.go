@@ -425,3 +425,38 @@ func TestUnsupported(t *testing.T) {
 		}
 	}
 }
+
+// TestVecLoops checks the vectorised float loops of vec.go against the plain
+// Go ones: exactly for element-wise operations (NaN where an operand is NaN
+// for Max), closely for sums (another order).
+func TestVecLoops(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	for _, n := range []int{0, 1, 7, 8, 31, 1000} {
+		x, y := make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i], y[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		if n > 3 {
+			x[3] = float32(math.NaN())
+		}
+		for name, f := range map[string][2]func(d, a, b []float32){
+			"add": {addF32, goAdd[float32]}, "sub": {subF32, goSub[float32]}, "mul": {mulF32, goMul[float32]},
+			"div": {divF32, goDiv[float32]}, "max": {maxF32, goMax[float32]},
+		} {
+			got, want := make([]float32, n), make([]float32, n)
+			f[0](got, x, y)
+			f[1](want, x, y)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+					t.Errorf("%s n=%d [%d]: %v, want %v", name, n, i, got[i], want[i])
+				}
+			}
+		}
+		if n > 3 {
+			x[3] = 1
+		}
+		if s, w := float64(sumF32(x)), float64(goSum(x)); !(math.Abs(s-w) <= 1e-4*(1+math.Abs(w))) {
+			t.Errorf("sum n=%d: %v, want %v", n, s, w)
+		}
+	}
+}
