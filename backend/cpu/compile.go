@@ -117,7 +117,7 @@ func (c *compiler) newDense(shape shapes.Shape) (*value, *storage) {
 }
 
 func (c *compiler) compile(outs []*node) (*Executable, error) {
-	nodes := simplify(c.b.nodes, outs)
+	nodes := c.b.nodes
 	live := liveNodes(nodes, outs)
 	if !c.noFuse {
 		c.transposedDot = transposedProducts(nodes, live, outs)

@@ -5,13 +5,11 @@
 //
 // Builder methods only record nodes and infer shapes (with GoMLX's own
 // shapeinference, so shapes and errors match the other backends). Compile
-// turns the recorded graph into a fixed list of steps, in this order:
+// turns the recorded graph into a fixed list of steps:
 //
-//   - Dead nodes are dropped; Identity, same-dtype ConvertDType and other
-//     no-ops are bypassed; small nodes whose inputs are all constants are
-//     evaluated once (constant folding); additions of zeros, slices of a
-//     concatenation that fall inside one of its parts, and reshapes of
-//     reshapes are simplified away (simplify.go).
+//   - Dead nodes are dropped; Identity and same-dtype ConvertDType are
+//     bypassed; small operations whose inputs are all constants are computed
+//     once (fold.go); Iota becomes a constant.
 //   - Reshape, Transpose, Slice, Broadcast, BroadcastInDim and Reverse move no
 //     data: they become affine views (offset and one stride per axis) of the
 //     value they read (view.go). A view of a view composes.
@@ -22,14 +20,22 @@
 //     materialised only where it is used more than once, by an operation that
 //     needs memory (a matrix product), or as a graph output; reductions and
 //     concatenations evaluate their fused operands in their own loops, so
-//     ReduceSum(Mul(a, b)) or Concatenate(Slice(x), zeros) never build the
-//     intermediate tensor.
+//     ReduceSum(Mul(a, b)) never builds the intermediate tensor.
+//   - Zero-padded values (a concatenation with zero blocks: the adjoint of a
+//     slice) stay symbolic as sums of boxed terms; additions of them and of
+//     zeros, and slices of them, are resolved at compile time, and they are
+//     written once: in place where the boxes are disjoint, as one
+//     concatenation where they lie side by side, as one col2im pass where
+//     they overlap (regions.go, accum.go). Concatenations along an inner axis
+//     (im2col) are written in one pass over their output (concat.go), and a
+//     large patch matrix read only by convolution products is never stored:
+//     the products build it tile by tile in per-worker scratch (fuse.go).
 //   - Matrix products (DotGeneral) read their operands in place whenever the
 //     operands' strides describe a matrix or its transpose; the transposition
 //     is then a flag of the GEMM call (dot.go). Only operands whose axes
 //     cannot be described so are copied, once, in the layout that needs the
-//     cheaper copy.
-//   - Buffers are planned (plan.go): every intermediate value gets an offset
+//     cheaper copy; a product read only transposed is computed transposed.
+//   - Buffers are planned (exec.go): every intermediate value gets an offset
 //     in one arena per execution, chosen from the liveness intervals of the
 //     steps (greedy by size), so that a steady-state execution allocates no
 //     intermediate memory; the value that becomes a graph output is computed
@@ -47,8 +53,10 @@
 // results in task order: the same inputs give bit-identical outputs whatever
 // the number of cores.
 //
-// Matrix products go through the two function variables of gemm.go, today
-// gonum's pure-Go BLAS.
+// Matrix products go through the two function variables of gemm.go (the
+// project's AVX2 kernels, kernels/gemm), float loops through those of vec.go
+// (kernels/vec); dotStep divides each product into tasks by its shapes and
+// calls the GEMM on one goroutine per task.
 //
 // # Scope
 //
