@@ -11,11 +11,8 @@ import (
 // TestGo opens the pure-Go backend by every spelling and runs a graph on it —
 // in this test binary, which also links the XLA backend and has no plugin.
 func TestGo(t *testing.T) {
-	for _, c := range []struct{ name, env string }{{"go", ""}, {"", ""}, {"", "go"}, {"go:ops_sequential", "xla:cuda"}} {
+	for _, c := range []struct{ name, env string }{{"go", ""}, {"", "go"}, {"go:ops_sequential", "xla:cuda"}} {
 		t.Setenv(EnvVar, c.env)
-		if c.name == "" && c.env == "" && cudaAvailable() {
-			continue // the default is xla:cuda on this machine
-		}
 		b, err := Open(c.name)
 		if err != nil {
 			t.Fatalf("Open(%q) with %s=%q: %v", c.name, EnvVar, c.env, err)
@@ -33,9 +30,47 @@ func TestGo(t *testing.T) {
 	}
 }
 
+// TestCPU opens the compiling CPU backend by every spelling and runs a graph
+// on it.
+func TestCPU(t *testing.T) {
+	for _, c := range []struct{ name, env string }{{"cpu", ""}, {"cpu:workers=1", ""}, {"", "cpu"}, {"", ""}, {"cpu:nofuse", "go"}} {
+		t.Setenv(EnvVar, c.env)
+		if c.name == "" && c.env == "" && cudaAvailable() {
+			continue // the default is xla:cuda on this machine
+		}
+		b, err := Open(c.name)
+		if err != nil {
+			t.Fatalf("Open(%q) with %s=%q: %v", c.name, EnvVar, c.env, err)
+		}
+		if b.String() != "cpu" {
+			t.Errorf("Open(%q) gave %s", c.name, b.String())
+		}
+		out, err := graph.ExecOnce(b, func(x *graph.Node) *graph.Node { return graph.MulScalar(x, 2) }, []float32{1, 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out.Value().([]float32); got[1] != 4 {
+			t.Errorf("2·[1 2] = %v", got)
+		}
+	}
+}
+
+// TestForTests checks that tests follow GOMLX_BACKEND and otherwise use the
+// default, never an accelerator.
+func TestForTests(t *testing.T) {
+	t.Setenv(EnvVar, "")
+	if got := ForTests(); got != Default {
+		t.Errorf("ForTests() = %q, want %q", got, Default)
+	}
+	t.Setenv(EnvVar, "go")
+	if got := ForTests(); got != "go" {
+		t.Errorf("ForTests() with %s=go = %q", EnvVar, got)
+	}
+}
+
 func TestResolve(t *testing.T) {
 	t.Setenv(EnvVar, "")
-	if got, want := Resolve(""), map[bool]string{false: "go", true: "xla:cuda"}[cudaAvailable()]; got != want {
+	if got, want := Resolve(""), map[bool]string{false: Default, true: "xla:cuda"}[cudaAvailable()]; got != want {
 		t.Errorf("Resolve(\"\") = %q, want %q", got, want)
 	}
 	t.Setenv(EnvVar, "xla:cpu")
@@ -87,5 +122,7 @@ func TestErrors(t *testing.T) {
 	checkErrors(t, []errorCase{
 		{"tpu", []string{`backend "tpu": unknown`, "xla:cuda"}},
 		{"go:warp_speed", []string{`backend "go:warp_speed"`, "warp_speed"}},
+		{"cpu:warp_speed", []string{`backend "cpu:warp_speed"`, "warp_speed", "workers=N"}},
+		{"cpu:workers=0", []string{`backend "cpu:workers=0"`, "positive"}},
 	})
 }

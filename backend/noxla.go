@@ -10,7 +10,7 @@ import (
 
 // openXLA reports that this binary has no XLA support.
 func openXLA(name, _ string) (backends.Backend, error) {
-	return nil, fmt.Errorf("backend %q: this binary was built without XLA (needs cgo and no \"noxla\" tag); rebuild with CGO_ENABLED=1 or use --backend go", name)
+	return nil, fmt.Errorf("backend %q: this binary was built without XLA (needs cgo and no \"noxla\" tag); rebuild with CGO_ENABLED=1 or use --backend cpu", name)
 }
 
 // cudaAvailable is false: this binary cannot use XLA.

@@ -23,9 +23,9 @@ func openXLA(name, config string) (backends.Backend, error) {
 	case filepath.IsAbs(plugin):
 		if _, err := os.Stat(plugin); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("backend %q: PJRT plugin file %s does not exist; fix the path or use --backend go", name, plugin)
+				return nil, fmt.Errorf("backend %q: PJRT plugin file %s does not exist; fix the path or use --backend cpu", name, plugin)
 			}
-			return nil, fmt.Errorf("backend %q: %s; use --backend go", name, oneLine(err))
+			return nil, fmt.Errorf("backend %q: %s; use --backend cpu", name, oneLine(err))
 		}
 	case plugin != "" && strings.Contains(plugin, "/"):
 		return nil, fmt.Errorf("backend %q: a PJRT plugin path must be absolute", name)
@@ -37,7 +37,7 @@ func openXLA(name, config string) (backends.Backend, error) {
 	}
 	b, err := xla.New(config)
 	if err != nil {
-		return nil, fmt.Errorf("backend %q: cannot start the PJRT plugin: %s; use --backend go", name, oneLine(err))
+		return nil, fmt.Errorf("backend %q: cannot start the PJRT plugin: %s; use --backend cpu", name, oneLine(err))
 	}
 	return b, nil
 }
@@ -66,5 +66,5 @@ func missingPlugin(plugin string, available []string) string {
 	if plugin == "cuda" {
 		what += " or no NVIDIA GPU visible (/dev/nvidia*, nvidia-smi)"
 	}
-	return fmt.Sprintf("%s; set PJRT_PLUGIN_LIBRARY_PATH to its directory or GOMLX_BACKEND=xla:/path/to/%s, or use --backend go", what, file)
+	return fmt.Sprintf("%s; set PJRT_PLUGIN_LIBRARY_PATH to its directory or GOMLX_BACKEND=xla:/path/to/%s, or use --backend cpu", what, file)
 }

@@ -16,10 +16,10 @@ func TestXLAErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkErrors(t, []errorCase{
-		{"xla:cuda", []string{`backend "xla:cuda"`, "no PJRT CUDA plugin", "PJRT_PLUGIN_LIBRARY_PATH", "xla:/path/to/pjrt_c_api_cuda_plugin.so", "--backend go"}},
-		{"xla:cpu", []string{"no PJRT CPU plugin", "--backend go"}},
-		{"xla:/no/such/plugin.so", []string{"/no/such/plugin.so does not exist", "--backend go"}},
+		{"xla:cuda", []string{`backend "xla:cuda"`, "no PJRT CUDA plugin", "PJRT_PLUGIN_LIBRARY_PATH", "xla:/path/to/pjrt_c_api_cuda_plugin.so", "--backend cpu"}},
+		{"xla:cpu", []string{"no PJRT CPU plugin", "--backend cpu"}},
+		{"xla:/no/such/plugin.so", []string{"/no/such/plugin.so does not exist", "--backend cpu"}},
 		{"xla:relative/plugin.so", []string{"must be absolute"}},
-		{"xla:" + fake, []string{"cannot start the PJRT plugin", "--backend go"}},
+		{"xla:" + fake, []string{"cannot start the PJRT plugin", "--backend cpu"}},
 	})
 }

@@ -12,14 +12,15 @@ import (
 	"github.com/hessian-spectra/runner/npz"
 )
 
-// testBackend is the pure-Go backend, opened once for all tests.
-var testBackend = sync.OnceValues(func() (backends.Backend, error) { return backend.Open("go") })
+// testBackend is backend.ForTests ($GOMLX_BACKEND, else the default), opened
+// once for all tests.
+var testBackend = sync.OnceValues(func() (backends.Backend, error) { return backend.Open(backend.ForTests()) })
 
 func backendT(t testing.TB) backends.Backend {
 	t.Helper()
 	b, err := testBackend()
 	if err != nil {
-		t.Fatalf("pure-Go backend: %v", err)
+		t.Fatalf("backend: %v", err)
 	}
 	return b
 }

@@ -18,7 +18,7 @@ import (
 // hessian.ModelClassifier(weights, train) instead of writing a Classifier.)
 func ExampleModelHessian() {
 	ctx := context.Background()
-	be, err := backend.Open("go")
+	be, err := backend.Open("") // $GOMLX_BACKEND, else the default
 	if err != nil {
 		panic(err)
 	}

@@ -57,13 +57,14 @@ type Measurement struct {
 	Model string `json:"model"`
 	Name  string `json:"name"`
 	Batch int    `json:"batch"`
-	// Calls is the number of timed calls; MeanMs and MinMs their mean and
-	// fastest wall time in milliseconds; FirstMs the first call (graph
-	// building and compilation included).
-	Calls   int     `json:"calls"`
-	MeanMs  float64 `json:"mean_ms"`
-	MinMs   float64 `json:"min_ms"`
-	FirstMs float64 `json:"first_ms"`
+	// Calls is the number of timed calls; MeanMs, MedianMs and MinMs their
+	// mean, median and fastest wall time in milliseconds; FirstMs the first
+	// call (graph building and compilation included).
+	Calls    int     `json:"calls"`
+	MeanMs   float64 `json:"mean_ms"`
+	MedianMs float64 `json:"median_ms"`
+	MinMs    float64 `json:"min_ms"`
+	FirstMs  float64 `json:"first_ms"`
 	// CPUMs is the mean process CPU time (user + system, all threads) per
 	// timed call; on a machine shared with other work it varies less than the
 	// wall time. 0 where not measured.
@@ -148,7 +149,7 @@ func Bench(backend backends.Backend, opts BenchOptions) (res *BenchResult, err e
 			add(tail)
 			epochMs += tail.MeanMs
 		}
-		add(Measurement{Model: name, Name: "epoch", Batch: opts.EpochSize, Calls: 1, MeanMs: epochMs, MinMs: epochMs,
+		add(Measurement{Model: name, Name: "epoch", Batch: opts.EpochSize, Calls: 1, MeanMs: epochMs, MedianMs: epochMs, MinMs: epochMs,
 			ImagesPerSec: float64(opts.EpochSize) / epochMs * 1e3})
 		for _, target := range append([]string{""}, m.Layers()...) {
 			h, err := b.hvp(opts.HVPBatch, target)
@@ -204,6 +205,7 @@ func (b *bencher) time(exec *Exec, name string, batch int, args []any) (m Measur
 	m = Measurement{Model: b.m.name, Name: name, Batch: batch, MinMs: math.Inf(1)}
 	var total float64
 	var cpu time.Duration
+	var times []float64
 	for i := range b.opts.Warmup + b.opts.Repeats {
 		cpu0 := processCPUTime()
 		start := time.Now()
@@ -221,14 +223,30 @@ func (b *bencher) time(exec *Exec, name string, batch int, args []any) (m Measur
 		if i >= b.opts.Warmup {
 			cpu += processCPUTime() - cpu0
 			total += ms
+			times = append(times, ms)
 			m.MinMs = math.Min(m.MinMs, ms)
 			m.Calls++
 		}
 	}
 	m.MeanMs = total / float64(m.Calls)
+	m.MedianMs = Median(times)
 	m.CPUMs = cpu.Seconds() * 1e3 / float64(m.Calls)
 	m.ImagesPerSec = float64(batch) / m.MeanMs * 1e3
 	return m, nil
+}
+
+// Median returns the median of xs (the mean of the middle two for an even
+// count), or NaN for none; xs is sorted in place.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 func (b *bencher) split(in []*Node) (params, bufs, rest []*Node) {

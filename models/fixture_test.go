@@ -6,22 +6,23 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/hessian-spectra/runner/backend"
 	"github.com/hessian-spectra/runner/npz"
 )
 
+// testBackend is backend.ForTests: $GOMLX_BACKEND, else the default.
 var testBackend = sync.OnceValues(func() (backends.Backend, error) {
-	return backends.NewWithConfig("go:ops_sequential")
+	return backend.Open(backend.ForTests())
 })
 
 func backendT(t testing.TB) backends.Backend {
 	t.Helper()
 	b, err := testBackend()
 	if err != nil {
-		t.Fatalf("pure-Go backend: %v", err)
+		t.Fatalf("backend: %v", err)
 	}
 	return b
 }

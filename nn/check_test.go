@@ -7,24 +7,26 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/hessian-spectra/runner/backend"
 )
 
-// Test harness: a pure-Go backend, float64 tensors from Go slices, and a
-// finite-difference check of first, second and third derivatives.
+// Test harness: a CPU backend (backend.ForTests: $GOMLX_BACKEND, else the
+// default), float64 tensors from Go slices, and a finite-difference check of
+// first, second and third derivatives.
 
 var testBackend = sync.OnceValues(func() (backends.Backend, error) {
-	return backends.NewWithConfig("go:ops_sequential")
+	return backend.Open(backend.ForTests())
 })
 
 func backendT(t testing.TB) backends.Backend {
 	t.Helper()
 	b, err := testBackend()
 	if err != nil {
-		t.Fatalf("pure-Go backend: %v", err)
+		t.Fatalf("backend: %v", err)
 	}
 	return b
 }

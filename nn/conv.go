@@ -54,7 +54,15 @@ func Conv2D(x, w, b *Node, stride, padding int) *Node {
 	if l := ho * wo; isSimpleGo(x.Graph()) && n > 1 && l*o <= simpleGoSmallDot && o <= l {
 		y, b = convBatched(x, wm, b, kh, kw, stride)
 	} else {
-		patches := Reshape(Im2Col(x, kh, kw, stride), n*l, kh*kw*c)
+		var patches *Node
+		if b != nil && kh*kw > 1 && isCPU(x.Graph()) {
+			// The bias as the weights' last column, times a column of ones.
+			patches = Reshape(im2colOnes(x, kh, kw, stride), n*l, kh*kw*c+1)
+			wm = Concatenate([]*Node{wm, Reshape(b, o, 1)}, 1)
+			b = nil
+		} else {
+			patches = Reshape(Im2Col(x, kh, kw, stride), n*l, kh*kw*c)
+		}
 		y = Reshape(DotGeneral(patches, []int{1}, nil, wm, []int{1}, nil), n, l, o)
 	}
 	if b != nil {
@@ -85,6 +93,28 @@ func Im2Col(x *Node, kh, kw, stride int) *Node {
 		}
 	}
 	return Reshape(Concatenate(parts, 3), n, ho*wo, kh*kw*c)
+}
+
+// im2colOnes is Im2Col with a 1 appended to every patch row: [N, Ho·Wo,
+// kh·kw·C+1]. Multiplied by weights that carry the bias as their last
+// column, the product adds the bias, and its adjoint yields the bias
+// gradient, without a pass over the layer's output of their own (on the cpu
+// backend the ones are one more part of the one-pass im2col).
+func im2colOnes(x *Node, kh, kw, stride int) *Node {
+	n, h, wd, c := x.Shape().Dimensions[0], x.Shape().Dimensions[1], x.Shape().Dimensions[2], x.Shape().Dimensions[3]
+	ho, wo := (h-kh)/stride+1, (wd-kw)/stride+1
+	parts := make([]*Node, 0, kh*kw+1)
+	for ki := range kh {
+		for kj := range kw {
+			win := Slice(x, AxisRange(),
+				AxisRange(ki, ki+(ho-1)*stride+1).Stride(stride),
+				AxisRange(kj, kj+(wo-1)*stride+1).Stride(stride),
+				AxisRange())
+			parts = append(parts, win)
+		}
+	}
+	parts = append(parts, BroadcastToShape(ScalarOne(x.Graph(), x.DType()), shapes.Make(x.DType(), n, ho, wo, 1)))
+	return Reshape(Concatenate(parts, 3), n, ho*wo, kh*kw*c+1)
 }
 
 // ZeroPad2D pads the two spatial axes of x [N, H, W, C] with p zeros on each
@@ -142,6 +172,12 @@ func convBatched(x, wm, b *Node, kh, kw, stride int) (y, bias *Node) {
 // parallelises over the batch axis (backends/simplego/dotgeneral.go: 16 blocks
 // of 32×32).
 const simpleGoSmallDot = 16 * 32 * 32
+
+// isCPU reports whether g is built for the project's compiling CPU backend
+// (backend/cpu).
+func isCPU(g *Graph) bool {
+	return g.Backend() != nil && g.Backend().String() == "cpu"
+}
 
 // isSimpleGo reports whether g is built for GoMLX's pure-Go backend.
 func isSimpleGo(g *Graph) bool {

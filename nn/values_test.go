@@ -367,6 +367,9 @@ func TestMaxPoolTies(t *testing.T) {
 // product of a small conv net computed with the convolution adjoint recipes
 // (recipes.go) and with the generic DotGeneral rule.
 func TestConvRecipesMatchGenericRule(t *testing.T) {
+	if b := backendT(t); b.String() != "go" {
+		t.Skipf("convolution recipes are used on the pure-Go backend only, not on %s", b.String())
+	}
 	rng := rand.New(rand.NewPCG(6, 6))
 	var params []*tensors.Tensor
 	dims := [][]int{{4, 1, 3, 3}, {4}, {5, 4, 3, 3}, {5}, {3, 20}, {3}}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one prepared check for a session lent an NVIDIA GPU (device tool): is
-# XLA/PJRT CUDA usable, does LeNet train on it, and how fast is an SGD step
-# there against the pure-Go backend on the same machine.
+# XLA/PJRT CUDA usable, does LeNet train on it, how fast is an SGD step
+# there against the CPU backends on the same machine, and how do the LeNet
+# workloads compare with PyTorch on the same GPU (bench/pytorch_ref.py, in
+# the same run: xla:cuda / PyTorch-CUDA ratios).
 #
 # Prepare on the development machine (the GPU machine has no Go toolchain and
 # no network), from the repository root:
@@ -31,8 +33,16 @@ echo "== models on xla:cuda (forward, SGD step, HVPs; JSON)"
 timeout 300 bin/runner bench --backend xla:cuda --repeats 10 > "$out/bench-xla-cuda.json"; echo "exit $?"
 echo "== one LeNet epoch on xla:cuda ($data)"
 timeout 300 bin/runner bench --train --backend xla:cuda --steps 20 --htr-probes 10 --epoch --data "$data" > "$out/train-xla-cuda.json"; echo "exit $?"
-echo "== the same step on the pure-Go backend of this machine, for comparison"
+echo "== the same step on the CPU backends of this machine, for comparison"
 timeout 200 bin/runner bench --train --backend go --steps 5 > "$out/train-go.json"; echo "exit $?"
+timeout 200 bin/runner bench --train --backend cpu --steps 5 > "$out/train-cpu.json"; echo "exit $?"
+echo "== LeNet workloads: PyTorch on CUDA beside runner bench --backend xla:cuda (bench/pytorch_ref.py)"
+if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  timeout 600 python3 bench/pytorch_ref.py --device cuda --backends xla:cuda --repeats 10 --htr-repeats 5 \
+    --data "$data" --json "$out/pytorch-vs-xla-cuda.json" | tee "$out/pytorch-vs-xla-cuda.md"; echo "exit $?"
+else
+  echo "no PyTorch with CUDA here: skipped"
+fi
 echo "== quickstart on xla:cuda (cache in /tmp)"
 timeout 400 bin/runner run specs/quickstart.yaml --backend xla:cuda --cache /tmp/qs-cache; echo "exit $?"
 cp -r results/quickstart/distances/table.md "$out/quickstart-distances.md" 2>/dev/null

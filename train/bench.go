@@ -60,12 +60,14 @@ type BenchResult struct {
 
 // BenchTiming is the timing of one kind of step.
 type BenchTiming struct {
-	// Steps is the number of timed steps; MeanMs and MinMs their mean and
-	// fastest wall time; FirstMs the first step, compilation included.
-	Steps   int     `json:"steps"`
-	MeanMs  float64 `json:"mean_ms"`
-	MinMs   float64 `json:"min_ms"`
-	FirstMs float64 `json:"first_ms"`
+	// Steps is the number of timed steps; MeanMs, MedianMs and MinMs their
+	// mean, median and fastest wall time; FirstMs the first step,
+	// compilation included.
+	Steps    int     `json:"steps"`
+	MeanMs   float64 `json:"mean_ms"`
+	MedianMs float64 `json:"median_ms"`
+	MinMs    float64 `json:"min_ms"`
+	FirstMs  float64 `json:"first_ms"`
 	// ImagesPerSec is Batch / MeanMs.
 	ImagesPerSec float64 `json:"images_per_s"`
 }
@@ -177,6 +179,7 @@ func timeSteps(ctx context.Context, backend backends.Backend, cfg Config, x, y *
 	}
 	t := BenchTiming{MinMs: math.Inf(1)}
 	var total float64
+	var times []float64
 	for i := range opts.Warmup + opts.Steps {
 		if err := ctx.Err(); err != nil {
 			return t, err
@@ -191,11 +194,13 @@ func timeSteps(ctx context.Context, backend backends.Backend, cfg Config, x, y *
 		}
 		if i >= opts.Warmup {
 			total += ms
+			times = append(times, ms)
 			t.MinMs = math.Min(t.MinMs, ms)
 			t.Steps++
 		}
 	}
 	t.MeanMs = total / float64(t.Steps)
+	t.MedianMs = models.Median(times)
 	t.ImagesPerSec = float64(opts.Batch) / t.MeanMs * 1e3
 	return t, nil
 }

@@ -18,12 +18,13 @@ var (
 	backendErr  error
 )
 
-// testBackend returns the pure-Go backend, opened once for the package.
+// testBackend returns backend.ForTests ($GOMLX_BACKEND, else the default),
+// opened once for the package.
 func testBackend(t testing.TB) backends.Backend {
 	t.Helper()
-	backendOnce.Do(func() { backendVal, backendErr = backend.Open("go") })
+	backendOnce.Do(func() { backendVal, backendErr = backend.Open(backend.ForTests()) })
 	if backendErr != nil {
-		t.Fatalf("pure-Go backend: %v", backendErr)
+		t.Fatalf("backend: %v", backendErr)
 	}
 	return backendVal
 }

@@ -34,7 +34,7 @@ layer), and the SGD step of VGG11, VGG11_bn and ResNet18 at a small batch.
 Each graph is compiled on its first call and then timed --repeats times.
 
 It prints one JSON object on stdout (models.BenchResult: backend, Go version,
-GOMAXPROCS, dtype, and per measurement mean_ms, min_ms, first_ms and
+GOMAXPROCS, dtype, and per measurement mean_ms, median_ms, min_ms, first_ms and
 images_per_s) and a line per measurement on stderr as it goes.
 
 With --train it times what the train stage runs instead (train.Bench): the

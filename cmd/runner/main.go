@@ -278,7 +278,7 @@ func signalContext() (context.Context, func()) {
 
 // backendFlag adds --backend, defaulting to $GOMLX_BACKEND.
 func backendFlag(fs *flag.FlagSet) *string {
-	return fs.String("backend", os.Getenv("GOMLX_BACKEND"), "compute backend passed to stages: go, xla:cpu, xla:cuda (default $GOMLX_BACKEND); not part of any key")
+	return fs.String("backend", os.Getenv("GOMLX_BACKEND"), "compute backend passed to stages: cpu, go, xla:cpu, xla:cuda (default $GOMLX_BACKEND, else xla:cuda with a GPU, else cpu); not part of any key")
 }
 
 // didYouMean formats the candidate closest to word, within two edits of

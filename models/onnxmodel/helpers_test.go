@@ -16,8 +16,9 @@ import (
 // The fixtures of testdata/onnx, made by testdata/onnx/make_fixtures.py.
 const fixtures = "../../testdata/onnx/"
 
-// testBackend is the pure-Go backend, opened once for all tests.
-var testBackend = sync.OnceValues(func() (backends.Backend, error) { return backend.Open("go") })
+// testBackend is backend.ForTests ($GOMLX_BACKEND, else the default),
+// opened once for all tests.
+var testBackend = sync.OnceValues(func() (backends.Backend, error) { return backend.Open(backend.ForTests()) })
 
 func backendT(t testing.TB) backends.Backend {
 	t.Helper()
