@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hessian-spectra/runner/datasets"
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 )
 
 // Output says where Run writes and reports. Every field may be left zero.
@@ -248,7 +249,7 @@ func WriteMetrics(path string, rows []Metrics) error {
 		b = fmt.Appendf(b, "%d,%s,%s,%s,%s,%s,%s\n", r.Epoch, num(r.LR), num(r.TrainLoss), num(r.TrainAcc),
 			num(r.TestLoss), num(r.TestAcc), optNum(r.Penalty))
 	}
-	return writeFileAtomic(path, b)
+	return atomicfile.WriteFile(path, b, 0o666)
 }
 
 // WriteTimings writes rows as timings.csv to path (atomically).
@@ -257,7 +258,7 @@ func WriteTimings(path string, rows []Timing) error {
 	for _, r := range rows {
 		b = fmt.Appendf(b, "%d,%.3f,%.3f\n", r.Epoch, r.TrainSeconds, r.EvalSeconds)
 	}
-	return writeFileAtomic(path, b)
+	return atomicfile.WriteFile(path, b, 0o666)
 }
 
 // num formats v as the shortest decimal that parses back to v; NaN and
@@ -280,25 +281,4 @@ func optNum(v float64) string {
 		return ""
 	}
 	return num(v)
-}
-
-// writeFileAtomic writes b to path through a temporary file in the same
-// directory renamed into place.
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return fmt.Errorf("train: write %s: %w", path, err)
-	}
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 	"github.com/hessian-spectra/runner/models/onnxmodel"
 	"github.com/hessian-spectra/runner/stage"
 )
@@ -59,7 +60,7 @@ func importONNX(e *stage.Env) (Meta, error) {
 	if err != nil {
 		return Meta{}, fmt.Errorf("%s: %w", m.Path(), err)
 	}
-	if err := writeFile(filepath.Join(e.OutDir, GraphFile), b); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(e.OutDir, GraphFile), b, 0o644); err != nil {
 		return Meta{}, err
 	}
 	w, err := m.Weights(m.FileDType())

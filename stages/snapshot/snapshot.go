@@ -25,7 +25,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
@@ -200,7 +200,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.ID, err)
 	}
-	return writeFile(filepath.Join(e.OutDir, MetaFile), append(js, '\n'))
+	return atomicfile.WriteFile(filepath.Join(e.OutDir, MetaFile), append(js, '\n'), 0o644)
 }
 
 // trainMeta is what extract reads of a train artifact's meta.json.
@@ -246,7 +246,7 @@ func extract(e *stage.Env) (Meta, error) {
 		return Meta{}, fmt.Errorf("input train (%s): checkpoint of epoch %d: %w", in.Stage, epoch, err)
 	}
 	_ = w.Finalize()
-	if err := copyFile(src, filepath.Join(e.OutDir, WeightsFile)); err != nil {
+	if err := atomicfile.CopyFile(filepath.Join(e.OutDir, WeightsFile), src, 0o644); err != nil {
 		return Meta{}, err
 	}
 	e.Logf("epoch %d of %s (%s)", epoch, in.Stage, tm.Model)
@@ -299,39 +299,4 @@ func archiveDType(ar *npz.Archive) dtypes.DType {
 		}
 	}
 	return dtypes.Float32
-}
-
-// copyFile copies src to dst through a temporary file renamed into place.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp := dst + ".tmp"
-	out, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	return nil
-}
-
-// writeFile writes b to path through a temporary file renamed into place.
-func writeFile(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

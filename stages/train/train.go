@@ -30,13 +30,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 
 	"github.com/hessian-spectra/runner/backend"
 	"github.com/hessian-spectra/runner/datasets"
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/stage"
 	"github.com/hessian-spectra/runner/stages/fetch"
@@ -258,7 +258,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		if err != nil {
 			return wrap(err)
 		}
-		return writeFile(filepath.Join(e.OutDir, MetaFile), append(js, '\n'))
+		return atomicfile.WriteFile(filepath.Join(e.OutDir, MetaFile), append(js, '\n'), 0o644)
 	}
 	if pr := e.Prior; pr != nil {
 		// A cached run that differs in length (Kind.Reuse): the same files
@@ -309,12 +309,3 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 // runDirName is the name of an artifact's run/ directory (stage.Env.RunDir),
 // where the train kind keeps timings.csv.
 const runDirName = "run"
-
-// writeFile writes b to path through a temporary file renamed into place.
-func writeFile(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
