@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -77,14 +76,10 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 		Inputs:    map[string][]stage.Artifact{},
 		OutDir:    out,
 		RunDir:    runDir,
-		RunInfo:   map[string]any{},
 		Log:       logf,
 		Progress:  t.prog,
 		Backend:   t.backend,
 		Downloads: s.Downloads(),
-	}
-	if env.Progress == nil {
-		env.Progress = stage.Discard
 	}
 	if t.recheck == "" {
 		if env.Scratch, err = s.Scratch(key); err != nil {
@@ -105,7 +100,7 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 		env.SetRunInfo("prior", priorInfo(t.prior))
 		io.WriteString(logf, priorLog(t.prior))
 	}
-	err = safeRun(ctx, t.kind, env)
+	err = t.kind.Call(ctx, env)
 	res.duration = time.Since(start)
 	if err == nil {
 		if _, serr := os.Lstat(filepath.Join(out, artifacts.LogName)); serr == nil {
@@ -254,19 +249,6 @@ func copyMap(m map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
-}
-
-// safeRun calls the stage, turning a panic into an error with the stack in
-// the stage's log. (A panic in a goroutine the stage starts cannot be
-// recovered here and ends the process.)
-func safeRun(ctx context.Context, k *stage.Kind, env *stage.Env) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			fmt.Fprintf(env.Log, "panic: %v\n\n%s", r, debug.Stack())
-			err = fmt.Errorf("panic: %v", r)
-		}
-	}()
-	return k.Run(ctx, env)
 }
 
 // tailLines returns the last n lines of a file.

@@ -29,8 +29,8 @@ func runKind(t *testing.T, given map[string]any, inputs map[string][]stage.Artif
 	t.Helper()
 	out := t.TempDir()
 	var log bytes.Buffer
-	e := &stage.Env{ID: "agg", Params: params(t, given), Inputs: inputs, OutDir: out, Log: &log, Progress: stage.Discard}
-	return out, Kind.Run(context.Background(), e)
+	e := &stage.Env{ID: "agg", Params: params(t, given), Inputs: inputs, OutDir: out, Log: &log}
+	return out, Kind.Call(context.Background(), e)
 }
 
 func read(t *testing.T, dir, name string) string {

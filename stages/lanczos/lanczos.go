@@ -269,12 +269,7 @@ type SubsetSummary struct {
 	N        int `json:"n"`
 }
 
-func run(ctx context.Context, e *stage.Env) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: lanczos failed: %v", e.ID, r)
-		}
-	}()
+func run(ctx context.Context, e *stage.Env) error {
 	start := time.Now()
 	p := e.Params
 	layer := p.String("layer")
@@ -294,21 +289,21 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	}
 	var meta snapshotMeta
 	if err := readJSON(filepath.Join(wa.Dir, "meta.json"), &meta); err != nil {
-		return fmt.Errorf("%s: weights: %w", e.ID, err)
+		return fmt.Errorf("weights: %w", err)
 	}
 	split, dmeta, err := datasets.LoadSplit(da.Dir, "train")
 	if err != nil {
-		return fmt.Errorf("%s: data: %w", e.ID, err)
+		return fmt.Errorf("data: %w", err)
 	}
 	sub := p.Object("subset")
 	perClass, subSeed := sub.Int("per_class"), sub.Int("seed")
 	subset, _, err := split.Subset(perClass, uint32(subSeed))
 	if err != nil {
-		return fmt.Errorf("%s: %s training split: %w", e.ID, dmeta.Dataset, err)
+		return fmt.Errorf("%s training split: %w", dmeta.Dataset, err)
 	}
 	net, err := loadNetwork(wa.Dir, meta, dtype, p.String("bn_mode") == "train", subset, dmeta)
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	defer net.release()
 	for _, n := range net.notes {
@@ -320,7 +315,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	// The operator.
 	be, err := backend.Open(e.Backend)
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	e.SetRunInfo("backend", backend.Resolve(e.Backend))
 	c := net.c
@@ -329,7 +324,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	}
 	target, err := c.Target(layer)
 	if err != nil {
-		return fmt.Errorf("%s: layer %q: %s has no such parameter (its layers: %s; or full)", e.ID, layer, meta.Model, strings.Join(net.layers, ", "))
+		return fmt.Errorf("layer %q: %s has no such parameter (its layers: %s; or full)", layer, meta.Model, strings.Join(net.layers, ", "))
 	}
 	data := hessian.Data{X: subset.X, Shape: subset.ExampleShape(), Y: subset.Y}
 	// Up to width recurrences advance in lockstep, their products computed
@@ -340,12 +335,12 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	h, err := hessian.NewModelHessian(be, c, data, []hessian.Target{target},
 		hessian.ModelHessianOptions{BatchSize: p.Int("batch_size"), VectorsPerPass: width})
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	defer h.Close()
 	loss, err := h.Loss(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	e.Logf("layer %s: dimension %d; mean loss %.17g", layer, h.Dim(0), loss)
 
@@ -353,7 +348,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	stream := StreamSeed(p.Int("seed"), wa.Digest, layer)
 	req, err := request(p, stream)
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	if e.Prior != nil {
 		req.Prior, err = readPrior(e.Prior, p)
@@ -364,18 +359,14 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		}
 	}
 	if req.TopK != nil && req.TopK.K > h.Dim(0) {
-		return fmt.Errorf("%s: top_k %d exceeds the dimension %d of layer %s", e.ID, req.TopK.K, h.Dim(0), layer)
-	}
-	prog := e.Progress
-	if prog == nil {
-		prog = stage.Discard
+		return fmt.Errorf("top_k %d exceeds the dimension %d of layer %s", req.TopK.K, h.Dim(0), layer)
 	}
 	res, err := hessian.Run(ctx, h, []hessian.Request{req}, hessian.RunOptions{
 		MaxBatch: width,
-		Progress: &named{p: prog, what: "lanczos " + layer},
+		Progress: &named{p: e.Progress, what: "lanczos " + layer},
 	})
 	if err != nil {
-		return fmt.Errorf("%s: layer %s: %w", e.ID, layer, err)
+		return fmt.Errorf("layer %s: %w", layer, err)
 	}
 	r := res[0]
 	seconds := time.Since(start).Seconds()
@@ -410,14 +401,14 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	}
 	e.Logf("lb %.10g, ub %.10g; %d Hessian-vector products in %.1f s", s.LB, s.UB, s.HVPs, seconds)
 	if err := npz.WriteFile(filepath.Join(e.OutDir, "spectrum.npz"), spectrumArrays(r, req.Density.Steps)); err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		return fmt.Errorf("%s: summary: %w", e.ID, err)
+		return fmt.Errorf("summary: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(e.OutDir, "summary.json"), append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	return nil
 }

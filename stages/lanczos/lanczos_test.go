@@ -89,7 +89,7 @@ func runKind(ctx context.Context, t *testing.T, meta string, given map[string]an
 	rec := &recorder{}
 	e := &stage.Env{ID: "spectrum", Params: params(t, given), OutDir: out, Log: &log, Progress: rec,
 		Inputs: map[string][]stage.Artifact{"weights": {w}, "data": {d}}, Backend: "go"}
-	err := Kind.Run(ctx, e)
+	err := Kind.Call(ctx, e)
 	if err == nil && e.RunInfo["backend"] != "go" {
 		t.Errorf("run info: %v, want backend go", e.RunInfo)
 	}

@@ -29,7 +29,7 @@ func onnxSnapshot(t *testing.T, file string) stage.Artifact {
 	}
 	out := t.TempDir()
 	var log bytes.Buffer
-	if err := snapshot.Kind.Run(context.Background(), &stage.Env{ID: "import", Params: p, OutDir: out, Log: &log, Progress: stage.Discard}); err != nil {
+	if err := snapshot.Kind.Call(context.Background(), &stage.Env{ID: "import", Params: p, OutDir: out, Log: &log}); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	return stage.Artifact{Dir: out, Stage: "import"}
@@ -47,9 +47,9 @@ func runWith(t *testing.T, w, d stage.Artifact, given map[string]any) (Summary, 
 	t.Helper()
 	out := t.TempDir()
 	var log bytes.Buffer
-	e := &stage.Env{ID: "spectrum", Params: params(t, given), OutDir: out, Log: &log, Progress: stage.Discard,
+	e := &stage.Env{ID: "spectrum", Params: params(t, given), OutDir: out, Log: &log,
 		Inputs: map[string][]stage.Artifact{"weights": {w}, "data": {d}}, Backend: "go"}
-	if err := Kind.Run(context.Background(), e); err != nil {
+	if err := Kind.Call(context.Background(), e); err != nil {
 		return Summary{}, log.String(), err
 	}
 	var s Summary

@@ -30,8 +30,8 @@ func params(t *testing.T, given map[string]any) stage.Params {
 func runKind(t *testing.T, given map[string]any, inputs map[string][]stage.Artifact) (string, error) {
 	t.Helper()
 	out := t.TempDir()
-	e := &stage.Env{ID: "plot", Params: params(t, given), Inputs: inputs, OutDir: out, Log: &bytes.Buffer{}, Progress: stage.Discard}
-	return out, Kind.Run(context.Background(), e)
+	e := &stage.Env{ID: "plot", Params: params(t, given), Inputs: inputs, OutDir: out, Log: &bytes.Buffer{}}
+	return out, Kind.Call(context.Background(), e)
 }
 
 // files lists the files under dir, relative and sorted.

@@ -170,18 +170,14 @@ type Meta struct {
 	Graph string `json:"graph,omitempty"`
 }
 
-func run(ctx context.Context, e *stage.Env) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: snapshot failed: %v", e.ID, r)
-		}
-	}()
+func run(ctx context.Context, e *stage.Env) error {
 	p := e.Params
 	hasTrain := len(e.Inputs["train"]) > 0
 	if err := paramsProblem(p, hasTrain); err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	var meta Meta
+	var err error
 	switch {
 	case hasTrain:
 		meta, err = extract(e)
@@ -191,14 +187,14 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		meta, err = importFile(e)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	js, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	return atomicfile.WriteFile(filepath.Join(e.OutDir, MetaFile), append(js, '\n'), 0o644)
 }

@@ -33,12 +33,12 @@ func params(t *testing.T, given map[string]any) stage.Params {
 func runKind(t *testing.T, given map[string]any, trainDir string) (string, error) {
 	t.Helper()
 	out := t.TempDir()
-	e := &stage.Env{ID: "snap", Params: params(t, given), OutDir: out, Log: &bytes.Buffer{}, Progress: stage.Discard,
+	e := &stage.Env{ID: "snap", Params: params(t, given), OutDir: out, Log: &bytes.Buffer{},
 		Inputs: map[string][]stage.Artifact{}}
 	if trainDir != "" {
 		e.Inputs["train"] = []stage.Artifact{{Dir: trainDir, Stage: "train[seed=1]"}}
 	}
-	return out, Kind.Run(context.Background(), e)
+	return out, Kind.Call(context.Background(), e)
 }
 
 func readMeta(t *testing.T, dir string) Meta {

@@ -28,7 +28,6 @@ package train
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -221,13 +220,7 @@ func Config(p stage.Params, m *models.Model) (trainlib.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-func run(ctx context.Context, e *stage.Env) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: train failed: %v", e.ID, r)
-		}
-	}()
-	wrap := func(err error) error { return fmt.Errorf("%s: %w", e.ID, err) }
+func run(ctx context.Context, e *stage.Env) error {
 	p := e.Params
 	in, err := e.Input("data")
 	if err != nil {
@@ -235,20 +228,20 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	}
 	data, err := datasets.Load(in.Dir)
 	if err != nil {
-		return wrap(fmt.Errorf("input data (%s): %w", in.Stage, err))
+		return fmt.Errorf("input data (%s): %w", in.Stage, err)
 	}
 	meta := data.Meta
 	m, err := models.New(p.String("model"), meta.Channels, meta.Classes)
 	if err != nil {
-		return wrap(err)
+		return err
 	}
 	if meta.Height != models.InputSize || meta.Width != models.InputSize {
-		return wrap(fmt.Errorf("input data (%s): %s images are %d×%d, the models take %d×%d",
-			in.Stage, meta.Dataset, meta.Height, meta.Width, models.InputSize, models.InputSize))
+		return fmt.Errorf("input data (%s): %s images are %d×%d, the models take %d×%d",
+			in.Stage, meta.Dataset, meta.Height, meta.Width, models.InputSize, models.InputSize)
 	}
 	cfg, err := Config(p, m)
 	if err != nil {
-		return wrap(err)
+		return err
 	}
 	writeMeta := func() error {
 		mj := Meta{Model: m.Name(), Dataset: meta.Dataset, InChannels: m.InChannels(), Classes: m.Classes(),
@@ -256,7 +249,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 			Params: p}
 		js, err := json.MarshalIndent(mj, "", "  ")
 		if err != nil {
-			return wrap(err)
+			return err
 		}
 		return atomicfile.WriteFile(filepath.Join(e.OutDir, MetaFile), append(js, '\n'), 0o644)
 	}
@@ -285,23 +278,16 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	name := backend.Resolve(e.Backend)
 	b, err := backend.Open(name)
 	if err != nil {
-		return wrap(err)
+		return err
 	}
 	e.Logf("backend %s; data %s from %s", name, meta.Dataset, in.Stage)
 	e.SetRunInfo("backend", name)
 	t, err := trainlib.New(b, cfg, nil)
 	if err != nil {
-		return wrap(err)
+		return err
 	}
-	progress := e.Progress
-	if progress == nil {
-		progress = stage.Discard
-	}
-	if _, err := trainlib.Run(ctx, t, data, trainlib.Output{Dir: e.OutDir, RunDir: e.RunDir, Scratch: e.Scratch, Log: e.Log, Progress: progress}); err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		return wrap(err)
+	if _, err := trainlib.Run(ctx, t, data, trainlib.Output{Dir: e.OutDir, RunDir: e.RunDir, Scratch: e.Scratch, Log: e.Log, Progress: e.Progress}); err != nil {
+		return err
 	}
 	return writeMeta()
 }
