@@ -13,6 +13,7 @@ import (
 	"github.com/hessian-spectra/runner/analysis/records"
 	"github.com/hessian-spectra/runner/analysis/records/recordstest"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/lanczos/summary"
 )
 
 // params converts given params as the runner does (stage.Kind.Resolve).
@@ -335,7 +336,7 @@ func TestDistancesErrors(t *testing.T) {
 	arts := shiftedSpectra(t, testMu, testLayers)
 	noFull := []stage.Artifact{}
 	for _, a := range arts {
-		if s, _ := records.ReadSummary(filepath.Join(a.Dir, "summary.json")); s.Layer != "full" {
+		if s, _ := summary.Read(a.Dir); s.Layer != "full" {
 			noFull = append(noFull, a)
 		}
 	}

@@ -45,7 +45,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -60,7 +59,9 @@ import (
 	"github.com/hessian-spectra/runner/nn"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/lanczos/summary"
 	"github.com/hessian-spectra/runner/stages/snapshot"
+	"github.com/hessian-spectra/runner/stages/snapshot/snapmeta"
 	"golang.org/x/sys/unix"
 )
 
@@ -224,51 +225,6 @@ func plannedParams(w *stage.Planned) (name string, params []models.Entry, layers
 	return m.Name(), m.Params(), m.Layers(), true
 }
 
-// snapshotMeta is the part of a snapshot's meta.json this kind reads.
-type snapshotMeta struct {
-	Model      string `json:"model"`
-	InChannels int    `json:"in_channels"`
-	Classes    int    `json:"classes"`
-	Epoch      *int   `json:"epoch"`
-	Source     string `json:"source"`
-	Graph      string `json:"graph"` // an ONNX import's graph file
-}
-
-// Summary is the content of summary.json (docs/ARTIFACTS.md).
-type Summary struct {
-	Layer          string          `json:"layer"`
-	Dim            int             `json:"dim"`
-	Model          string          `json:"model"`
-	Dataset        string          `json:"dataset"`
-	Epoch          *int            `json:"epoch"`
-	Loss           float64         `json:"loss"`
-	HVPs           int             `json:"hvps"`
-	LB             float64         `json:"lb"`
-	UB             float64         `json:"ub"`
-	Probes         int             `json:"probes"`
-	Steps          int             `json:"steps"`
-	TopEigenvalues []float64       `json:"top_eigenvalues,omitempty"`
-	TopKSteps      int             `json:"top_k_steps,omitempty"`
-	TopKConverged  *bool           `json:"top_k_converged,omitempty"`
-	Trace          *float64        `json:"trace,omitempty"`
-	TraceStdErr    json.RawMessage `json:"trace_stderr,omitempty"`
-	DType          string          `json:"dtype"`
-	BNMode         string          `json:"bn_mode"`
-	Subset         SubsetSummary   `json:"subset"`
-	// LossFunction is the lanczos param loss when given (absent: the
-	// cross-entropy).
-	LossFunction string `json:"loss_function,omitempty"`
-	// StreamSeed is the seed of every random stream, in hex (StreamSeed).
-	StreamSeed string `json:"stream_seed"`
-}
-
-// SubsetSummary describes the data subset in summary.json.
-type SubsetSummary struct {
-	PerClass int `json:"per_class"`
-	Seed     int `json:"seed"`
-	N        int `json:"n"`
-}
-
 func run(ctx context.Context, e *stage.Env) error {
 	start := time.Now()
 	p := e.Params
@@ -287,8 +243,8 @@ func run(ctx context.Context, e *stage.Env) error {
 	if err != nil {
 		return err
 	}
-	var meta snapshotMeta
-	if err := readJSON(filepath.Join(wa.Dir, "meta.json"), &meta); err != nil {
+	meta, err := snapmeta.Read(wa.Dir)
+	if err != nil {
 		return fmt.Errorf("weights: %w", err)
 	}
 	split, dmeta, err := datasets.LoadSplit(da.Dir, "train")
@@ -375,12 +331,12 @@ func run(ctx context.Context, e *stage.Env) error {
 	}
 
 	// The files.
-	s := Summary{
+	s := summary.Summary{
 		Layer: layer, Dim: h.Dim(0), Model: meta.Model, Dataset: dmeta.Dataset, Epoch: meta.Epoch,
 		Loss: loss, HVPs: r.Applications,
 		LB: r.Density.LB, UB: r.Density.UB, Probes: req.Density.Probes, Steps: req.Density.Steps,
 		DType: p.String("dtype"), BNMode: p.String("bn_mode"),
-		Subset:     SubsetSummary{PerClass: perClass, Seed: subSeed, N: subset.N},
+		Subset:     summary.Subset{PerClass: perClass, Seed: subSeed, N: subset.N},
 		StreamSeed: fmt.Sprintf("%016x", stream),
 	}
 	if p.Has("loss") {
@@ -400,17 +356,10 @@ func run(ctx context.Context, e *stage.Env) error {
 		e.Logf("trace %.10g ± %.3g (%d probes)", r.Trace.Estimate, r.Trace.StdErr, len(r.Trace.Samples))
 	}
 	e.Logf("lb %.10g, ub %.10g; %d Hessian-vector products in %.1f s", s.LB, s.UB, s.HVPs, seconds)
-	if err := npz.WriteFile(filepath.Join(e.OutDir, "spectrum.npz"), spectrumArrays(r, req.Density.Steps)); err != nil {
+	if err := npz.WriteFile(filepath.Join(e.OutDir, summary.SpectrumFile), spectrumArrays(r, req.Density.Steps)); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("summary: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(e.OutDir, "summary.json"), append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return nil
+	return summary.Write(e.OutDir, s)
 }
 
 // StreamSeed derives the seed of an instance's random streams from its
@@ -509,18 +458,6 @@ type named struct {
 func (n *named) Start(_ string, total int) { n.p.Start(n.what, total) }
 func (n *named) Advance(k int)             { n.p.Advance(k) }
 func (n *named) Finish()                   { n.p.Finish() }
-
-// readJSON decodes the JSON file at path into v.
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
 
 // epochText describes a snapshot's epoch for the log.
 func epochText(epoch *int) string {

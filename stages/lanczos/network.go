@@ -12,6 +12,7 @@ import (
 	"github.com/hessian-spectra/runner/hessian"
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/models/onnxmodel"
+	"github.com/hessian-spectra/runner/stages/snapshot/snapmeta"
 )
 
 // network is a snapshot's model at its weights, checked against the data
@@ -27,15 +28,15 @@ type network struct {
 // (meta.Model onnxmodel.ModelName) — in dtype, with batch norm in training
 // mode when train is set, and checks that it takes the subset's examples
 // and has a logit for each of the data's classes.
-func loadNetwork(dir string, meta snapshotMeta, dtype dtypes.DType, train bool, subset *datasets.Split, dmeta datasets.Meta) (*network, error) {
+func loadNetwork(dir string, meta *snapmeta.Meta, dtype dtypes.DType, train bool, subset *datasets.Split, dmeta datasets.Meta) (*network, error) {
 	if meta.Model == onnxmodel.ModelName {
 		return loadONNX(dir, meta, dtype, train, subset, dmeta)
 	}
 	m, err := models.New(meta.Model, meta.InChannels, meta.Classes)
 	if err != nil {
-		return nil, fmt.Errorf("weights %s: %w", filepath.Join(dir, "meta.json"), err)
+		return nil, fmt.Errorf("weights %s: %w", filepath.Join(dir, snapmeta.File), err)
 	}
-	w, err := m.ReadWeights(filepath.Join(dir, "weights.npz"), dtype)
+	w, err := m.ReadWeights(filepath.Join(dir, snapmeta.WeightsFile), dtype)
 	if err != nil {
 		return nil, err
 	}
@@ -52,9 +53,9 @@ func loadNetwork(dir string, meta snapshotMeta, dtype dtypes.DType, train bool, 
 }
 
 // loadONNX reads an ONNX import: the graph, then the snapshot's weights.
-func loadONNX(dir string, meta snapshotMeta, dtype dtypes.DType, train bool, subset *datasets.Split, dmeta datasets.Meta) (*network, error) {
+func loadONNX(dir string, meta *snapmeta.Meta, dtype dtypes.DType, train bool, subset *datasets.Split, dmeta datasets.Meta) (*network, error) {
 	if meta.Graph == "" {
-		return nil, fmt.Errorf("weights %s: an ONNX snapshot without a graph file", filepath.Join(dir, "meta.json"))
+		return nil, fmt.Errorf("weights %s: an ONNX snapshot without a graph file", filepath.Join(dir, snapmeta.File))
 	}
 	m, err := onnxmodel.Open(filepath.Join(dir, meta.Graph))
 	if err != nil {
@@ -63,7 +64,7 @@ func loadONNX(dir string, meta snapshotMeta, dtype dtypes.DType, train bool, sub
 	if err := m.CheckData(subset.ExampleShape(), dmeta.Classes); err != nil {
 		return nil, fmt.Errorf("%s (%s): %w", meta.Source, dmeta.Dataset, err)
 	}
-	w, err := m.ReadWeights(filepath.Join(dir, "weights.npz"), dtype)
+	w, err := m.ReadWeights(filepath.Join(dir, snapmeta.WeightsFile), dtype)
 	if err != nil {
 		return nil, err
 	}

@@ -23,11 +23,13 @@
 // epoch (train.Extend), a shorter one takes the cached run's first epochs
 // without training (train.Derive); the files are those of a run from
 // nothing.
+//
+// The artifact's meta.json is defined in package trainmeta, through which
+// the snapshot stage and the tables read it.
 package train
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 
@@ -35,10 +37,10 @@ import (
 
 	"github.com/hessian-spectra/runner/backend"
 	"github.com/hessian-spectra/runner/datasets"
-	"github.com/hessian-spectra/runner/internal/atomicfile"
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/stage"
 	"github.com/hessian-spectra/runner/stages/fetch"
+	"github.com/hessian-spectra/runner/stages/train/trainmeta"
 	trainlib "github.com/hessian-spectra/runner/train"
 )
 
@@ -48,9 +50,6 @@ import (
 //	v2: timings.csv moved to run/ and the backend out of meta.json (into
 //	run/run.json), so that digests cover results only.
 const version = 2
-
-// MetaFile is the name of the artifact's meta.json.
-const MetaFile = "meta.json"
 
 // Kind is the train stage kind.
 var Kind = &stage.Kind{
@@ -165,19 +164,6 @@ func check(p *stage.Planned) []error {
 	return nil
 }
 
-// Meta is the artifact's meta.json.
-type Meta struct {
-	Model      string       `json:"model"`
-	Dataset    string       `json:"dataset"`
-	InChannels int          `json:"in_channels"`
-	Classes    int          `json:"classes"`
-	ParamCount int          `json:"param_count"`
-	Epochs     int          `json:"epochs"`
-	Seed       int          `json:"seed"`
-	DType      string       `json:"dtype"`
-	Params     stage.Params `json:"params"`
-}
-
 // Config turns resolved params into a training configuration for m and
 // validates it.
 func Config(p stage.Params, m *models.Model) (trainlib.Config, error) {
@@ -243,15 +229,11 @@ func run(ctx context.Context, e *stage.Env) error {
 	if err != nil {
 		return err
 	}
+	seed := int64(p.Int("seed"))
 	writeMeta := func() error {
-		mj := Meta{Model: m.Name(), Dataset: meta.Dataset, InChannels: m.InChannels(), Classes: m.Classes(),
-			ParamCount: m.ParamCount(), Epochs: cfg.Epochs, Seed: p.Int("seed"), DType: p.String("dtype"),
-			Params: p}
-		js, err := json.MarshalIndent(mj, "", "  ")
-		if err != nil {
-			return err
-		}
-		return atomicfile.WriteFile(filepath.Join(e.OutDir, MetaFile), append(js, '\n'), 0o644)
+		return trainmeta.Write(e.OutDir, trainmeta.Meta{Model: m.Name(), Dataset: meta.Dataset, InChannels: m.InChannels(),
+			Classes: m.Classes(), ParamCount: m.ParamCount(), Epochs: cfg.Epochs, Seed: &seed, DType: p.String("dtype"),
+			Params: p})
 	}
 	if pr := e.Prior; pr != nil {
 		// A cached run that differs in length (Kind.Reuse): the same files

@@ -3,7 +3,6 @@ package train
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"github.com/hessian-spectra/runner/internal/testenv"
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/train/trainmeta"
 	trainlib "github.com/hessian-spectra/runner/train"
 )
 
@@ -91,16 +91,13 @@ func TestTrainKindWritesTheArtifact(t *testing.T) {
 			t.Errorf("missing %s: %v", f, err)
 		}
 	}
-	var meta Meta
-	b, err := os.ReadFile(filepath.Join(out, "meta.json"))
+	meta, err := trainmeta.Read(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &meta); err != nil {
-		t.Fatal(err)
-	}
+	b, _ := os.ReadFile(filepath.Join(out, trainmeta.File))
 	if meta.Model != "LeNet" || meta.Dataset != "FashionMNIST" || meta.InChannels != 1 || meta.Classes != 10 ||
-		meta.ParamCount != 61706 || meta.Epochs != 2 || meta.Seed != 2 || meta.DType != "float32" || strings.Contains(string(b), "backend") {
+		meta.ParamCount != 61706 || meta.Epochs != 2 || meta.Seed == nil || *meta.Seed != 2 || meta.DType != "float32" || strings.Contains(string(b), "backend") {
 		t.Errorf("meta.json: %s", b)
 	}
 	if meta.Params["lr"] != 0.05 || meta.Params["htr"] == nil {
