@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/hessian-spectra/runner/stage"
 )
 
 // maxInstances bounds the instances one spec may expand to.
@@ -33,7 +35,7 @@ func (b *builder) expand(rs *rawStage) {
 		if _, ok := b.vars[name]; ok {
 			return b.varValue(name, pos)
 		}
-		return nil, &Error{Pos: pos, Msg: fmt.Sprintf("unresolved ${%s}: matrix values may use vars only, and there is no var %q%s", name, name, didYouMean(name, b.varList))}
+		return nil, &Error{Pos: pos, Msg: fmt.Sprintf("unresolved ${%s}: matrix values may use vars only, and there is no var %q%s", name, name, stage.DidYouMean(name, b.varList))}
 	}
 	var axes []axisValues
 	for _, ax := range rs.matrix {

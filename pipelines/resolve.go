@@ -23,7 +23,7 @@ func (b *builder) resolveInstances(rs *rawStage) {
 			if _, ok := b.vars[name]; ok {
 				return b.varValue(name, pos)
 			}
-			return nil, &Error{Pos: pos, Msg: fmt.Sprintf("unresolved ${%s}: no var or matrix axis %q%s", name, name, didYouMean(name, names))}
+			return nil, &Error{Pos: pos, Msg: fmt.Sprintf("unresolved ${%s}: no var or matrix axis %q%s", name, name, stage.DidYouMean(name, names))}
 		}
 		before := b.errs.reported
 		if st.Kind != nil {
@@ -47,7 +47,7 @@ func (b *builder) params(rs *rawStage, look lookupFunc) stage.Params {
 			if len(k.Params) == 0 {
 				b.errs.add(rp.kpos, "unknown param %q: kind %s takes no params", rp.name, k.Name)
 			} else {
-				b.errs.add(rp.kpos, "unknown param %q for kind %s%s; it takes %s", rp.name, k.Name, didYouMean(rp.name, paramNames(k)), quoteList(paramNames(k)))
+				b.errs.add(rp.kpos, "unknown param %q for kind %s%s; it takes %s", rp.name, k.Name, stage.DidYouMean(rp.name, paramNames(k)), quoteList(paramNames(k)))
 			}
 			continue
 		}
@@ -171,7 +171,7 @@ func (b *builder) inputs(rs *rawStage, inst *Instance, look lookupFunc) []Bindin
 				if len(k.Inputs) == 0 {
 					b.errs.add(need.pos, "unknown input %q: kind %s reads no inputs", need.name, k.Name)
 				} else {
-					b.errs.add(need.pos, "unknown input %q for kind %s%s; it reads %s", need.name, k.Name, didYouMean(need.name, inputNames(k)), quoteList(inputNames(k)))
+					b.errs.add(need.pos, "unknown input %q for kind %s%s; it reads %s", need.name, k.Name, stage.DidYouMean(need.name, inputNames(k)), quoteList(inputNames(k)))
 				}
 				continue
 			}

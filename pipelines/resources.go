@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hessian-spectra/runner/stage"
 	"gopkg.in/yaml.v3"
 )
 
@@ -245,7 +246,7 @@ func (b *builder) readResourceField(rule *ResourceRule, f entry) {
 			rule.ExtraPos = append(rule.ExtraPos, ip)
 		}
 	default:
-		b.errs.add(f.kpos, "resources %s: unknown field %q%s; resources have %s", rule.Selector, f.key, didYouMean(f.key, resourceFields), quoteList(resourceFields))
+		b.errs.add(f.kpos, "resources %s: unknown field %q%s; resources have %s", rule.Selector, f.key, stage.DidYouMean(f.key, resourceFields), quoteList(resourceFields))
 	}
 }
 

@@ -271,11 +271,7 @@ func (p Param) scalar(v any) (any, error) {
 					return s, nil
 				}
 			}
-			hint := ""
-			if close := Suggest(s, p.Enum); close != "" {
-				hint = fmt.Sprintf(" (did you mean %q?)", close)
-			}
-			return nil, fmt.Errorf("want one of %s, got %q%s", strings.Join(p.Enum, ", "), s, hint)
+			return nil, fmt.Errorf("want one of %s, got %q%s", strings.Join(p.Enum, ", "), s, DidYouMean(s, p.Enum))
 		}
 		return s, nil
 	case Bool:

@@ -68,3 +68,20 @@ func TestInputErrors(t *testing.T) {
 		t.Errorf("bound twice: %v", err)
 	}
 }
+
+// DidYouMean is the one hint rule of specs, params and commands.
+func TestDidYouMean(t *testing.T) {
+	commands := []string{"run", "plan", "show", "report", "status", "exec-stage"}
+	for word, want := range map[string]string{
+		"plna":      ` (did you mean "plan"?)`, // a swap is one edit
+		"Run":       ` (did you mean "run"?)`,  // case is ignored
+		"exec-stag": ` (did you mean "exec-stage"?)`,
+		"zzz":       "",
+		"rn":        ` (did you mean "run"?)`,
+		"sh":        "", // two edits from show: more than a third of the word
+	} {
+		if got := DidYouMean(word, commands); got != want {
+			t.Errorf("DidYouMean(%q) = %q, want %q", word, got, want)
+		}
+	}
+}

@@ -11,15 +11,6 @@ import (
 	"github.com/hessian-spectra/runner/runner"
 )
 
-func init() {
-	register(&command{
-		name:    "run",
-		args:    "SPEC... [-j N] [--keep-going] [--force ID]... [--recheck ID]... [--cache DIR] [--set name=value]... [--backend B] [-v] [--executor local|slurm] [--slurm-*]",
-		summary: "run specs, serving unchanged stages from the cache",
-		run:     runRun,
-	})
-}
-
 const runHelp = `
 Run computes every stage instance of the specs whose key is not cached, in
 parallel as the DAG allows, and serves the rest from the cache. Afterwards

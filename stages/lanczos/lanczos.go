@@ -144,12 +144,8 @@ func check(p *stage.Planned) []error {
 	if layer != hessian.FullTarget {
 		i := slices.IndexFunc(params, func(e models.Entry) bool { return e.Name == layer })
 		if i < 0 {
-			hint := ""
-			if close := stage.Suggest(layer, paramNames(params)); close != "" {
-				hint = fmt.Sprintf(" (did you mean %q?)", close)
-			}
 			return []error{stage.ParamErrorf("layer", "%s has no parameter %q%s; its layers: %s, or full",
-				name, layer, hint, strings.Join(layers, ", "))}
+				name, layer, stage.DidYouMean(layer, paramNames(params)), strings.Join(layers, ", "))}
 		}
 		dim = params[i].Size()
 	}
