@@ -3,7 +3,6 @@ package lanczos
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -26,8 +25,9 @@ type network struct {
 
 // loadNetwork reads the snapshot in dir — a native model, or an ONNX import
 // (meta.Model onnxmodel.ModelName) — in dtype, with batch norm in training
-// mode when train is set, and checks that it takes the subset's examples
-// and has a logit for each of the data's classes.
+// mode when train is set. An ONNX model is checked against the data here
+// (its output size is known only by building its graph); every classifier
+// is checked against the subset by hessian.NewModelHessian.
 func loadNetwork(dir string, meta *snapmeta.Meta, dtype dtypes.DType, train bool, subset *datasets.Split, dmeta datasets.Meta) (*network, error) {
 	if meta.Model == onnxmodel.ModelName {
 		return loadONNX(dir, meta, dtype, train, subset, dmeta)
@@ -40,15 +40,8 @@ func loadNetwork(dir string, meta *snapmeta.Meta, dtype dtypes.DType, train bool
 	if err != nil {
 		return nil, err
 	}
-	if subset.C != meta.InChannels || subset.H != models.InputSize || subset.W != models.InputSize {
-		_ = w.Finalize()
-		return nil, fmt.Errorf("%s images are %d×%d×%d, but %s takes %d×%d×%d", dmeta.Dataset,
-			subset.C, subset.H, subset.W, meta.Model, meta.InChannels, models.InputSize, models.InputSize)
-	}
-	if top := slices.Max(subset.Y); int(top) >= meta.Classes {
-		_ = w.Finalize()
-		return nil, fmt.Errorf("%s has label %d, but the %s snapshot has %d outputs", dmeta.Dataset, top, meta.Model, meta.Classes)
-	}
+	// hessian.NewModelHessian checks the subset against the classifier:
+	// the images' shape, a logit for every label.
 	return &network{c: hessian.ModelClassifier(w, train), layers: m.Layers(), release: func() { _ = w.Finalize() }}, nil
 }
 
