@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 )
 
 // DamagedError reports a stored artifact that no longer matches its
@@ -65,7 +67,7 @@ func (s *Store) writeStamp(d Digest, m Manifest) error {
 		}
 		fmt.Fprintf(&b, "%d %d %s\n", info.Size(), info.ModTime().UnixNano(), strconv.Quote(e.Path))
 	}
-	return writeFileAtomic(s.stampPath(d), b.Bytes(), false)
+	return atomicfile.WriteFile(s.stampPath(d), b.Bytes(), 0o666)
 }
 
 // readStamp reads the stamp of d; nil when it is missing or unreadable.

@@ -51,153 +51,189 @@ type GCReport struct {
 //
 // GC takes cache.lock exclusively and fails with ErrBusy while a run holds it.
 func (s *Store) GC(p GCPolicy) (GCReport, error) {
-	var rep GCReport
 	if p.Keep == nil && p.OlderThan <= 0 {
-		return rep, errors.New("gc needs a scope: keys to keep or a minimum age")
+		return GCReport{}, errors.New("gc needs a scope: keys to keep or a minimum age")
 	}
 	l, err := s.Exclude()
 	if err != nil {
-		return rep, err
+		return GCReport{}, err
 	}
 	defer l.Unlock()
-	now := s.now()
-	remove := func(path string) error {
-		if p.DryRun {
-			return nil
-		}
-		return RemoveTree(path)
-	}
-	recent := map[Key]bool{}
+	g := &collector{s: s, p: p, now: s.now(), recent: map[Key]bool{}, used: map[Digest]bool{}}
 	if p.OlderThan > 0 {
-		if err := s.recentIndexKeys(now.Add(-p.OlderThan), recent); err != nil {
-			return rep, err
+		if err := s.recentIndexKeys(g.now.Add(-p.OlderThan), g.recent); err != nil {
+			return g.rep, err
 		}
 	}
-	removable := func(k Key, mtime time.Time) bool {
-		if p.Keep != nil && p.Keep[k] {
-			return false
+	// The order matters: objects are kept by the records that remain.
+	for _, phase := range []func() error{g.records, g.objects, g.leftovers, g.scratch, g.reuse, g.locks} {
+		if err := phase(); err != nil {
+			return g.rep, err
 		}
-		if p.OlderThan > 0 && (now.Sub(mtime) <= p.OlderThan || recent[k]) {
-			return false
-		}
-		return true
 	}
+	return g.rep, nil
+}
 
-	// Records and descriptions.
-	used := map[Digest]bool{}
-	err = s.eachShardFile("keys", func(path, name string, info fs.FileInfo) error {
+// collector is one GC: its policy and what it found so far.
+type collector struct {
+	s      *Store
+	p      GCPolicy
+	now    time.Time
+	recent map[Key]bool // keys listed by a spec index used within OlderThan
+	used   map[Digest]bool
+	rep    GCReport
+}
+
+// remove removes path, unless this is a dry run.
+func (g *collector) remove(path string) error {
+	if g.p.DryRun {
+		return nil
+	}
+	return RemoveTree(path)
+}
+
+// removable reports whether the policy removes what key k left, last used
+// at mtime.
+func (g *collector) removable(k Key, mtime time.Time) bool {
+	if g.p.Keep != nil && g.p.Keep[k] {
+		return false
+	}
+	if g.p.OlderThan > 0 && (g.now.Sub(mtime) <= g.p.OlderThan || g.recent[k]) {
+		return false
+	}
+	return true
+}
+
+// records removes the records and descriptions the policy removes, and
+// notes the objects the others point to.
+func (g *collector) records() error {
+	return g.s.eachShardFile("keys", func(path, name string, info fs.FileInfo) error {
 		switch {
 		case strings.HasSuffix(name, ".desc.json"):
-			k := Key(strings.TrimSuffix(name, ".desc.json"))
-			if s.jobRecorded(k) {
-				return nil // a queued cluster job will read it
-			}
-			if _, err := os.Stat(s.recordPath(k)); err == nil {
-				// Decided with its record below.
-				if removable(k, s.recordTime(k)) {
-					return remove(path)
-				}
-				return nil
-			}
-			if removable(k, info.ModTime()) {
-				return remove(path)
-			}
+			return g.description(path, Key(strings.TrimSuffix(name, ".desc.json")), info)
 		case strings.HasSuffix(name, ".json") && isHex(strings.TrimSuffix(name, ".json")):
 			k := Key(strings.TrimSuffix(name, ".json"))
-			if removable(k, info.ModTime()) {
-				rep.Records++
-				return remove(path)
+			if g.removable(k, info.ModTime()) {
+				g.rep.Records++
+				return g.remove(path)
 			}
 			var r Record
 			data, err := os.ReadFile(path)
 			if err == nil && json.Unmarshal(data, &r) == nil && isHex(string(r.Digest)) {
-				used[r.Digest] = true
-				rep.KeptRecords++
+				g.used[r.Digest] = true
+				g.rep.KeptRecords++
 				return nil
 			}
-			rep.Records++ // unreadable: cannot be trusted
-			return remove(path)
-		default:
-			rep.Junk++
-			return remove(path)
+			g.rep.Records++ // unreadable: cannot be trusted
+			return g.remove(path)
 		}
-		return nil
+		g.rep.Junk++
+		return g.remove(path)
 	})
-	if err != nil {
-		return rep, err
-	}
+}
 
-	// Objects with their manifests and stamps.
-	err = s.eachShardFile("objects", func(path, name string, info fs.FileInfo) error {
+// description decides the job description of key k at path: it follows
+// its record, or without one its own age; a queued cluster job keeps it.
+func (g *collector) description(path string, k Key, info fs.FileInfo) error {
+	if g.s.jobRecorded(k) {
+		return nil // a queued cluster job will read it
+	}
+	mtime := info.ModTime()
+	if _, err := os.Stat(g.s.recordPath(k)); err == nil {
+		mtime = g.s.recordTime(k) // decided with its record
+	}
+	if g.removable(k, mtime) {
+		return g.remove(path)
+	}
+	return nil
+}
+
+// objects removes the objects no remaining record points to, with their
+// manifests and stamps.
+func (g *collector) objects() error {
+	return g.s.eachShardFile("objects", func(path, name string, info fs.FileInfo) error {
 		base, ext, _ := strings.Cut(name, ".")
 		d := Digest(base)
 		switch {
 		case info.IsDir() && isHex(name):
-			if used[d] {
-				rep.KeptObjects++
+			if g.used[d] {
+				g.rep.KeptObjects++
 				return nil
 			}
-			rep.Objects++
-			rep.Bytes += treeSize(path)
-			return remove(path)
+			g.rep.Objects++
+			g.rep.Bytes += treeSize(path)
+			return g.remove(path)
 		case (ext == "manifest" || ext == "stamp") && isHex(base):
-			if used[d] {
+			if g.used[d] {
 				return nil
 			}
-			return remove(path)
+			return g.remove(path)
 		}
-		rep.Junk++
-		return remove(path)
+		g.rep.Junk++
+		return g.remove(path)
 	})
-	if err != nil {
-		return rep, err
-	}
+}
 
-	// Leftovers. No run holds cache.lock, so no live process owns these.
+// leftovers removes temp dirs, failed logs and quarantined artifacts. No
+// run holds cache.lock, so no live process owns these.
+func (g *collector) leftovers() error {
 	for _, sub := range []struct {
 		dir   string
 		count *int
-	}{{"tmp", &rep.Temp}, {"failed", &rep.Failed}, {"quarantine", &rep.Quarantined}} {
-		entries, err := os.ReadDir(filepath.Join(s.dir, sub.dir))
+	}{{"tmp", &g.rep.Temp}, {"failed", &g.rep.Failed}, {"quarantine", &g.rep.Quarantined}} {
+		entries, err := os.ReadDir(filepath.Join(g.s.dir, sub.dir))
 		if err != nil {
-			return rep, err
+			return err
 		}
 		for _, e := range entries {
 			*sub.count++
-			if err := remove(filepath.Join(s.dir, sub.dir, e.Name())); err != nil {
-				return rep, err
+			if err := g.remove(filepath.Join(g.s.dir, sub.dir, e.Name())); err != nil {
+				return err
 			}
 		}
 	}
-	// Scratch dirs hold the resumable state of interrupted stages: kept by
-	// the policy like records (by key and age), removed once stale.
-	entries, err := os.ReadDir(filepath.Join(s.dir, "scratch"))
+	return nil
+}
+
+// scratch removes scratch dirs, the resumable state of interrupted stages:
+// kept by the policy like records (by key and age), removed once their key
+// is stored.
+func (g *collector) scratch() error {
+	entries, err := os.ReadDir(filepath.Join(g.s.dir, "scratch"))
 	if err != nil {
-		return rep, err
+		return err
 	}
 	for _, e := range entries {
 		k := Key(e.Name())
 		info, ierr := e.Info()
-		_, stored := os.Stat(s.recordPath(k))
-		if ierr != nil || stored == nil || removable(k, info.ModTime()) {
-			rep.Scratch++
-			if err := remove(filepath.Join(s.dir, "scratch", e.Name())); err != nil {
-				return rep, err
+		_, stored := os.Stat(g.s.recordPath(k))
+		if ierr != nil || stored == nil || g.removable(k, info.ModTime()) {
+			g.rep.Scratch++
+			if err := g.remove(filepath.Join(g.s.dir, "scratch", e.Name())); err != nil {
+				return err
 			}
 		}
 	}
-	// Reuse indexes forget the records removed.
-	if err := s.pruneReuse(p.DryRun); err != nil {
-		return rep, fmt.Errorf("reuse index: %w", err)
+	return nil
+}
+
+// reuse makes the reuse indexes forget the records removed.
+func (g *collector) reuse() error {
+	if err := g.s.pruneReuse(g.p.DryRun); err != nil {
+		return fmt.Errorf("reuse index: %w", err)
 	}
-	err = s.eachShardFile("locks", func(path, name string, info fs.FileInfo) error {
+	return nil
+}
+
+// locks removes the lock files no process holds.
+func (g *collector) locks() error {
+	return g.s.eachShardFile("locks", func(path, name string, info fs.FileInfo) error {
 		if heldLock(path) {
 			return nil // an exec-stage process outside any run; leave it
 		}
-		rep.Locks++
-		return remove(path)
+		g.rep.Locks++
+		return g.remove(path)
 	})
-	return rep, err
 }
 
 // recentIndexKeys adds to keys every key listed in a spec index modified

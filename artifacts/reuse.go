@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -94,7 +95,7 @@ func (s *Store) AddReuse(ctx context.Context, group string, e ReuseEntry) error 
 	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
 		return err
 	}
-	return writeFileAtomic(p, append(data, '\n'), false)
+	return atomicfile.WriteFile(p, append(data, '\n'), 0o666)
 }
 
 // pruneReuse drops, from every reuse index, the entries whose record is
@@ -131,7 +132,7 @@ func (s *Store) pruneReuse(dryRun bool) error {
 			if err != nil {
 				return err
 			}
-			return writeFileAtomic(p, append(data, '\n'), false)
+			return atomicfile.WriteFile(p, append(data, '\n'), 0o666)
 		}
 		return nil
 	})

@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -64,7 +64,7 @@ func Open(dir string) (*Store, error) {
 	}
 	readme := filepath.Join(abs, "README")
 	if _, err := os.Stat(readme); errors.Is(err, fs.ErrNotExist) {
-		_ = writeFileAtomic(readme, []byte(readmeText), false)
+		_ = atomicfile.WriteFile(readme, []byte(readmeText), 0o666)
 	}
 	return &Store{dir: abs, now: time.Now}, nil
 }
@@ -269,7 +269,7 @@ func (s *Store) Put(k Key, dir string, info PutInfo) (Record, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
 		return Record{}, err
 	}
-	if err := step("record", func() error { return writeFileAtomic(p, append(data, '\n'), true) }); err != nil {
+	if err := step("record", func() error { return atomicfile.WriteFileDurable(p, append(data, '\n'), 0o666) }); err != nil {
 		return Record{}, fmt.Errorf("cache record for %s: %w", k.Short(), err)
 	}
 	return r, nil
@@ -314,7 +314,7 @@ func (s *Store) putObject(d Digest, m Manifest, dir string) error {
 	if err := step("seal", func() error { return seal(dir) }); err != nil {
 		return fmt.Errorf("artifact %s: %w", d.Short(), err)
 	}
-	if err := step("manifest", func() error { return writeFileAtomic(s.manifestPath(d), m.Bytes(), true) }); err != nil {
+	if err := step("manifest", func() error { return atomicfile.WriteFileDurable(s.manifestPath(d), m.Bytes(), 0o666) }); err != nil {
 		return fmt.Errorf("artifact %s: manifest: %w", d.Short(), err)
 	}
 	if err := step("rename", func() error { return os.Rename(dir, obj) }); err != nil {
@@ -324,7 +324,7 @@ func (s *Store) putObject(d Digest, m Manifest, dir string) error {
 		}
 		return fmt.Errorf("artifact %s: %w", d.Short(), err)
 	}
-	if err := syncPath(filepath.Dir(obj)); err != nil {
+	if err := atomicfile.Sync(filepath.Dir(obj)); err != nil {
 		return fmt.Errorf("artifact %s: %w", d.Short(), err)
 	}
 	if err := step("stamp", func() error { return s.writeStamp(d, m) }); err != nil {
@@ -370,7 +370,7 @@ func (s *Store) WriteDesc(k Key, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
 		return err
 	}
-	return writeFileAtomic(p, data, true)
+	return atomicfile.WriteFileDurable(p, data, 0o666)
 }
 
 // ReadDesc returns the description stored for key k.
@@ -444,7 +444,7 @@ func (s *Store) WriteIndex(spec string, idx Index) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.indexPath(spec), append(data, '\n'), false)
+	return atomicfile.WriteFile(s.indexPath(spec), append(data, '\n'), 0o666)
 }
 
 // TouchIndex marks every key of spec's index as used now, for GC's age
@@ -462,38 +462,6 @@ func (s *Store) TouchIndex(spec string) {
 func (s *Store) HasObject(d Digest) bool {
 	info, err := os.Stat(s.ObjectDir(d))
 	return err == nil && info.IsDir()
-}
-
-var atomicSeq atomic.Int64
-
-// writeFileAtomic writes data to a temporary file beside p and renames it
-// into place, so that readers see the old content or the new, never a part.
-// With durable set, the file is fsync'ed before the rename and its directory
-// after it, so that the new content survives a power loss once it returns.
-func writeFileAtomic(p string, data []byte, durable bool) error {
-	tmp := p + ".tmp." + strconv.Itoa(os.Getpid()) + "." + strconv.FormatInt(atomicSeq.Add(1), 10)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil && durable {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if durable {
-		return syncPath(filepath.Dir(p))
-	}
-	return nil
 }
 
 // seal makes the finished artifact in dir durable and read-only: every
@@ -514,7 +482,7 @@ func seal(dir string) error {
 		if err != nil {
 			return err
 		}
-		if err := syncPath(p); err != nil {
+		if err := atomicfile.Sync(p); err != nil {
 			return err
 		}
 		return os.Chmod(p, info.Mode().Perm()&^0o222)
@@ -523,7 +491,7 @@ func seal(dir string) error {
 		return err
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := syncPath(dirs[i]); err != nil {
+		if err := atomicfile.Sync(dirs[i]); err != nil {
 			return err
 		}
 		if err := os.Chmod(dirs[i], 0o555); err != nil {
@@ -531,20 +499,6 @@ func seal(dir string) error {
 		}
 	}
 	return nil
-}
-
-// syncPath fsyncs a file or directory (for a directory: the entries created
-// or renamed in it).
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // RemoveTree removes p and everything under it, read-only directories

@@ -3,9 +3,9 @@ package datasets
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 	"github.com/hessian-spectra/runner/npz"
 )
 
@@ -221,11 +221,7 @@ func (s *Set) Write(dir string) error {
 	if err != nil {
 		return fmt.Errorf("write dataset: %w", err)
 	}
-	tmp := filepath.Join(dir, "."+MetaFile+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write dataset: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, MetaFile)); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, MetaFile), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write dataset: %w", err)
 	}
 	return nil

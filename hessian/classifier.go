@@ -33,6 +33,13 @@ type Classifier struct {
 	// labels; nil means nn.CrossEntropy (nn.MeanSquaredError is the other
 	// choice).
 	Loss func(logits, labels *Node) *Node
+	// Input, when set, is the shape of one example the network takes (-1
+	// where any size goes), and Classes, when positive, its number of
+	// logits: NewModelHessian checks the data against them, so that
+	// images of the wrong shape or a label without a logit fail with a
+	// message instead of a graph-building panic or a silently wrong loss.
+	Input   []int
+	Classes int
 }
 
 // ModelClassifier returns the classifier of a model at weights w. With
@@ -42,7 +49,8 @@ type Classifier struct {
 // tensors are shared, not copied.
 func ModelClassifier(w *models.Weights, train bool) *Classifier {
 	m := w.Model
-	c := &Classifier{Values: w.Params, Fixed: w.Buffers}
+	c := &Classifier{Values: w.Params, Fixed: w.Buffers,
+		Input: []int{m.InChannels(), models.InputSize, models.InputSize}, Classes: m.Classes()}
 	for _, e := range m.Params() {
 		c.Names = append(c.Names, e.Name)
 	}
@@ -150,6 +158,26 @@ type Data struct {
 	Shape []int
 	// Y holds the N labels.
 	Y []int32
+}
+
+// checkData checks the data against what the classifier takes (Input,
+// Classes), when it says.
+func (c *Classifier) checkData(d Data) error {
+	fits := c.Input == nil || len(c.Input) == len(d.Shape)
+	for i := range c.Input {
+		if fits && c.Input[i] >= 0 && c.Input[i] != d.Shape[i] {
+			fits = false
+		}
+	}
+	if !fits {
+		return fmt.Errorf("data: examples of shape %v, but the network takes %v", d.Shape, c.Input)
+	}
+	if c.Classes > 0 && len(d.Y) > 0 {
+		if lo, hi := slices.Min(d.Y), slices.Max(d.Y); lo < 0 || int(hi) >= c.Classes {
+			return fmt.Errorf("data: labels %d…%d, but the network has %d outputs (labels 0…%d)", lo, hi, c.Classes, c.Classes-1)
+		}
+	}
+	return nil
 }
 
 // n returns the number of examples, checking the sizes agree.

@@ -101,6 +101,9 @@ func NewModelHessian(backend backends.Backend, c *Classifier, data Data, targets
 		return nil, fmt.Errorf("model hessian: no targets")
 	}
 	n, err := data.n()
+	if err == nil {
+		err = c.checkData(data)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("model hessian: %w", err)
 	}

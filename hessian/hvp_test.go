@@ -648,6 +648,27 @@ func TestModelHessianErrors(t *testing.T) {
 	if _, err := NewModelHessian(backendT(t), c, net.data, []Target{{Name: "x", Params: []int{1, 1}}}, ModelHessianOptions{}); err == nil {
 		t.Error("repeated parameter index accepted")
 	}
+	// A classifier that says what it takes refuses other data.
+	declared := *c
+	declared.Input, declared.Classes = []int{4}, 3
+	if h, err := NewModelHessian(backendT(t), &declared, net.data, targets, ModelHessianOptions{}); err != nil {
+		t.Errorf("data it takes: %v", err)
+	} else {
+		h.Close()
+	}
+	declared.Input = []int{2, 2}
+	if _, err := NewModelHessian(backendT(t), &declared, net.data, targets, ModelHessianOptions{}); err == nil ||
+		!strings.Contains(err.Error(), "examples of shape [4], but the network takes [2 2]") {
+		t.Errorf("examples of the wrong shape: %v", err)
+	}
+	declared.Input, declared.Classes = []int{-1}, 2 // any size, but two logits only
+	label2 := net.data
+	label2.Y = slices.Clone(net.data.Y)
+	label2.Y[0] = 2
+	if _, err := NewModelHessian(backendT(t), &declared, label2, targets, ModelHessianOptions{}); err == nil ||
+		!strings.Contains(err.Error(), "but the network has 2 outputs") {
+		t.Errorf("a label without a logit: %v", err)
+	}
 	mixed := *c
 	mixed.Values = slices.Clone(c.Values)
 	mixed.Values[1] = tensors.FromFlatDataAndDimensions(make([]float32, 5), 5)
@@ -747,4 +768,27 @@ func TestLinearSoftmaxClosedForm(t *testing.T) {
 		t.Errorf("Hessian vs closed form: rel. err %.2g", e)
 	}
 	t.Logf("Hessian vs closed form: rel. err %.2g", e)
+}
+
+// TestModelClassifierChecksTheData: a model's classifier declares what it
+// takes, so that the wrong images or labels fail before any graph is built.
+func TestModelClassifierChecksTheData(t *testing.T) {
+	w, d := lenetFixture(t, dtypes.Float32)
+	c := ModelClassifier(w, false)
+	if !slices.Equal(c.Input, []int{1, 32, 32}) || c.Classes != 10 {
+		t.Fatalf("LeNet's classifier takes %v with %d classes", c.Input, c.Classes)
+	}
+	target := []Target{{Name: "fc3.weight", Params: []int{8}}}
+	rgb := Data{X: make([]float32, 2*3*32*32), Shape: []int{3, 32, 32}, Y: []int32{0, 1}}
+	if _, err := NewModelHessian(backendT(t), c, rgb, target, ModelHessianOptions{}); err == nil ||
+		!strings.Contains(err.Error(), "examples of shape [3 32 32], but the network takes [1 32 32]") {
+		t.Errorf("colour images: %v", err)
+	}
+	many := d
+	many.Y = slices.Clone(d.Y)
+	many.Y[3] = 10
+	if _, err := NewModelHessian(backendT(t), c, many, target, ModelHessianOptions{}); err == nil ||
+		!strings.Contains(err.Error(), "labels 0…10, but the network has 10 outputs (labels 0…9)") {
+		t.Errorf("label 10: %v", err)
+	}
 }

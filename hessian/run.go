@@ -60,79 +60,17 @@ func Run(ctx context.Context, g Group, reqs []Request, o RunOptions) ([]Result, 
 	if len(reqs) != g.Len() {
 		return nil, fmt.Errorf("%d requests for a group of %d operators", len(reqs), g.Len())
 	}
-	res := make([]Result, len(reqs))
+	plans := make([]*requestPlan, len(reqs))
 	var tasks []task
-	total, known := 0, true
-	// Outputs of the jobs, collected per request before assembly.
-	bounds := make([]*Tridiagonal, len(reqs))
-	probes := make([][]*Tridiagonal, len(reqs))
-	samples := make([][]float64, len(reqs))
-	tops := make([]*topKJob, len(reqs))
-	reused := make([]int, len(reqs)) // applications of the prior recurrences
+	total, known := 0, true // operator applications to come, when known
 	for i, rq := range reqs {
-		n := g.Dim(i)
-		if n < 1 {
-			return nil, fmt.Errorf("operator %d: dimension %d", i, n)
-		}
-		pr := rq.Prior
-		if pr == nil {
-			pr = &Prior{}
-		}
-		if err := pr.check(rq, n); err != nil {
+		p, err := planRequest(i, g.Dim(i), rq)
+		if err != nil {
 			return nil, fmt.Errorf("operator %d: %w", i, err)
 		}
-		if d := rq.Density; d != nil {
-			if err := d.validate(); err != nil {
-				return nil, fmt.Errorf("operator %d: %w", i, err)
-			}
-			lo := LanczosOptions{Steps: d.BoundsSteps, Reorthogonalize: d.Reorthogonalize, Seed: d.Seed, Stream: StreamBounds}
-			if pr.Bounds != nil {
-				bounds[i] = pr.Bounds
-				reused[i] += pr.Bounds.Steps()
-			} else {
-				tasks = append(tasks, task{i, &lanczosJob{n: n, o: lo, out: &bounds[i]}})
-				total += d.BoundsSteps
-			}
-			probes[i] = make([]*Tridiagonal, d.Probes)
-			for p := range d.Probes {
-				if p < len(pr.Probes) {
-					probes[i][p] = pr.Probes[p]
-					reused[i] += pr.Probes[p].Steps()
-					continue
-				}
-				lo.Steps, lo.Stream = d.Steps, StreamProbe+uint64(p)
-				tasks = append(tasks, task{i, &lanczosJob{n: n, o: lo, out: &probes[i][p]}})
-				total += d.Steps
-			}
-		}
-		if t := rq.TopK; t != nil {
-			if err := t.validate(n); err != nil {
-				return nil, fmt.Errorf("operator %d: %w", i, err)
-			}
-			if pr.TopK != nil {
-				tops[i] = &topKJob{o: *t, n: n, result: pr.TopK}
-				reused[i] += pr.TopK.Applications
-			} else {
-				tops[i] = &topKJob{o: *t, n: n}
-				tasks = append(tasks, task{i, tops[i]})
-				known = false
-			}
-		}
-		if t := rq.Trace; t != nil {
-			if err := t.validate(); err != nil {
-				return nil, fmt.Errorf("operator %d: %w", i, err)
-			}
-			samples[i] = make([]float64, t.Probes)
-			for k := range t.Probes {
-				if k < len(pr.TraceSamples) {
-					samples[i][k] = pr.TraceSamples[k]
-					reused[i]++
-					continue
-				}
-				tasks = append(tasks, task{i, &traceJob{o: *t, n: n, k: k, sample: &samples[i][k]}})
-				total++
-			}
-		}
+		plans[i], tasks = p, append(tasks, p.tasks...)
+		total += p.steps
+		known = known && !p.openEnded
 	}
 	if !known {
 		total = 0
@@ -154,21 +92,118 @@ func Run(ctx context.Context, g Group, reqs []Request, o RunOptions) ([]Result, 
 	if err != nil {
 		return nil, err
 	}
-	for i, rq := range reqs {
-		res[i].Applications = apps[i] + reused[i]
-		if rq.Density != nil {
-			if res[i].Density, err = assembleDensity(*rq.Density, bounds[i], probes[i]); err != nil {
-				return nil, fmt.Errorf("operator %d: %w", i, err)
-			}
-		}
-		if rq.TopK != nil {
-			res[i].TopK = tops[i].result
-		}
-		if rq.Trace != nil {
-			res[i].Trace = traceStats(samples[i])
+	res := make([]Result, len(reqs))
+	for i, p := range plans {
+		if res[i], err = p.result(apps[i]); err != nil {
+			return nil, fmt.Errorf("operator %d: %w", i, err)
 		}
 	}
 	return res, nil
+}
+
+// requestPlan is how Run computes one Request: the recurrences it reuses
+// from the Prior, the tasks of the others, and where their outputs land.
+type requestPlan struct {
+	rq        Request
+	tasks     []task
+	steps     int  // applications the tasks take, a top-k run's aside
+	openEnded bool // a top-k run, whose length is not known in advance
+	reused    int  // applications of the reused recurrences
+
+	bounds  *Tridiagonal
+	probes  []*Tridiagonal
+	samples []float64
+	top     *topKJob
+}
+
+// planRequest validates rq for operator op of dimension n and plans it.
+func planRequest(op, n int, rq Request) (*requestPlan, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("dimension %d", n)
+	}
+	pr := rq.Prior
+	if pr == nil {
+		pr = &Prior{}
+	}
+	if err := pr.check(rq, n); err != nil {
+		return nil, err
+	}
+	p := &requestPlan{rq: rq}
+	if d := rq.Density; d != nil {
+		if err := d.validate(); err != nil {
+			return nil, err
+		}
+		p.planDensity(op, n, *d, pr)
+	}
+	if t := rq.TopK; t != nil {
+		if err := t.validate(n); err != nil {
+			return nil, err
+		}
+		p.top = &topKJob{o: *t, n: n, result: pr.TopK}
+		if pr.TopK != nil {
+			p.reused += pr.TopK.Applications
+		} else {
+			p.tasks = append(p.tasks, task{op, p.top})
+			p.openEnded = true
+		}
+	}
+	if t := rq.Trace; t != nil {
+		if err := t.validate(); err != nil {
+			return nil, err
+		}
+		p.samples = make([]float64, t.Probes)
+		for k := range t.Probes {
+			if k < len(pr.TraceSamples) {
+				p.samples[k] = pr.TraceSamples[k]
+				p.reused++
+				continue
+			}
+			p.tasks = append(p.tasks, task{op, &traceJob{o: *t, n: n, k: k, sample: &p.samples[k]}})
+			p.steps++
+		}
+	}
+	return p, nil
+}
+
+// planDensity plans the density's range run and probes.
+func (p *requestPlan) planDensity(op, n int, d DensityOptions, pr *Prior) {
+	lo := LanczosOptions{Steps: d.BoundsSteps, Reorthogonalize: d.Reorthogonalize, Seed: d.Seed, Stream: StreamBounds}
+	if pr.Bounds != nil {
+		p.bounds = pr.Bounds
+		p.reused += pr.Bounds.Steps()
+	} else {
+		p.tasks = append(p.tasks, task{op, &lanczosJob{n: n, o: lo, out: &p.bounds}})
+		p.steps += d.BoundsSteps
+	}
+	p.probes = make([]*Tridiagonal, d.Probes)
+	for k := range d.Probes {
+		if k < len(pr.Probes) {
+			p.probes[k] = pr.Probes[k]
+			p.reused += pr.Probes[k].Steps()
+			continue
+		}
+		lo.Steps, lo.Stream = d.Steps, StreamProbe+uint64(k)
+		p.tasks = append(p.tasks, task{op, &lanczosJob{n: n, o: lo, out: &p.probes[k]}})
+		p.steps += d.Steps
+	}
+}
+
+// result assembles the estimates once the tasks ran, apps applications.
+func (p *requestPlan) result(apps int) (Result, error) {
+	r := Result{Applications: apps + p.reused}
+	if p.rq.Density != nil {
+		var err error
+		if r.Density, err = assembleDensity(*p.rq.Density, p.bounds, p.probes); err != nil {
+			return r, err
+		}
+	}
+	if p.rq.TopK != nil {
+		r.TopK = p.top.result
+	}
+	if p.rq.Trace != nil {
+		r.Trace = traceStats(p.samples)
+	}
+	return r, nil
 }
 
 // job is one recurrence driven by schedule: start allocates its vectors,

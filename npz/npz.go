@@ -16,12 +16,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 )
 
 // Array is an n-dimensional array in C (row-major) order. Data is one of
@@ -227,23 +227,8 @@ func Write(w io.Writer, arrays []Named) error {
 // WriteFile writes an .npz archive to path, through a temporary file in the
 // same directory renamed into place, so a reader never sees half a file.
 func WriteFile(path string, arrays []Named) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("npz: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := Write(tmp, arrays); err != nil {
-		tmp.Close()
+	if err := atomicfile.Write(path, 0o644, false, func(w io.Writer) error { return Write(w, arrays) }); err != nil {
 		return fmt.Errorf("npz: writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("npz: writing %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("npz: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("npz: %w", err)
 	}
 	return nil
 }
@@ -267,20 +252,8 @@ func (a *Archive) Get(name string) (*Array, error) {
 
 // WriteNPYFile writes a to path atomically (temporary file, then rename).
 func WriteNPYFile(path string, a *Array) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("npy: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := WriteNPY(tmp, a); err != nil {
-		tmp.Close()
+	if err := atomicfile.Write(path, 0o644, false, func(w io.Writer) error { return WriteNPY(w, a) }); err != nil {
 		return fmt.Errorf("npy: writing %s: %w", path, err)
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("npy: writing %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("npy: %w", err)
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }

@@ -80,64 +80,14 @@ func ReadNPYFile(path string) (*Array, error) {
 // (avail < 0: unknown). exact says that avail bytes are really there (a
 // regular file's size), so that the data may be allocated at once.
 func readNPY(br *bufio.Reader, avail int64, exact bool) (*Array, error) {
-	pre := make([]byte, 8)
-	if _, err := io.ReadFull(br, pre); err != nil {
-		return nil, fmt.Errorf("npy: reading magic: %w", short(err))
+	h, prefix, err := readHeader(br, avail)
+	if err != nil {
+		return nil, err
 	}
-	if string(pre[:6]) != magic {
-		return nil, errors.New("npy: not a .npy file (bad magic)")
+	a, descr, fortran, err := parseHeader(h)
+	if err != nil {
+		return nil, err
 	}
-	if pre[7] != 0 {
-		return nil, fmt.Errorf("npy: unsupported format version %d.%d", pre[6], pre[7])
-	}
-	var hlen, prefix int64
-	switch pre[6] {
-	case 1:
-		var n uint16
-		if err := binary.Read(br, binary.LittleEndian, &n); err != nil {
-			return nil, fmt.Errorf("npy: reading header length: %w", short(err))
-		}
-		hlen, prefix = int64(n), 10
-	case 2, 3:
-		var n uint32
-		if err := binary.Read(br, binary.LittleEndian, &n); err != nil {
-			return nil, fmt.Errorf("npy: reading header length: %w", short(err))
-		}
-		hlen, prefix = int64(n), 12
-		if hlen > MaxHeaderBytes {
-			return nil, fmt.Errorf("npy: header of %d bytes, more than the %d allowed", hlen, MaxHeaderBytes)
-		}
-	default:
-		return nil, fmt.Errorf("npy: unsupported format version %d.%d", pre[6], pre[7])
-	}
-	if avail >= 0 && hlen > avail-prefix {
-		return nil, fmt.Errorf("npy: header of %d bytes, only %d bytes follow (truncated)", hlen, max(avail-prefix, 0))
-	}
-	hdr := make([]byte, hlen)
-	if _, err := io.ReadFull(br, hdr); err != nil {
-		return nil, fmt.Errorf("npy: reading header: %w", short(err))
-	}
-	h := string(hdr)
-	md, mf, ms := reDescr.FindStringSubmatch(h), reFortran.FindStringSubmatch(h), reShape.FindStringSubmatch(h)
-	if md == nil || mf == nil || ms == nil {
-		return nil, fmt.Errorf("npy: malformed header %s", quoteShort(strings.TrimSpace(h)))
-	}
-	a := &Array{}
-	for _, f := range strings.Split(ms[1], ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		d, err := strconv.Atoi(strings.TrimSuffix(f, "L"))
-		if err != nil || d < 0 {
-			return nil, fmt.Errorf("npy: bad shape (%s)", quoteShort(ms[1]))
-		}
-		if len(a.Shape) == maxDims {
-			return nil, fmt.Errorf("npy: shape has more than %d dimensions", maxDims)
-		}
-		a.Shape = append(a.Shape, d)
-	}
-	descr := md[1]
 	kind := strings.TrimLeft(descr, "<>|=")
 	size, ok := itemSizes[kind]
 	if !ok {
@@ -147,7 +97,7 @@ func readNPY(br *bufio.Reader, avail int64, exact bool) (*Array, error) {
 	if !ok || n > math.MaxInt/size {
 		return nil, fmt.Errorf("npy: shape %v of %s is too large (its size overflows)", a.Shape, descr)
 	}
-	if rest := avail - prefix - hlen; avail >= 0 && int64(n)*int64(size) > rest {
+	if rest := avail - prefix - int64(len(h)); avail >= 0 && int64(n)*int64(size) > rest {
 		return nil, fmt.Errorf("npy: header declares %s%v = %d bytes of data, only %d bytes follow (truncated or corrupt)",
 			descr, a.Shape, int64(n)*int64(size), rest)
 	}
@@ -159,7 +109,6 @@ func readNPY(br *bufio.Reader, avail int64, exact bool) (*Array, error) {
 	if exact {
 		prealloc = n
 	}
-	var err error
 	switch kind {
 	case "f4":
 		a.Data, err = readElems[float32](br, order, n, prealloc, size)
@@ -177,10 +126,79 @@ func readNPY(br *bufio.Reader, avail int64, exact bool) (*Array, error) {
 	if err != nil {
 		return nil, fmt.Errorf("npy: %s%v: %w", descr, a.Shape, err)
 	}
-	if mf[1] == "True" && len(a.Shape) > 1 {
+	if fortran && len(a.Shape) > 1 {
 		a.Data = fortranToC(a.Data, a.Shape)
 	}
 	return a, nil
+}
+
+// readHeader reads the magic, the version and the header (its text is
+// returned), checking the header fits in the avail bytes that follow
+// (avail < 0: unknown); prefix is the bytes before the header text.
+func readHeader(br *bufio.Reader, avail int64) (h string, prefix int64, err error) {
+	pre := make([]byte, 8)
+	if _, err := io.ReadFull(br, pre); err != nil {
+		return "", 0, fmt.Errorf("npy: reading magic: %w", short(err))
+	}
+	if string(pre[:6]) != magic {
+		return "", 0, errors.New("npy: not a .npy file (bad magic)")
+	}
+	if pre[7] != 0 {
+		return "", 0, fmt.Errorf("npy: unsupported format version %d.%d", pre[6], pre[7])
+	}
+	var hlen int64
+	switch pre[6] {
+	case 1:
+		var n uint16
+		if err := binary.Read(br, binary.LittleEndian, &n); err != nil {
+			return "", 0, fmt.Errorf("npy: reading header length: %w", short(err))
+		}
+		hlen, prefix = int64(n), 10
+	case 2, 3:
+		var n uint32
+		if err := binary.Read(br, binary.LittleEndian, &n); err != nil {
+			return "", 0, fmt.Errorf("npy: reading header length: %w", short(err))
+		}
+		hlen, prefix = int64(n), 12
+		if hlen > MaxHeaderBytes {
+			return "", 0, fmt.Errorf("npy: header of %d bytes, more than the %d allowed", hlen, MaxHeaderBytes)
+		}
+	default:
+		return "", 0, fmt.Errorf("npy: unsupported format version %d.%d", pre[6], pre[7])
+	}
+	if avail >= 0 && hlen > avail-prefix {
+		return "", 0, fmt.Errorf("npy: header of %d bytes, only %d bytes follow (truncated)", hlen, max(avail-prefix, 0))
+	}
+	hdr := make([]byte, hlen)
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		return "", 0, fmt.Errorf("npy: reading header: %w", short(err))
+	}
+	return string(hdr), prefix, nil
+}
+
+// parseHeader reads the header's dict: the array's shape (in a new Array),
+// its dtype descr, and whether its data is in Fortran order.
+func parseHeader(h string) (a *Array, descr string, fortran bool, err error) {
+	md, mf, ms := reDescr.FindStringSubmatch(h), reFortran.FindStringSubmatch(h), reShape.FindStringSubmatch(h)
+	if md == nil || mf == nil || ms == nil {
+		return nil, "", false, fmt.Errorf("npy: malformed header %s", quoteShort(strings.TrimSpace(h)))
+	}
+	a = &Array{}
+	for _, f := range strings.Split(ms[1], ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		d, err := strconv.Atoi(strings.TrimSuffix(f, "L"))
+		if err != nil || d < 0 {
+			return nil, "", false, fmt.Errorf("npy: bad shape (%s)", quoteShort(ms[1]))
+		}
+		if len(a.Shape) == maxDims {
+			return nil, "", false, fmt.Errorf("npy: shape has more than %d dimensions", maxDims)
+		}
+		a.Shape = append(a.Shape, d)
+	}
+	return a, md[1], mf[1] == "True", nil
 }
 
 // readElems reads n elements of size bytes in the given byte order, a chunk

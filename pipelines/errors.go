@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-multierror"
-
-	"github.com/hessian-spectra/runner/stage"
 )
 
 // Pos is a position in a spec: file, line and column (both from 1). A
@@ -134,15 +132,6 @@ func formatErrors(errs []error) string {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
-}
-
-// didYouMean returns ` (did you mean "x"?)` for the candidate closest to
-// word, or "" when none is close.
-func didYouMean(word string, candidates []string) string {
-	if s := stage.Suggest(word, candidates); s != "" {
-		return fmt.Sprintf(" (did you mean %q?)", s)
-	}
-	return ""
 }
 
 // quoteList formats names as "a", "b" and "c" for messages.

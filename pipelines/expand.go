@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/hessian-spectra/runner/stage"
 )
 
 // maxInstances bounds the instances one spec may expand to.
@@ -28,49 +30,82 @@ func (b *builder) expand(rs *rawStage) {
 	if !rs.ok {
 		return
 	}
-	st := rs.st
+	axes, ok := b.axes(rs)
+	if !ok {
+		rs.ok = false
+		return
+	}
+	total, ok := b.count(rs.st, axes)
+	if !ok {
+		rs.ok = false
+		return
+	}
+	indexAxes(rs.st, axes)
+	if !b.withinBudget(rs, total) {
+		rs.ok = false
+		return
+	}
+	rs.ok = b.instances(rs.st, axes, total)
+}
+
+// axes evaluates the stage's matrix axes (their values may use vars only),
+// sorted by name.
+func (b *builder) axes(rs *rawStage) ([]axisValues, bool) {
 	look := func(name string, pos Pos) (any, error) {
 		if _, ok := b.vars[name]; ok {
 			return b.varValue(name, pos)
 		}
-		return nil, &Error{Pos: pos, Msg: fmt.Sprintf("unresolved ${%s}: matrix values may use vars only, and there is no var %q%s", name, name, didYouMean(name, b.varList))}
+		return nil, &Error{Pos: pos, Msg: fmt.Sprintf("unresolved ${%s}: matrix values may use vars only, and there is no var %q%s", name, name, stage.DidYouMean(name, b.varList))}
 	}
 	var axes []axisValues
+	ok := true
 	for _, ax := range rs.matrix {
-		av, ok := b.axis(ax, look)
-		if !ok {
-			rs.ok = false
+		av, axOK := b.axis(ax, look)
+		if !axOK {
+			ok = false
 			continue
 		}
 		axes = append(axes, av)
 	}
-	if !rs.ok {
-		return
-	}
 	sort.Slice(axes, func(i, j int) bool { return axes[i].name < axes[j].name })
+	return axes, ok
+}
+
+// count returns the number of instances the axes expand to, names the
+// stage's axes, and checks the bounds on instances per stage and spec.
+func (b *builder) count(st *Stage, axes []axisValues) (int, bool) {
 	total := 1
 	for _, ax := range axes {
 		st.Axes = append(st.Axes, ax.name)
 		total *= len(ax.vals)
 		if total > maxInstances {
 			b.errs.add(st.Pos, "stage %s: the matrix expands to more than %d instances", st.Name, maxInstances)
-			rs.ok = false
-			return
+			return 0, false
 		}
 	}
 	if len(b.p.byID)+total > maxInstances {
 		b.errs.add(st.Pos, "the spec expands to more than %d stage instances", maxInstances)
-		rs.ok = false
+		return 0, false
+	}
+	return total, true
+}
+
+// indexAxes prepares the stage's index of instances by axis value.
+func indexAxes(st *Stage, axes []axisValues) {
+	if len(axes) == 0 {
 		return
 	}
-	if len(axes) > 0 {
-		st.axisIndex = make(map[string]map[string][]int, len(axes))
-		st.axisValues = make(map[string][]string, len(axes))
-		for _, ax := range axes {
-			st.axisIndex[ax.name] = make(map[string][]int, len(ax.vals))
-			st.axisValues[ax.name] = ax.strs
-		}
+	st.axisIndex = make(map[string]map[string][]int, len(axes))
+	st.axisValues = make(map[string][]string, len(axes))
+	for _, ax := range axes {
+		st.axisIndex[ax.name] = make(map[string][]int, len(ax.vals))
+		st.axisValues[ax.name] = ax.strs
 	}
+}
+
+// withinBudget adds the template values the stage's total instances
+// evaluate to the spec's count, and checks it stays within maxEvalNodes.
+func (b *builder) withinBudget(rs *rawStage, total int) bool {
 	work := 0
 	for _, rp := range rs.with {
 		work += rp.t.cost(b.p.Vars)
@@ -82,10 +117,16 @@ func (b *builder) expand(rs *rawStage) {
 	}
 	b.evalNodes += work * total
 	if b.evalNodes > maxEvalNodes {
-		b.errs.add(st.Pos, "stage %s: its params times its %d instances are too large to evaluate (over %d values)", st.Name, total, maxEvalNodes)
-		rs.ok = false
-		return
+		b.errs.add(rs.st.Pos, "stage %s: its params times its %d instances are too large to evaluate (over %d values)", rs.st.Name, total, maxEvalNodes)
+		return false
 	}
+	return true
+}
+
+// instances creates the stage's total instances, one per combination of
+// axis values (the last axis varies fastest), with their ids, and indexes
+// them by axis value.
+func (b *builder) instances(st *Stage, axes []axisValues, total int) bool {
 	idx := make([]int, len(axes))
 	var id strings.Builder
 	for n := 0; n < total; n++ {
@@ -110,8 +151,7 @@ func (b *builder) expand(rs *rawStage) {
 		inst.ID = id.String()
 		if _, dup := b.p.byID[inst.ID]; dup {
 			b.errs.add(st.Pos, "stage instance %s is defined twice", inst.ID)
-			rs.ok = false
-			return
+			return false
 		}
 		b.p.byID[inst.ID] = inst
 		st.Instances = append(st.Instances, inst)
@@ -124,58 +164,15 @@ func (b *builder) expand(rs *rawStage) {
 			idx[a] = 0
 		}
 	}
+	return true
 }
 
 // axis evaluates one matrix axis.
 func (b *builder) axis(ax rawAxis, look lookupFunc) (axisValues, bool) {
-	av := axisValues{name: ax.name}
 	if ax.rng != nil {
-		v, err := ax.rng.eval(look)
-		if err != nil {
-			b.errs.addErr(ax.rng.pos, err)
-			return av, false
-		}
-		items, ok := v.([]any)
-		if !ok || len(items) < 2 || len(items) > 3 {
-			b.errs.add(ax.rng.pos, "matrix %s: range wants [first, last] or [first, last, step], got %s", ax.name, describeValue(v))
-			return av, false
-		}
-		var bounds [3]int
-		bounds[2] = 1
-		for i, it := range items {
-			n, ok := it.(int)
-			if !ok {
-				pos := ax.rng.pos
-				if ax.rng.kind == tList && i < len(ax.rng.items) {
-					pos = ax.rng.items[i].pos
-				}
-				origin := ""
-				if ax.rng.kind == tList && i < len(ax.rng.items) {
-					origin = b.origin(ax.rng.items[i])
-				}
-				b.errs.add(pos, "matrix %s: range bounds must be integers, got %s%s", ax.name, describeValue(it), origin)
-				return av, false
-			}
-			bounds[i] = n
-		}
-		lo, hi, step := bounds[0], bounds[1], bounds[2]
-		switch {
-		case step <= 0:
-			b.errs.add(ax.rng.pos, "matrix %s: range step must be positive, got %d", ax.name, step)
-			return av, false
-		case lo > hi:
-			b.errs.add(ax.rng.pos, "matrix %s: range [%d, %d] is empty (first > last)", ax.name, lo, hi)
-			return av, false
-		case (hi-lo)/step >= maxInstances || hi-lo < 0:
-			b.errs.add(ax.rng.pos, "matrix %s: range [%d, %d] has more than %d values", ax.name, lo, hi, maxInstances)
-			return av, false
-		}
-		for x := lo; x <= hi && x >= lo; x += step {
-			av.vals = append(av.vals, x)
-			av.strs = append(av.strs, fmt.Sprint(x))
-		}
-		return av, true
+		return b.rangeAxis(ax, look)
 	}
+	av := axisValues{name: ax.name}
 	v, err := ax.values.eval(look)
 	if err != nil {
 		b.errs.addErr(ax.values.pos, err)
@@ -208,6 +205,52 @@ func (b *builder) axis(ax rawAxis, look lookupFunc) (axisValues, bool) {
 		seen[s] = true
 		av.vals = append(av.vals, it)
 		av.strs = append(av.strs, s)
+	}
+	return av, true
+}
+
+// rangeAxis evaluates an axis given as {range: [first, last, step]}.
+func (b *builder) rangeAxis(ax rawAxis, look lookupFunc) (axisValues, bool) {
+	av := axisValues{name: ax.name}
+	v, err := ax.rng.eval(look)
+	if err != nil {
+		b.errs.addErr(ax.rng.pos, err)
+		return av, false
+	}
+	items, ok := v.([]any)
+	if !ok || len(items) < 2 || len(items) > 3 {
+		b.errs.add(ax.rng.pos, "matrix %s: range wants [first, last] or [first, last, step], got %s", ax.name, describeValue(v))
+		return av, false
+	}
+	var bounds [3]int
+	bounds[2] = 1
+	for i, it := range items {
+		n, ok := it.(int)
+		if !ok {
+			pos, origin := ax.rng.pos, ""
+			if ax.rng.kind == tList && i < len(ax.rng.items) {
+				pos, origin = ax.rng.items[i].pos, b.origin(ax.rng.items[i])
+			}
+			b.errs.add(pos, "matrix %s: range bounds must be integers, got %s%s", ax.name, describeValue(it), origin)
+			return av, false
+		}
+		bounds[i] = n
+	}
+	lo, hi, step := bounds[0], bounds[1], bounds[2]
+	switch {
+	case step <= 0:
+		b.errs.add(ax.rng.pos, "matrix %s: range step must be positive, got %d", ax.name, step)
+		return av, false
+	case lo > hi:
+		b.errs.add(ax.rng.pos, "matrix %s: range [%d, %d] is empty (first > last)", ax.name, lo, hi)
+		return av, false
+	case (hi-lo)/step >= maxInstances || hi-lo < 0:
+		b.errs.add(ax.rng.pos, "matrix %s: range [%d, %d] has more than %d values", ax.name, lo, hi, maxInstances)
+		return av, false
+	}
+	for x := lo; x <= hi && x >= lo; x += step {
+		av.vals = append(av.vals, x)
+		av.strs = append(av.strs, fmt.Sprint(x))
 	}
 	return av, true
 }

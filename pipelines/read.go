@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/hessian-spectra/runner/stage"
 	"gopkg.in/yaml.v3"
 )
 
@@ -105,7 +106,7 @@ func (b *builder) read(file string, doc *yaml.Node) *Pipeline {
 			if strings.HasPrefix(e.key, "x-") {
 				continue // extension keys hold anchors for reuse
 			}
-			b.errs.add(e.kpos, "unknown key %q%s; a spec has %s (and x-* keys for anchors)", e.key, didYouMean(e.key, topKeys), quoteList(topKeys))
+			b.errs.add(e.kpos, "unknown key %q%s; a spec has %s (and x-* keys for anchors)", e.key, stage.DidYouMean(e.key, topKeys), quoteList(topKeys))
 		}
 	}
 	if !specNameRE.MatchString(b.p.Name) {
@@ -173,7 +174,7 @@ func (b *builder) readStage(e entry) {
 				rs.kindName = s
 				st.Kind = b.opts.Registry[s]
 				if st.Kind == nil {
-					b.errs.add(rs.kindPos, "unknown stage kind %q%s; known kinds: %s", s, didYouMean(s, b.opts.Registry.Names()), strings.Join(b.opts.Registry.Names(), ", "))
+					b.errs.add(rs.kindPos, "unknown stage kind %q%s; known kinds: %s", s, stage.DidYouMean(s, b.opts.Registry.Names()), strings.Join(b.opts.Registry.Names(), ", "))
 				}
 			}
 		case "doc":
@@ -187,7 +188,7 @@ func (b *builder) readStage(e entry) {
 			rs.withPos = se.kpos
 			b.readWith(rs, se.value)
 		default:
-			b.errs.add(se.kpos, "stage %s: unknown key %q%s; a stage has %s", e.key, se.key, didYouMean(se.key, stageKeys), quoteList(stageKeys))
+			b.errs.add(se.kpos, "stage %s: unknown key %q%s; a stage has %s", e.key, se.key, stage.DidYouMean(se.key, stageKeys), quoteList(stageKeys))
 		}
 	}
 	if !haveKind {
@@ -226,7 +227,7 @@ func (b *builder) readMatrix(rs *rawStage, n *yaml.Node) {
 			}
 			for _, ae := range aes {
 				if ae.key != "range" {
-					b.errs.add(ae.kpos, "matrix %s: unknown key %q%s; write a list of values or {range: [first, last]}", e.key, ae.key, didYouMean(ae.key, []string{"range"}))
+					b.errs.add(ae.kpos, "matrix %s: unknown key %q%s; write a list of values or {range: [first, last]}", e.key, ae.key, stage.DidYouMean(ae.key, []string{"range"}))
 					rs.ok = false
 					continue
 				}

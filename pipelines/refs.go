@@ -3,6 +3,8 @@ package pipelines
 import (
 	"fmt"
 	"strings"
+
+	"github.com/hessian-spectra/runner/stage"
 )
 
 // ref is a parsed stage reference: "train", "snap[epoch=3]", "spectrum[*]",
@@ -71,7 +73,7 @@ func (b *builder) resolveRef(s string, pos Pos, input string) ([]*Instance, bool
 	}
 	st := b.p.byStage[r.stage]
 	if st == nil {
-		return nil, false, &Error{Pos: pos, Msg: fmt.Sprintf("needs %s: no stage %q%s", input, r.stage, didYouMean(r.stage, b.stageNames()))}
+		return nil, false, &Error{Pos: pos, Msg: fmt.Sprintf("needs %s: no stage %q%s", input, r.stage, stage.DidYouMean(r.stage, b.stageNames()))}
 	}
 	if len(st.Instances) == 0 {
 		return nil, false, errSilent // the stage's own errors are reported
@@ -107,7 +109,7 @@ func (st *Stage) match(r ref, s string) ([]*Instance, error) {
 			if len(st.Axes) == 0 {
 				return nil, fmt.Errorf("%q: stage %s has no matrix", s, st.Name)
 			}
-			return nil, fmt.Errorf("%q: stage %s has no matrix axis %q%s (axes: %s)", s, st.Name, sel.axis, didYouMean(sel.axis, st.Axes), strings.Join(st.Axes, ", "))
+			return nil, fmt.Errorf("%q: stage %s has no matrix axis %q%s (axes: %s)", s, st.Name, sel.axis, stage.DidYouMean(sel.axis, st.Axes), strings.Join(st.Axes, ", "))
 		}
 		if _, ok := vals[sel.value]; !ok {
 			return nil, fmt.Errorf("%q: no instance of %s has %s=%s (%s takes %s)", s, st.Name, sel.axis, sel.value, sel.axis, describeAxis(st, sel.axis))
@@ -188,7 +190,7 @@ func (p *Pipeline) Match(pattern string) ([]*Instance, error) {
 		for i, s := range p.Stages {
 			names[i] = s.Name
 		}
-		return nil, fmt.Errorf("spec %s has no stage %q%s", p.Name, r.stage, didYouMean(r.stage, names))
+		return nil, fmt.Errorf("spec %s has no stage %q%s", p.Name, r.stage, stage.DidYouMean(r.stage, names))
 	}
 	if !r.bracket {
 		return st.Instances, nil

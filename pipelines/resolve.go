@@ -23,7 +23,7 @@ func (b *builder) resolveInstances(rs *rawStage) {
 			if _, ok := b.vars[name]; ok {
 				return b.varValue(name, pos)
 			}
-			return nil, &Error{Pos: pos, Msg: fmt.Sprintf("unresolved ${%s}: no var or matrix axis %q%s", name, name, didYouMean(name, names))}
+			return nil, &Error{Pos: pos, Msg: fmt.Sprintf("unresolved ${%s}: no var or matrix axis %q%s", name, name, stage.DidYouMean(name, names))}
 		}
 		before := b.errs.reported
 		if st.Kind != nil {
@@ -47,7 +47,7 @@ func (b *builder) params(rs *rawStage, look lookupFunc) stage.Params {
 			if len(k.Params) == 0 {
 				b.errs.add(rp.kpos, "unknown param %q: kind %s takes no params", rp.name, k.Name)
 			} else {
-				b.errs.add(rp.kpos, "unknown param %q for kind %s%s; it takes %s", rp.name, k.Name, didYouMean(rp.name, paramNames(k)), quoteList(paramNames(k)))
+				b.errs.add(rp.kpos, "unknown param %q for kind %s%s; it takes %s", rp.name, k.Name, stage.DidYouMean(rp.name, paramNames(k)), quoteList(paramNames(k)))
 			}
 			continue
 		}
@@ -166,85 +166,109 @@ func (b *builder) inputs(rs *rawStage, inst *Instance, look lookupFunc) []Bindin
 		var decl stage.Input
 		if k != nil {
 			var ok bool
-			decl, ok = k.Input(need.name)
-			if !ok {
-				if len(k.Inputs) == 0 {
-					b.errs.add(need.pos, "unknown input %q: kind %s reads no inputs", need.name, k.Name)
-				} else {
-					b.errs.add(need.pos, "unknown input %q for kind %s%s; it reads %s", need.name, k.Name, didYouMean(need.name, inputNames(k)), quoteList(inputNames(k)))
-				}
-				continue
-			}
-			if need.list && !decl.Many {
-				b.errs.add(need.pos, "input %s of kind %s takes one artifact; a list is only for inputs that take many", need.name, k.Name)
+			if decl, ok = b.inputDecl(k, need); !ok {
 				continue
 			}
 		}
 		bind := Binding{Name: need.name}
 		ok := true
 		for _, t := range need.refs {
-			v, err := t.eval(look)
-			if err != nil {
-				if err != errSilent {
-					b.errs.addErr(t.pos, err)
-				}
-				ok = false
-				continue
-			}
-			s, isStr := v.(string)
-			if !isStr {
-				b.errs.add(t.pos, "needs %s: want a stage reference, got %s", need.name, describeValue(v))
-				ok = false
-				continue
-			}
-			from, star, err := b.resolveRef(s, t.pos, need.name)
-			if err != nil {
-				if err != errSilent {
-					b.errs.addErr(t.pos, err)
-				}
-				ok = false
-				continue
-			}
-			if k != nil && !decl.Many && (star || len(from) != 1) {
-				b.errs.add(t.pos, "needs %s: %q matches %d instances, but input %s of kind %s takes one artifact; name a single instance", need.name, s, len(from), need.name, k.Name)
-				ok = false
-				continue
-			}
-			for _, f := range from {
-				if f == inst {
-					b.errs.add(t.pos, "needs %s: stage instance %s needs itself", need.name, inst.ID)
-					ok = false
-				}
-			}
-			if k != nil && len(decl.Kinds) > 0 {
-				for _, f := range from {
-					if fk := f.Stage.Kind; fk != nil && !slices.Contains(decl.Kinds, fk.Name) {
-						b.errs.add(t.pos, "needs %s: %s is a %s stage, but input %s of kind %s takes %s", need.name, f.Stage.Name, fk.Name, need.name, k.Name, kindList(decl.Kinds))
-						ok = false
-						break
-					}
-				}
-			}
+			from, refOK := b.needRef(k, decl, need, t, inst, look)
 			bind.From = append(bind.From, from...)
+			ok = ok && refOK
 		}
 		if ok {
 			out = append(out, bind)
 		}
 	}
 	if k != nil {
-		for _, in := range k.Inputs {
-			if in.Optional || hasNeed(rs.needs, in.Name) {
-				continue
-			}
-			pos := rs.needsPos
-			if pos.Line == 0 {
-				pos = rs.st.Pos
-			}
-			b.errs.add(pos, "stage %s: missing input %q of kind %s (add needs: {%s: <stage>})", rs.st.Name, in.Name, k.Name, in.Name)
-		}
+		b.missingInputs(rs, k)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// inputDecl returns kind k's declaration of the input need binds, or says
+// why the binding is wrong: an input the kind lacks, a list for a single
+// artifact.
+func (b *builder) inputDecl(k *stage.Kind, need rawNeed) (stage.Input, bool) {
+	decl, ok := k.Input(need.name)
+	if !ok {
+		if len(k.Inputs) == 0 {
+			b.errs.add(need.pos, "unknown input %q: kind %s reads no inputs", need.name, k.Name)
+		} else {
+			b.errs.add(need.pos, "unknown input %q for kind %s%s; it reads %s", need.name, k.Name, stage.DidYouMean(need.name, inputNames(k)), quoteList(inputNames(k)))
+		}
+		return decl, false
+	}
+	if need.list && !decl.Many {
+		b.errs.add(need.pos, "input %s of kind %s takes one artifact; a list is only for inputs that take many", need.name, k.Name)
+		return decl, false
+	}
+	return decl, true
+}
+
+// needRef resolves one reference t of need for instance inst, checking it
+// against the input's declaration decl (when the kind k is known): how many
+// instances it may match and of which kinds, and that inst does not need
+// itself. It returns the instances it resolved to (those, even when a check
+// failed) and whether it passed.
+func (b *builder) needRef(k *stage.Kind, decl stage.Input, need rawNeed, t *tmpl, inst *Instance, look lookupFunc) ([]*Instance, bool) {
+	v, err := t.eval(look)
+	if err != nil {
+		if err != errSilent {
+			b.errs.addErr(t.pos, err)
+		}
+		return nil, false
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		b.errs.add(t.pos, "needs %s: want a stage reference, got %s", need.name, describeValue(v))
+		return nil, false
+	}
+	from, star, err := b.resolveRef(s, t.pos, need.name)
+	if err != nil {
+		if err != errSilent {
+			b.errs.addErr(t.pos, err)
+		}
+		return nil, false
+	}
+	if k != nil && !decl.Many && (star || len(from) != 1) {
+		b.errs.add(t.pos, "needs %s: %q matches %d instances, but input %s of kind %s takes one artifact; name a single instance", need.name, s, len(from), need.name, k.Name)
+		return nil, false
+	}
+	ok := true
+	for _, f := range from {
+		if f == inst {
+			b.errs.add(t.pos, "needs %s: stage instance %s needs itself", need.name, inst.ID)
+			ok = false
+		}
+	}
+	if k != nil && len(decl.Kinds) > 0 {
+		for _, f := range from {
+			if fk := f.Stage.Kind; fk != nil && !slices.Contains(decl.Kinds, fk.Name) {
+				b.errs.add(t.pos, "needs %s: %s is a %s stage, but input %s of kind %s takes %s", need.name, f.Stage.Name, fk.Name, need.name, k.Name, kindList(decl.Kinds))
+				ok = false
+				break
+			}
+		}
+	}
+	return from, ok
+}
+
+// missingInputs reports the inputs of kind k that the stage leaves
+// unbound and the kind requires.
+func (b *builder) missingInputs(rs *rawStage, k *stage.Kind) {
+	for _, in := range k.Inputs {
+		if in.Optional || hasNeed(rs.needs, in.Name) {
+			continue
+		}
+		pos := rs.needsPos
+		if pos.Line == 0 {
+			pos = rs.st.Pos
+		}
+		b.errs.add(pos, "stage %s: missing input %q of kind %s (add needs: {%s: <stage>})", rs.st.Name, in.Name, k.Name, in.Name)
+	}
 }
 
 func hasNeed(ns []rawNeed, name string) bool {

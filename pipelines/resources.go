@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hessian-spectra/runner/stage"
 	"gopkg.in/yaml.v3"
 )
 
@@ -154,98 +155,106 @@ func (b *builder) readResources(n *yaml.Node) {
 }
 
 func (b *builder) readResourceField(rule *ResourceRule, f entry) {
-	what := fmt.Sprintf("resources %s: %s", rule.Selector, f.key)
-	d := deref(f.value)
-	pos := b.r.pos(nodeOr(f.value))
-	var v any
-	if d != nil && d.Kind == yaml.ScalarNode {
+	fv := resourceValue{what: fmt.Sprintf("resources %s: %s", rule.Selector, f.key), d: deref(f.value), pos: b.r.pos(nodeOr(f.value))}
+	if fv.d != nil && fv.d.Kind == yaml.ScalarNode {
 		var err error
-		if v, err = scalarValue(d); err != nil {
-			b.errs.add(pos, "%s: %v", what, err)
+		if fv.v, err = scalarValue(fv.d); err != nil {
+			b.errs.add(fv.pos, "%s: %v", fv.what, err)
 			return
 		}
-	}
-	str := func(re *regexp.Regexp, example string) (string, bool) {
-		var s string
-		switch x := v.(type) {
-		case string:
-			s = x
-		case int:
-			s = strconv.Itoa(x)
-		default:
-			b.errs.add(pos, "%s: want a string such as %s, got %s", what, example, describeNode(d))
-			return "", false
-		}
-		if !re.MatchString(s) {
-			b.errs.add(pos, "%s: %q is not of the form %s", what, s, example)
-			return "", false
-		}
-		return s, true
 	}
 	r := &rule.Resources
 	switch f.key {
 	case "local":
-		x, ok := v.(bool)
+		x, ok := fv.v.(bool)
 		if !ok {
-			b.errs.add(pos, "%s: want true or false, got %s", what, describeNode(d))
+			b.errs.add(fv.pos, "%s: want true or false, got %s", fv.what, describeNode(fv.d))
 			return
 		}
 		r.Local = &x
 	case "gpus":
-		if s, ok := str(gpusRE, `2 or "a100:2"`); ok {
+		if s, ok := b.resourceText(fv, gpusRE, `2 or "a100:2"`); ok {
 			r.GPUs = s
 		}
 	case "cpus":
-		x, ok := v.(int)
+		x, ok := fv.v.(int)
 		if !ok || x < 1 {
-			b.errs.add(pos, "%s: want a whole number ≥ 1, got %s", what, describeNode(d))
+			b.errs.add(fv.pos, "%s: want a whole number ≥ 1, got %s", fv.what, describeNode(fv.d))
 			return
 		}
 		r.CPUs = x
 	case "mem":
-		if s, ok := str(memRE, `"16G" (K, M, G or T; a bare number is megabytes)`); ok {
+		if s, ok := b.resourceText(fv, memRE, `"16G" (K, M, G or T; a bare number is megabytes)`); ok {
 			r.Mem = strings.ToUpper(s)
 		}
 	case "time":
-		if s, ok := str(timeRE, `"90" (minutes), "1:30:00" or "2-0" (days-hours)`); ok {
+		if s, ok := b.resourceText(fv, timeRE, `"90" (minutes), "1:30:00" or "2-0" (days-hours)`); ok {
 			r.Time = s
 		}
-	case "partition", "account", "qos":
-		s, ok := str(nameValueRE, "a name")
-		if !ok {
-			return
-		}
-		switch f.key {
-		case "partition":
-			r.Partition = s
-		case "account":
-			r.Account = s
-		default:
-			r.QOS = s
-		}
+	case "partition":
+		r.Partition, _ = b.resourceText(fv, nameValueRE, "a name")
+	case "account":
+		r.Account, _ = b.resourceText(fv, nameValueRE, "a name")
+	case "qos":
+		r.QOS, _ = b.resourceText(fv, nameValueRE, "a name")
 	case "extra":
-		if d == nil || d.Kind != yaml.SequenceNode {
-			b.errs.add(pos, "%s: want a list of flags such as [\"--constraint=avx2\"], got %s", what, describeNode(d))
-			return
-		}
-		for _, item := range d.Content {
-			ip := b.r.pos(item)
-			it := deref(item)
-			s := ""
-			if it != nil && it.Kind == yaml.ScalarNode {
-				if x, err := scalarValue(it); err == nil {
-					s, _ = x.(string)
-				}
-			}
-			if !strings.HasPrefix(s, "-") || strings.ContainsAny(s, "\n\r") {
-				b.errs.add(ip, "%s: want a flag starting with '-', got %s", what, describeNode(it))
-				continue
-			}
-			r.Extra = append(r.Extra, s)
-			rule.ExtraPos = append(rule.ExtraPos, ip)
-		}
+		b.readExtraFlags(rule, fv)
 	default:
-		b.errs.add(f.kpos, "resources %s: unknown field %q%s; resources have %s", rule.Selector, f.key, didYouMean(f.key, resourceFields), quoteList(resourceFields))
+		b.errs.add(f.kpos, "resources %s: unknown field %q%s; resources have %s", rule.Selector, f.key, stage.DidYouMean(f.key, resourceFields), quoteList(resourceFields))
+	}
+}
+
+// resourceValue is one field of a resources rule as read: its name for
+// messages, its node, position and scalar value (nil for other nodes).
+type resourceValue struct {
+	what string
+	d    *yaml.Node
+	pos  Pos
+	v    any
+}
+
+// resourceText returns a field that wants a string (or a whole number,
+// taken as text) matching re; example shows the form in messages.
+func (b *builder) resourceText(fv resourceValue, re *regexp.Regexp, example string) (string, bool) {
+	var s string
+	switch x := fv.v.(type) {
+	case string:
+		s = x
+	case int:
+		s = strconv.Itoa(x)
+	default:
+		b.errs.add(fv.pos, "%s: want a string such as %s, got %s", fv.what, example, describeNode(fv.d))
+		return "", false
+	}
+	if !re.MatchString(s) {
+		b.errs.add(fv.pos, "%s: %q is not of the form %s", fv.what, s, example)
+		return "", false
+	}
+	return s, true
+}
+
+// readExtraFlags reads the extra field: a list of sbatch flags, each
+// starting with '-'.
+func (b *builder) readExtraFlags(rule *ResourceRule, fv resourceValue) {
+	if fv.d == nil || fv.d.Kind != yaml.SequenceNode {
+		b.errs.add(fv.pos, "%s: want a list of flags such as [\"--constraint=avx2\"], got %s", fv.what, describeNode(fv.d))
+		return
+	}
+	for _, item := range fv.d.Content {
+		ip := b.r.pos(item)
+		it := deref(item)
+		s := ""
+		if it != nil && it.Kind == yaml.ScalarNode {
+			if x, err := scalarValue(it); err == nil {
+				s, _ = x.(string)
+			}
+		}
+		if !strings.HasPrefix(s, "-") || strings.ContainsAny(s, "\n\r") {
+			b.errs.add(ip, "%s: want a flag starting with '-', got %s", fv.what, describeNode(it))
+			continue
+		}
+		rule.Resources.Extra = append(rule.Resources.Extra, s)
+		rule.ExtraPos = append(rule.ExtraPos, ip)
 	}
 }
 

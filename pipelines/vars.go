@@ -3,6 +3,7 @@ package pipelines
 import (
 	"fmt"
 
+	"github.com/hessian-spectra/runner/stage"
 	"gopkg.in/yaml.v3"
 )
 
@@ -54,7 +55,7 @@ func (b *builder) applySets() {
 		v, ok := b.vars[s.Name]
 		if !ok {
 			if !b.opts.IgnoreUnknownSets {
-				b.errs.add(pos, "the spec has no var %q%s (vars: %s)", s.Name, didYouMean(s.Name, b.varList), quoteList(b.varList))
+				b.errs.add(pos, "the spec has no var %q%s (vars: %s)", s.Name, stage.DidYouMean(s.Name, b.varList), quoteList(b.varList))
 			}
 			continue
 		}
@@ -85,7 +86,7 @@ func (b *builder) varValue(name string, pos Pos) (any, error) {
 	v.state = resolving
 	val, err := v.t.eval(func(n string, p Pos) (any, error) {
 		if _, ok := b.vars[n]; !ok {
-			return nil, &Error{Pos: p, Msg: fmt.Sprintf("unresolved ${%s}: no var %q%s", n, n, didYouMean(n, b.varList))}
+			return nil, &Error{Pos: p, Msg: fmt.Sprintf("unresolved ${%s}: no var %q%s", n, n, stage.DidYouMean(n, b.varList))}
 		}
 		return b.varValue(n, p)
 	})

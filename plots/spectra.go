@@ -64,44 +64,75 @@ var (
 
 // Figure lays the grid out.
 func (g SpectraGrid) Figure() (*Figure, error) {
+	if err := g.check(); err != nil {
+		return nil, err
+	}
+	ranges := g.ranges()
+	plots := make([][]*plot.Plot, len(g.Rows))
+	for r, row := range g.Rows {
+		plots[r] = make([]*plot.Plot, 2)
+		for c, d := range []Density{row.Layer, row.Full} {
+			q := ranges[g.shareGroup(r, c)]
+			name, col := g.Layer, layerColour
+			if c == 1 {
+				name, col = "full", fullColour
+			}
+			p, err := densityPanel(d, col, q.xmin, q.xmax, q.ymax, g.LogY, g.Floor)
+			if err != nil {
+				return nil, fmt.Errorf("spectra grid %s: epoch %d, %s: %w", g.Layer, row.Epoch, name, err)
+			}
+			p.Title.Text = fmt.Sprintf("%s · epoch %d", name, row.Epoch)
+			if r == len(g.Rows)-1 {
+				p.X.Label.Text = "eigenvalue"
+			}
+			plots[r][c] = p
+		}
+	}
+	return g.layout(plots), nil
+}
+
+// check validates the grid.
+func (g SpectraGrid) check() error {
 	if len(g.Rows) == 0 {
-		return nil, fmt.Errorf("spectra grid %s: no epochs", g.Layer)
+		return fmt.Errorf("spectra grid %s: no epochs", g.Layer)
 	}
 	if g.LogY && !(g.Floor > 0 && g.Floor < 1) {
-		return nil, fmt.Errorf("spectra grid %s: floor %g, want a fraction in (0, 1) for a log axis", g.Layer, g.Floor)
+		return fmt.Errorf("spectra grid %s: floor %g, want a fraction in (0, 1) for a log axis", g.Layer, g.Floor)
 	}
 	for _, r := range g.Rows {
 		for _, d := range []Density{r.Layer, r.Full} {
 			if len(d.Grid) < 2 || len(d.Values) != len(d.Grid) || (d.Std != nil && len(d.Std) != len(d.Grid)) {
-				return nil, fmt.Errorf("spectra grid %s: epoch %d: grid of %d points, %d values, %d stds", g.Layer, r.Epoch, len(d.Grid), len(d.Values), len(d.Std))
+				return fmt.Errorf("spectra grid %s: epoch %d: grid of %d points, %d values, %d stds", g.Layer, r.Epoch, len(d.Grid), len(d.Values), len(d.Std))
 			}
 		}
 	}
-	width := g.Width
-	if width == 0 {
-		width = 8 * vg.Inch
-	}
-	rowH := width/5 + vg.Inch/10
-	head := vg.Inch * 0.7
-	n := len(g.Rows)
+	return nil
+}
 
-	// Axis ranges by share group: group (row r, column c) → index.
-	group := func(r, c int) int {
-		switch g.Share {
-		case ShareRow:
-			return r
-		case ShareNone:
-			return 2*r + c
-		}
-		return c
+// shareGroup returns the axis-sharing group of the panel in row r, column
+// c (see Share).
+func (g SpectraGrid) shareGroup(r, c int) int {
+	switch g.Share {
+	case ShareRow:
+		return r
+	case ShareNone:
+		return 2*r + c
 	}
-	type rng struct{ xmin, xmax, ymax float64 }
-	ranges := map[int]*rng{}
+	return c
+}
+
+// axisRange is the axes a share group's panels have in common.
+type axisRange struct{ xmin, xmax, ymax float64 }
+
+// ranges returns each share group's axes: the union of its panels' grids,
+// and the largest density (plus std) among them.
+func (g SpectraGrid) ranges() map[int]*axisRange {
+	ranges := map[int]*axisRange{}
 	for r, row := range g.Rows {
 		for c, d := range []Density{row.Layer, row.Full} {
-			k := group(r, c)
+			k := g.shareGroup(r, c)
 			if ranges[k] == nil {
-				ranges[k] = &rng{math.Inf(1), math.Inf(-1), math.Inf(-1)}
+				ranges[k] = &axisRange{math.Inf(1), math.Inf(-1), math.Inf(-1)}
 			}
 			q := ranges[k]
 			q.xmin, q.xmax = math.Min(q.xmin, d.Grid[0]), math.Max(q.xmax, d.Grid[len(d.Grid)-1])
@@ -113,27 +144,18 @@ func (g SpectraGrid) Figure() (*Figure, error) {
 			}
 		}
 	}
+	return ranges
+}
 
-	plots := make([][]*plot.Plot, n)
-	for r, row := range g.Rows {
-		plots[r] = make([]*plot.Plot, 2)
-		for c, d := range []Density{row.Layer, row.Full} {
-			q := ranges[group(r, c)]
-			name, col := g.Layer, layerColour
-			if c == 1 {
-				name, col = "full", fullColour
-			}
-			p, err := densityPanel(d, col, q.xmin, q.xmax, q.ymax, g.LogY, g.Floor)
-			if err != nil {
-				return nil, fmt.Errorf("spectra grid %s: epoch %d, %s: %w", g.Layer, row.Epoch, name, err)
-			}
-			p.Title.Text = fmt.Sprintf("%s · epoch %d", name, row.Epoch)
-			if r == n-1 {
-				p.X.Label.Text = "eigenvalue"
-			}
-			plots[r][c] = p
-		}
+// layout places the heading, the subtitle and the panels, a row per epoch.
+func (g SpectraGrid) layout(plots [][]*plot.Plot) *Figure {
+	width := g.Width
+	if width == 0 {
+		width = 8 * vg.Inch
 	}
+	rowH := width/5 + vg.Inch/10
+	head := vg.Inch * 0.7
+	n := len(plots)
 	scale := "linear"
 	if g.LogY {
 		scale = fmt.Sprintf("log scale, floor %g × max", g.Floor)
@@ -170,7 +192,7 @@ func (g SpectraGrid) Figure() (*Figure, error) {
 				}
 			}
 		},
-	}, nil
+	}
 }
 
 // densityPanel plots one density in colour col on the given x range and a y

@@ -29,6 +29,8 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 )
 
 // Stage is one stage instance of a spec as the report sees it.
@@ -210,7 +212,7 @@ func (r *renderer) figure(spec, id, name string) (string, error) {
 	}
 	dst := filepath.Join(r.o.AssetsDir, assetName(spec, id, name))
 	if old, err := os.ReadFile(dst); err != nil || !bytes.Equal(old, b) {
-		if err := writeAtomic(dst, b); err != nil {
+		if err := atomicfile.WriteFile(dst, b, 0o644); err != nil {
 			return "", fmt.Errorf("figure %s: %w", name, err)
 		}
 	}
@@ -281,30 +283,11 @@ func (r *renderer) timings(specs ...string) (string, error) {
 	return strings.TrimRight(b.String(), "\n"), nil
 }
 
-func writeAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // WriteFile writes the document to path atomically, leaving the file
 // untouched when its content is already b.
 func WriteFile(path string, b []byte) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
 		return nil
 	}
-	return writeAtomic(path, b)
+	return atomicfile.WriteFile(path, b, 0o644)
 }

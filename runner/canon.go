@@ -24,7 +24,6 @@ func canonicalJSON(v any) ([]byte, error) {
 }
 
 func appendCanonical(b []byte, v any) ([]byte, error) {
-	var err error
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
@@ -41,63 +40,17 @@ func appendCanonical(b []byte, v any) ([]byte, error) {
 	case artifacts.Digest:
 		return appendString(b, string(x)), nil
 	case []int:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendInt(b, int64(e), 10)
-		}
-		return append(b, ']'), nil
+		return appendArray(b, x, func(b []byte, e int) ([]byte, error) { return strconv.AppendInt(b, int64(e), 10), nil })
 	case []float64:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendFloat(b, e); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
+		return appendArray(b, x, appendFloat)
 	case []string:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, e)
-		}
-		return append(b, ']'), nil
+		return appendArray(b, x, func(b []byte, e string) ([]byte, error) { return appendString(b, e), nil })
 	case []bool:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendBool(b, e)
-		}
-		return append(b, ']'), nil
+		return appendArray(b, x, func(b []byte, e bool) ([]byte, error) { return strconv.AppendBool(b, e), nil })
 	case []artifacts.Digest:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, string(e))
-		}
-		return append(b, ']'), nil
+		return appendArray(b, x, func(b []byte, e artifacts.Digest) ([]byte, error) { return appendString(b, string(e)), nil })
 	case []any:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = appendCanonical(b, e); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
+		return appendArray(b, x, appendCanonical)
 	case map[string]any:
 		return appendObject(b, x)
 	case stage.Params:
@@ -114,6 +67,21 @@ func appendCanonical(b []byte, v any) ([]byte, error) {
 		return appendCanonical(b, x.fields())
 	}
 	return nil, fmt.Errorf("canonical JSON: unsupported value of type %T", v)
+}
+
+// appendArray appends xs as a JSON array, each element by elem.
+func appendArray[T any](b []byte, xs []T, elem func([]byte, T) ([]byte, error)) ([]byte, error) {
+	b = append(b, '[')
+	for i, e := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = elem(b, e); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, ']'), nil
 }
 
 // fields lists the description as a map, so that its keys are sorted too.

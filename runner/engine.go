@@ -47,17 +47,6 @@ type Options struct {
 	Executor Executor
 }
 
-// state is where a node stands.
-type state int
-
-const (
-	pending state = iota
-	cached
-	ran
-	failed
-	skipped
-)
-
 // node is one stage instance in the engine.
 type node struct {
 	pipe  *pipelines.Pipeline
@@ -69,18 +58,16 @@ type node struct {
 
 	// Known once the params are described.
 	kparams map[string]any
-	// Known once every input has a digest.
-	key  artifacts.Key
+	// Known once every input has a digest: the job, whose key is res.Key.
 	job  *Job
 	task *Task // what an executor gets, once queued
 	// remote is set when opts.Executor computes the node.
 	remote bool
-	// Set by the outcome.
-	state   state
-	digest  artifacts.Digest
-	err     error
-	reasons []string
-	result  Result
+	// res is the node's outcome as it becomes known: its identity from
+	// the start, Key once described, Reasons once it must run, Digest once
+	// cached or computed. Outcome is set once, when the node finishes; it
+	// is zero until then.
+	res Result
 
 	waiting int    // inputs not yet finished
 	blocked string // id of a failed input, which stops this node
@@ -138,7 +125,8 @@ func newEngine(pipes []*pipelines.Pipeline, opts Options) (*engine, error) {
 		}
 		e.indexes[p.Name] = idx
 		for _, inst := range p.Instances {
-			n := &node{pipe: p, inst: inst, prev: idx[inst.ID]}
+			n := &node{pipe: p, inst: inst, prev: idx[inst.ID],
+				res: Result{Spec: p.Name, ID: inst.ID, Kind: inst.Stage.Kind.Name}}
 			e.byInst[inst] = n
 			e.nodes = append(e.nodes, n)
 		}
@@ -199,7 +187,7 @@ func (e *engine) describeParams(n *node) error {
 // inputsKnown reports whether every input of n has a digest.
 func inputsKnown(n *node) bool {
 	for _, d := range n.deps {
-		if d.digest == "" {
+		if d.res.Digest == "" {
 			return false
 		}
 	}
@@ -224,7 +212,7 @@ func (e *engine) describe(n *node) error {
 	}
 	for _, b := range n.inst.Inputs {
 		for _, f := range b.From {
-			d := e.byInst[f].digest
+			d := e.byInst[f].res.Digest
 			j.Description.Inputs[b.Name] = append(j.Description.Inputs[b.Name], d)
 			j.Inputs[b.Name] = append(j.Inputs[b.Name], JobInput{Stage: f.ID, Matrix: f.Matrix, Digest: d})
 		}
@@ -234,7 +222,7 @@ func (e *engine) describe(n *node) error {
 		return err
 	}
 	j.Key = key
-	n.job, n.key = j, key
+	n.job, n.res.Key = j, key
 	return nil
 }
 
@@ -247,7 +235,7 @@ func (e *engine) describe(n *node) error {
 // stage is recomputed.
 func (e *engine) lookup(n *node) (artifacts.Digest, bool, error) {
 	n.damaged = nil
-	if n.prev.Key == n.key && n.prev.Digest != "" && e.opts.Store.HasObject(n.prev.Digest) {
+	if n.prev.Key == n.res.Key && n.prev.Digest != "" && e.opts.Store.HasObject(n.prev.Digest) {
 		err := e.opts.Store.CheckObject(n.prev.Digest)
 		if err == nil {
 			return n.prev.Digest, true, nil
@@ -257,7 +245,7 @@ func (e *engine) lookup(n *node) (artifacts.Digest, bool, error) {
 		}
 		return "", false, nil
 	}
-	rec, ok, err := e.opts.Store.Get(n.key)
+	rec, ok, err := e.opts.Store.Get(n.res.Key)
 	if err != nil && errors.As(err, &n.damaged) {
 		return "", false, nil
 	}
@@ -266,13 +254,13 @@ func (e *engine) lookup(n *node) (artifacts.Digest, bool, error) {
 
 // findPrior looks for a cached artifact n may start from (stage.Reuse),
 // unless n is forced or rechecked, which compute from nothing; it records
-// it in n.prior and its description in n.reasons.
+// it in n.prior and its description in n.res.Reasons.
 func (e *engine) findPrior(n *node) {
 	if n.forced || n.recheck || n.prior != nil || n.job == nil {
 		return
 	}
 	if n.prior = findPrior(e.opts.Store, n.inst.Stage.Kind, n.job, n.inst.Params); n.prior != nil {
-		n.reasons = append(n.reasons, n.prior.How)
+		n.res.Reasons = append(n.res.Reasons, n.prior.How)
 	}
 }
 
@@ -306,7 +294,7 @@ func (e *engine) reasonsFor(n *node) []string {
 		// New in this spec (a copy, say): compare with the same stage of
 		// another spec, the closest thing to a previous run.
 		spec, rec := e.sameStageElsewhere(n)
-		if rec.Key == "" || rec.Key == n.key {
+		if rec.Key == "" || rec.Key == n.res.Key {
 			return []string{"new"}
 		}
 		diff := e.diffFrom(rec.Key, n)
@@ -315,7 +303,7 @@ func (e *engine) reasonsFor(n *node) []string {
 		}
 		return []string{fmt.Sprintf("new (spec %s has this stage with %s)", spec, strings.Join(diff, ", "))}
 	}
-	if prev == n.key {
+	if prev == n.res.Key {
 		if n.prev.Digest == "" {
 			return []string{"its last run did not finish"}
 		}
@@ -388,7 +376,7 @@ func (e *engine) diffFrom(prev artifacts.Key, n *node) []string {
 		known := true
 		var cur []artifacts.Digest
 		for _, f := range b.From {
-			d := e.byInst[f].digest
+			d := e.byInst[f].res.Digest
 			if d == "" {
 				known = false
 			}

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -23,74 +22,87 @@ import (
 // logTailLines is how many lines of a failed stage's log are shown.
 const logTailLines = 20
 
-// task is one execution of a stage: what runJob needs besides the store.
-type task struct {
-	kind    *stage.Kind
-	job     *Job
-	params  stage.Params
-	backend string
-	prog    stage.Progress
-	// recheck, when set, is the cached digest to compare with; the
-	// artifact is then not stored.
-	recheck artifacts.Digest
-	// executor names what runs the stage, for run.json ("local" when empty).
-	executor string
-	// prior is the cached artifact the stage may start from (stage.Reuse).
-	prior *stage.Prior
-}
-
-// execResult is what runJob reports.
-type execResult struct {
-	digest   artifacts.Digest
-	duration time.Duration
-	logTail  []string
-	logFile  string
-}
-
-// runJob runs one stage in a fresh temp dir of the store and stores its
-// artifact. The caller holds the key's lock. On failure the stage's log is
-// kept as the store's FailedLog; on cancellation nothing is kept.
-func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error) {
-	var res execResult
-	key := t.job.Key
-	if err := s.CleanTemp(key, ""); err != nil {
-		return res, err
-	}
-	tmp, err := s.TempDir(key)
+// runJob runs the stage of t in a fresh temp dir of the store, its progress
+// going to prog, and stores its artifact; executor names what runs it, for
+// run/run.json. With recheck set (the cached digest) it recomputes and
+// compares instead, storing nothing. The caller holds the key's lock. On
+// failure the stage's log is kept as the store's FailedLog; on cancellation
+// nothing is kept.
+func runJob(ctx context.Context, s *artifacts.Store, t *Task, recheck artifacts.Digest, prog stage.Progress, executor string) TaskResult {
+	tmp, env, logf, err := prepareRun(s, t, recheck, prog)
 	if err != nil {
-		return res, err
+		return TaskResult{Err: err}
 	}
 	defer artifacts.RemoveTree(tmp)
-	out := filepath.Join(tmp, "out")
-	runDir := filepath.Join(out, artifacts.RunDirName)
-	if err := os.MkdirAll(runDir, 0o777); err != nil {
-		return res, err
+	logPath := logf.Name()
+
+	start := time.Now()
+	err = callStage(ctx, t, env, recheck)
+	res := TaskResult{Duration: time.Since(start)}
+	if err == nil {
+		err = writeRunInfo(env.RunDir, t, executor, env.RunInfo, start, res.Duration)
 	}
-	logPath := filepath.Join(tmp, artifacts.LogName)
-	logf, err := os.Create(logPath)
 	if err != nil {
-		return res, err
+		fmt.Fprintf(logf, "# failed after %.1f s: %v\n", res.Duration.Seconds(), err)
+		logf.Close()
+		if ctx.Err() == nil { // cancelled: keep nothing
+			keepLog(s, t.Key, logPath, &res)
+		}
+		res.Err = err
+		return res
+	}
+	fmt.Fprintf(logf, "# finished in %.1f s\n", res.Duration.Seconds())
+	if err := logf.Close(); err != nil {
+		res.Err = err
+		return res
+	}
+	if res.Err = os.Rename(logPath, filepath.Join(env.OutDir, artifacts.LogName)); res.Err != nil {
+		return res
+	}
+	if recheck != "" {
+		res.Digest, res.Err = compareDigest(s, env.OutDir, recheck)
+		return res
+	}
+	storeResult(ctx, s, t, env.OutDir, &res)
+	return res
+}
+
+// prepareRun makes the stage's temp dir under the store, with its output
+// and run/ directories and its log file, and the Env the stage runs with;
+// it returns the temp dir, which the caller removes, and the open log.
+func prepareRun(s *artifacts.Store, t *Task, recheck artifacts.Digest, prog stage.Progress) (string, *stage.Env, *os.File, error) {
+	if err := s.CleanTemp(t.Key, ""); err != nil {
+		return "", nil, nil, err
+	}
+	tmp, err := s.TempDir(t.Key)
+	if err != nil {
+		return "", nil, nil, err
 	}
 	env := &stage.Env{
-		ID:        t.job.ID,
+		ID:        t.ID,
 		Params:    t.params,
 		Inputs:    map[string][]stage.Artifact{},
-		OutDir:    out,
-		RunDir:    runDir,
-		RunInfo:   map[string]any{},
-		Log:       logf,
-		Progress:  t.prog,
-		Backend:   t.backend,
+		OutDir:    filepath.Join(tmp, "out"),
+		Progress:  prog,
+		Backend:   t.Backend,
 		Downloads: s.Downloads(),
 	}
-	if env.Progress == nil {
-		env.Progress = stage.Discard
+	env.RunDir = filepath.Join(env.OutDir, artifacts.RunDirName)
+	if recheck == "" {
+		env.Scratch, err = s.Scratch(t.Key)
 	}
-	if t.recheck == "" {
-		if env.Scratch, err = s.Scratch(key); err != nil {
-			return res, err
-		}
+	if err == nil {
+		err = os.MkdirAll(env.RunDir, 0o777)
 	}
+	var logf *os.File
+	if err == nil {
+		logf, err = os.Create(filepath.Join(tmp, artifacts.LogName))
+	}
+	if err != nil {
+		artifacts.RemoveTree(tmp)
+		return "", nil, nil, err
+	}
+	env.Log = logf
 	for name, ins := range t.job.Inputs {
 		for _, in := range ins {
 			env.Inputs[name] = append(env.Inputs[name], stage.Artifact{
@@ -98,69 +110,60 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 			})
 		}
 	}
-	start := time.Now()
-	fmt.Fprintf(logf, "# %s (%s v%d, key %s) started %s\n", t.job.ID, t.kind.Name, t.kind.Version, key.Short(), start.Format(time.RFC3339))
-	if t.prior != nil && t.recheck == "" {
+	return tmp, env, logf, nil
+}
+
+// callStage writes the log's header, calls the stage (from its prior,
+// unless rechecking) and checks what it left: no log.txt of its own, and
+// Path params unchanged.
+func callStage(ctx context.Context, t *Task, env *stage.Env, recheck artifacts.Digest) error {
+	fmt.Fprintf(env.Log, "# %s (%s v%d, key %s) started %s\n", t.ID, t.Kind.Name, t.Kind.Version, t.Key.Short(), time.Now().Format(time.RFC3339))
+	if t.prior != nil && recheck == "" {
 		env.Prior = t.prior
 		env.SetRunInfo("prior", priorInfo(t.prior))
-		io.WriteString(logf, priorLog(t.prior))
+		io.WriteString(env.Log, priorLog(t.prior))
 	}
-	err = safeRun(ctx, t.kind, env)
-	res.duration = time.Since(start)
-	if err == nil {
-		if _, serr := os.Lstat(filepath.Join(out, artifacts.LogName)); serr == nil {
-			err = fmt.Errorf("the stage wrote %s into its output directory; that name is reserved for the runner's log", artifacts.LogName)
-		}
+	if err := t.Kind.Call(ctx, env); err != nil {
+		return err
 	}
-	if err == nil {
-		err = pathsUnchanged(t)
+	if _, err := os.Lstat(filepath.Join(env.OutDir, artifacts.LogName)); err == nil {
+		return fmt.Errorf("the stage wrote %s into its output directory; that name is reserved for the runner's log", artifacts.LogName)
 	}
-	if err == nil {
-		err = writeRunInfo(runDir, t, env.RunInfo, start, res.duration)
-	}
+	return pathsUnchanged(t)
+}
+
+// compareDigest hashes a recomputed artifact and fails when it differs
+// from the cached one, listing the files that differ.
+func compareDigest(s *artifacts.Store, out string, cached artifacts.Digest) (artifacts.Digest, error) {
+	m, err := artifacts.HashDir(out)
 	if err != nil {
-		fmt.Fprintf(logf, "# failed after %.1f s: %v\n", res.duration.Seconds(), err)
-		logf.Close()
-		if ctx.Err() != nil {
-			return res, err // cancelled: keep nothing
+		return "", err
+	}
+	d := m.Digest()
+	if d != cached {
+		var diff []string
+		if want, err := s.Manifest(cached); err == nil {
+			diff = want.Diff(m)
 		}
-		keepLog(s, key, logPath, &res)
-		return res, err
+		return d, fmt.Errorf("not deterministic: recomputed digest %s, cached %s%s", d.Short(), cached.Short(), formatDiff(diff))
 	}
-	fmt.Fprintf(logf, "# finished in %.1f s\n", res.duration.Seconds())
-	if err := logf.Close(); err != nil {
-		return res, err
-	}
-	if err := os.Rename(logPath, filepath.Join(out, artifacts.LogName)); err != nil {
-		return res, err
-	}
-	if t.recheck != "" {
-		m, err := artifacts.HashDir(out)
-		if err != nil {
-			return res, err
-		}
-		res.digest = m.Digest()
-		if res.digest != t.recheck {
-			var diff []string
-			if want, err := s.Manifest(t.recheck); err == nil {
-				diff = want.Diff(m)
-			}
-			return res, fmt.Errorf("not deterministic: recomputed digest %s, cached %s%s",
-				res.digest.Short(), t.recheck.Short(), formatDiff(diff))
-		}
-		return res, nil
-	}
-	rec, err := s.Put(key, out, artifacts.PutInfo{Stage: t.job.ID, Kind: t.kind.Name, Seconds: res.duration.Seconds()})
+	return d, nil
+}
+
+// storeResult stores the finished artifact in out under t's key and records
+// its digest in res, or why it could not be stored (with its log kept).
+func storeResult(ctx context.Context, s *artifacts.Store, t *Task, out string, res *TaskResult) {
+	rec, err := s.Put(t.Key, out, artifacts.PutInfo{Stage: t.ID, Kind: t.Kind.Name, Seconds: res.Duration.Seconds()})
 	if err != nil {
-		keepLog(s, key, filepath.Join(out, artifacts.LogName), &res)
-		return res, err
+		keepLog(s, t.Key, filepath.Join(out, artifacts.LogName), res)
+		res.Err = err
+		return
 	}
-	os.Remove(s.FailedLog(key))
-	_ = s.RemoveScratch(key) // what is left of it, gc removes (its key is stored)
+	os.Remove(s.FailedLog(t.Key))
+	_ = s.RemoveScratch(t.Key) // what is left of it, gc removes (its key is stored)
 	// The reuse index only saves later work: failing to update it harms nothing.
-	_ = recordReuse(ctx, s, t.kind, t.job)
-	res.digest = rec.Digest
-	return res, nil
+	_ = recordReuse(ctx, s, t.Kind, t.job)
+	res.Digest = rec.Digest
 }
 
 // RunInfoFile is the file in an artifact's run/ directory where the runner
@@ -170,19 +173,15 @@ func runJob(ctx context.Context, s *artifacts.Store, t task) (execResult, error)
 const RunInfoFile = "run.json"
 
 // writeRunInfo writes run/run.json for a finished stage.
-func writeRunInfo(runDir string, t task, stageInfo map[string]any, start time.Time, d time.Duration) error {
+func writeRunInfo(runDir string, t *Task, executor string, stageInfo map[string]any, start time.Time, d time.Duration) error {
 	info := map[string]any{}
 	for k, v := range stageInfo {
 		info[k] = v
 	}
 	host, _ := os.Hostname()
-	executor := t.executor
-	if executor == "" {
-		executor = "local"
-	}
 	for k, v := range map[string]any{
-		"stage": t.job.ID, "spec": t.job.Spec, "kind": t.kind.Name, "version": t.kind.Version,
-		"key": string(t.job.Key), "host": host, "pid": os.Getpid(), "executor": executor,
+		"stage": t.ID, "spec": t.Spec, "kind": t.Kind.Name, "version": t.Kind.Version,
+		"key": string(t.Key), "host": host, "pid": os.Getpid(), "executor": executor,
 		"started": start.UTC().Format(time.RFC3339Nano), "seconds": math.Round(d.Seconds()*1000) / 1000,
 		"go": runtime.Version(),
 	} {
@@ -198,11 +197,11 @@ func writeRunInfo(runDir string, t task, stageInfo map[string]any, start time.Ti
 // pathsUnchanged re-hashes the Path params of t after its stage ran and
 // fails when one changed meanwhile: the artifact would not be the result of
 // the computation its key describes, so it must not be stored.
-func pathsUnchanged(t task) error {
-	if !hasPathParam(t.kind.Params) {
+func pathsUnchanged(t *Task) error {
+	if !hasPathParam(t.Kind.Params) {
 		return nil
 	}
-	kp, err := keyParams(t.kind.Params, t.params, &artifacts.PathHasher{})
+	kp, err := keyParams(t.Kind.Params, t.params, &artifacts.PathHasher{})
 	if err != nil {
 		return fmt.Errorf("re-hashing path params after the run: %w", err)
 	}
@@ -228,10 +227,10 @@ func hasPathParam(schema []stage.Param) bool {
 
 // keepLog keeps a failed stage's log as the store's FailedLog of key and
 // records its tail in res.
-func keepLog(s *artifacts.Store, key artifacts.Key, logPath string, res *execResult) {
-	res.logTail = tailLines(logPath, logTailLines)
+func keepLog(s *artifacts.Store, key artifacts.Key, logPath string, res *TaskResult) {
+	res.LogTail = tailLines(logPath, logTailLines)
 	if os.Rename(logPath, s.FailedLog(key)) == nil {
-		res.logFile = s.FailedLog(key)
+		res.LogFile = s.FailedLog(key)
 	}
 }
 
@@ -254,19 +253,6 @@ func copyMap(m map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
-}
-
-// safeRun calls the stage, turning a panic into an error with the stack in
-// the stage's log. (A panic in a goroutine the stage starts cannot be
-// recovered here and ends the process.)
-func safeRun(ctx context.Context, k *stage.Kind, env *stage.Env) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			fmt.Fprintf(env.Log, "panic: %v\n\n%s", r, debug.Stack())
-			err = fmt.Errorf("panic: %v", r)
-		}
-	}()
-	return k.Run(ctx, env)
 }
 
 // tailLines returns the last n lines of a file.
@@ -361,15 +347,14 @@ func Exec(ctx context.Context, s *artifacts.Store, reg stage.Registry, k artifac
 	if executor == "" {
 		executor = "exec-stage"
 	}
-	var prior *stage.Prior
+	t := &Task{Key: k, ID: job.ID, Spec: job.Spec, Kind: kind, Backend: opts.Backend, job: job, params: params}
 	if !opts.Force {
-		prior = findPrior(s, kind, job, params)
+		t.prior = findPrior(s, kind, job, params)
 	}
-	res, err := runJob(ctx, s, task{kind: kind, job: job, params: params, backend: opts.Backend, prog: opts.Progress, executor: executor, prior: prior})
-	if err != nil {
-		msg := fmt.Sprintf("%s: %v", job.ID, err)
-		if len(res.logTail) > 0 {
-			msg += "\n\t" + strings.Join(res.logTail, "\n\t")
+	if res := runJob(ctx, s, t, "", opts.Progress, executor); res.Err != nil {
+		msg := fmt.Sprintf("%s: %v", job.ID, res.Err)
+		if len(res.LogTail) > 0 {
+			msg += "\n\t" + strings.Join(res.LogTail, "\n\t")
 		}
 		return artifacts.Record{}, true, errors.New(msg)
 	}

@@ -39,7 +39,8 @@ type Executor interface {
 	Close(cancelled bool, note func(string)) error
 }
 
-// Task is one stage computation handed to an executor.
+// Task is one stage computation: what the scheduler hands an executor (the
+// local one, or a cluster's) and what Exec runs for `runner exec-stage`.
 type Task struct {
 	// Key is the stage key to compute; ID and Spec name the instance that
 	// asked for it.
@@ -61,12 +62,14 @@ type Task struct {
 	// Forced is set by --force: compute even if cached. Recheck is set by
 	// --recheck: recompute a cached stage and compare digests.
 	Forced, Recheck bool
-	// Events receives what happens to the task, for progress lines.
+	// Events receives what happens to the task, for progress lines (nil
+	// under Exec, which has no scheduler).
 	Events Events
 
-	job     *Job
-	params  stage.Params
-	recheck artifacts.Digest // the cached digest a recheck compares with
+	// job is what the key describes (Desc decoded) and params the
+	// resolved params the stage gets.
+	job    *Job
+	params stage.Params
 	// prior is the cached artifact the stage may start from (stage.Reuse),
 	// found by the look-up or, locally, once the key is locked.
 	prior *stage.Prior
@@ -88,7 +91,8 @@ type Events interface {
 	Note(msg string)
 }
 
-// TaskResult is the outcome of one Execute.
+// TaskResult is what an executor reports of one Task (and runJob of one
+// run). The scheduler turns it into the instance's Result, once.
 type TaskResult struct {
 	// Digest is the key's artifact, set on success.
 	Digest artifacts.Digest
@@ -161,11 +165,9 @@ func (x localExecutor) Execute(ctx context.Context, t *Task) TaskResult {
 		// A candidate may have been stored since the look-up (by this run).
 		t.prior = findPrior(store, t.Kind, t.job, t.params)
 	}
-	res, err := runJob(ctx, store, task{
-		kind: t.Kind, job: t.job, params: t.params,
-		backend: t.Backend, prog: t.Events.Running(), recheck: recheck, prior: t.prior,
-	})
-	return TaskResult{Digest: res.digest, Duration: res.duration, Err: err, LogTail: res.logTail, LogFile: res.logFile, Damaged: damaged}
+	res := runJob(ctx, store, t, recheck, t.Events.Running(), "local")
+	res.Damaged = damaged
+	return res
 }
 
 // nodeEvents reports a node's task events through the run's Reporter.
@@ -189,14 +191,14 @@ func (s *scheduler) task(n *node) (*Task, error) {
 		return nil, fmt.Errorf("encode job description: %w", err)
 	}
 	t := &Task{
-		Key: n.key, ID: n.inst.ID, Spec: n.pipe.Name, Kind: n.inst.Stage.Kind, Desc: desc,
+		Key: n.res.Key, ID: n.inst.ID, Spec: n.pipe.Name, Kind: n.inst.Stage.Kind, Desc: desc,
 		Resources: n.pipe.ResourcesFor(n.inst), Backend: s.e.opts.Backend,
 		Forced: n.forced, Recheck: n.recheck,
 		Events: nodeEvents{id: n.inst.ID, rep: s.rep},
 		job:    n.job, params: n.inst.Params, prior: n.prior,
 	}
 	for _, d := range n.deps {
-		t.Inputs = append(t.Inputs, d.digest)
+		t.Inputs = append(t.Inputs, d.res.Digest)
 	}
 	n.task = t
 	return t, nil

@@ -59,13 +59,13 @@ func Plan(pipes []*pipelines.Pipeline, opts Options) ([]PlanEntry, error) {
 				out = append(out, pe)
 				continue
 			}
-			pe.Key = n.key
+			pe.Key = n.res.Key
 			digest, ok, err := e.lookup(n)
 			if err != nil {
 				return nil, err
 			}
 			if ok && !n.forced {
-				n.digest = digest
+				n.res.Digest = digest
 				pe.Cached, pe.Digest, pe.Dir = true, digest, opts.Store.ObjectDir(digest)
 				if n.recheck {
 					pe.Cached = false
@@ -77,9 +77,9 @@ func Plan(pipes []*pipelines.Pipeline, opts Options) ([]PlanEntry, error) {
 		} else if err := e.describeParams(n); err != nil {
 			pe.Error = err.Error()
 		}
-		n.reasons = e.reasonsFor(n)
+		n.res.Reasons = e.reasonsFor(n)
 		e.findPrior(n)
-		pe.Reasons = n.reasons
+		pe.Reasons = n.res.Reasons
 		if n.prior != nil {
 			pe.Reuse = n.prior.How
 		}
@@ -123,7 +123,7 @@ func Explain(pipes []*pipelines.Pipeline, id string, opts Options) (string, erro
 		}
 		if inputsKnown(n) && e.describe(n) == nil {
 			if digest, ok, _ := e.lookup(n); ok {
-				n.digest = digest
+				n.res.Digest = digest
 			}
 		}
 	}
@@ -136,7 +136,7 @@ func Explain(pipes []*pipelines.Pipeline, id string, opts Options) (string, erro
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("key %s = sha256 of\n%s\n\njob (as stored for exec-stage):\n%s", target.key, c, data), nil
+		return fmt.Sprintf("key %s = sha256 of\n%s\n\njob (as stored for exec-stage):\n%s", target.res.Key, c, data), nil
 	}
 	if err := e.describeParams(target); err != nil {
 		return "", err
@@ -145,7 +145,7 @@ func Explain(pipes []*pipelines.Pipeline, id string, opts Options) (string, erro
 	inputs := map[string][]string{}
 	for _, b := range target.inst.Inputs {
 		for _, f := range b.From {
-			if dg := e.byInst[f].digest; dg != "" {
+			if dg := e.byInst[f].res.Digest; dg != "" {
 				inputs[b.Name] = append(inputs[b.Name], string(dg))
 			} else {
 				inputs[b.Name] = append(inputs[b.Name], "pending: "+f.ID)

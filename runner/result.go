@@ -35,7 +35,8 @@ func (o Outcome) String() string {
 	return "?"
 }
 
-// Result is the outcome of one stage instance.
+// Result is the outcome of one stage instance in a run, filled in as the
+// scheduler learns it; Outcome is set once, when the instance finishes.
 type Result struct {
 	Spec    string  // the spec's name
 	ID      string  // the instance id

@@ -52,8 +52,8 @@ func Run(ctx context.Context, pipes []*pipelines.Pipeline, opts Options) (Summar
 
 	sum := Summary{Elapsed: time.Since(start), Interrupted: ctx.Err() != nil}
 	for _, n := range e.nodes {
-		sum.Results = append(sum.Results, n.result)
-		switch n.result.Outcome {
+		sum.Results = append(sum.Results, n.res)
+		switch n.res.Outcome {
 		case Ran:
 			sum.Ran++
 		case Cached:
@@ -105,7 +105,7 @@ func (s *scheduler) loop() {
 		if s.stopping && s.running == 0 {
 			// Everything not finished is skipped.
 			for _, n := range s.e.nodes {
-				if n.result.Outcome == 0 {
+				if n.res.Outcome == 0 {
 					s.skip(n, "run cancelled")
 				}
 			}
@@ -115,7 +115,7 @@ func (s *scheduler) loop() {
 			if len(s.ready) == 0 && len(s.queue) == 0 {
 				// Cannot happen in a DAG; account for every node all the same.
 				for _, n := range s.e.nodes {
-					if n.result.Outcome == 0 {
+					if n.res.Outcome == 0 {
 						s.skip(n, "internal error: its inputs never finished")
 					}
 				}
@@ -134,7 +134,7 @@ func (s *scheduler) loop() {
 		if n.remote {
 			s.remote--
 		}
-		s.finish(n)
+		s.finish(n, n.res.Outcome)
 	}
 }
 
@@ -178,34 +178,31 @@ func (s *scheduler) drainReady() {
 			continue
 		}
 		if err := s.e.describe(n); err != nil {
-			n.state, n.err = failed, err
-			s.finish(n)
+			s.fail(n, err)
 			continue
 		}
 		if !n.forced {
 			digest, ok, err := s.e.lookup(n)
 			if err != nil {
-				n.state, n.err = failed, err
-				s.finish(n)
+				s.fail(n, err)
 				continue
 			}
 			if ok && !n.recheck {
-				n.state, n.digest = cached, digest
 				if s.e.readOnly == nil {
 					indexHit(s.ctx, s.e.opts.Store, n.inst.Stage.Kind, n.job)
 				}
-				s.finish(n)
+				n.res.Digest = digest
+				s.finish(n, Cached)
 				continue
 			}
 			if !ok {
 				n.recheck = false // nothing to compare with: just run it
 			}
 		}
-		n.reasons = s.e.reasonsFor(n)
+		n.res.Reasons = s.e.reasonsFor(n)
 		s.e.findPrior(n)
 		if s.e.readOnly != nil {
-			n.state, n.err = failed, fmt.Errorf("must run (%s), but %w", strings.Join(n.reasons, ", "), s.e.readOnly)
-			s.finish(n)
+			s.fail(n, fmt.Errorf("must run (%s), but %w", strings.Join(n.res.Reasons, ", "), s.e.readOnly))
 			continue
 		}
 		s.enqueue(n)
@@ -218,8 +215,7 @@ func (s *scheduler) drainReady() {
 func (s *scheduler) enqueue(n *node) {
 	t, err := s.task(n)
 	if err != nil {
-		n.state, n.err = failed, err
-		s.finish(n)
+		s.fail(n, err)
 		return
 	}
 	n.remote = s.e.opts.Executor != nil && s.e.opts.Executor.Accepts(t)
@@ -236,39 +232,29 @@ func (s *scheduler) enqueue(n *node) {
 
 // skip finishes n without running it.
 func (s *scheduler) skip(n *node, why string) {
-	n.state, n.err = skipped, errors.New(why)
-	s.finish(n)
+	n.res.Err = errors.New(why)
+	s.finish(n, Skipped)
 }
 
-// finish records n's outcome and releases its users.
-func (s *scheduler) finish(n *node) {
+// fail finishes n as failed with err.
+func (s *scheduler) fail(n *node, err error) {
+	n.res.Err = err
+	s.finish(n, Failed)
+}
+
+// finish gives n its outcome, reports it and releases n's users.
+func (s *scheduler) finish(n *node, o Outcome) {
 	s.finished++
-	r := Result{
-		Spec: n.pipe.Name, ID: n.inst.ID, Kind: n.inst.Stage.Kind.Name,
-		Key: n.key, Digest: n.digest, Reasons: n.reasons, Err: n.err,
-		LogTail: n.result.LogTail, LogFile: n.result.LogFile, Duration: n.result.Duration, Rechecked: n.recheck,
-		Where: n.result.Where,
+	n.res.Outcome, n.res.Rechecked = o, n.recheck
+	if n.res.Digest != "" {
+		n.res.Dir = s.e.opts.Store.ObjectDir(n.res.Digest)
 	}
-	switch n.state {
-	case cached:
-		r.Outcome = Cached
-	case ran:
-		r.Outcome = Ran
-	case failed:
-		r.Outcome = Failed
-	default:
-		r.Outcome = Skipped
-	}
-	if n.digest != "" {
-		r.Dir = s.e.opts.Store.ObjectDir(n.digest)
-	}
-	n.result = r
-	s.rep.Done(r)
-	if n.state == failed && !s.e.opts.KeepGoing && !s.stopping {
+	s.rep.Done(n.res)
+	if o == Failed && !s.e.opts.KeepGoing && !s.stopping {
 		s.stop()
 	}
 	for _, u := range n.users {
-		if n.state != cached && n.state != ran && u.blocked == "" {
+		if o != Cached && o != Ran && u.blocked == "" {
 			u.blocked = n.inst.ID
 		}
 		u.waiting--
@@ -279,10 +265,10 @@ func (s *scheduler) finish(n *node) {
 }
 
 // execute runs n in a worker goroutine, through its executor, and hands it
-// back on s.done.
+// back on s.done with its outcome decided; the loop finishes it.
 func (s *scheduler) execute(n *node) {
 	defer func() { s.done <- n }()
-	mu := s.e.keyMutex(n.key)
+	mu := s.e.keyMutex(n.res.Key)
 	mu.Lock()
 	defer mu.Unlock()
 	var x Executor = localExecutor{store: s.e.opts.Store}
@@ -290,28 +276,27 @@ func (s *scheduler) execute(n *node) {
 		x = s.e.opts.Executor
 	}
 	r := x.Execute(s.ctx, n.task)
-	n.result.Duration, n.result.LogTail, n.result.LogFile, n.result.Where = r.Duration, r.LogTail, r.LogFile, r.Where
+	n.res.Duration, n.res.LogTail, n.res.LogFile, n.res.Where = r.Duration, r.LogTail, r.LogFile, r.Where
 	if p := n.task.prior; p != nil && n.prior == nil {
 		// Found by the executor: stored since the look-up (by this run).
 		n.prior = p
-		n.reasons = append(n.reasons, p.How)
+		n.res.Reasons = append(n.res.Reasons, p.How)
 	}
 	if r.Damaged != nil && n.damaged == nil {
 		n.damaged = r.Damaged
-		n.reasons = s.e.reasonsFor(n)
+		n.res.Reasons = s.e.reasonsFor(n)
 	}
 	switch {
+	case r.Err != nil && s.ctx.Err() != nil:
+		// Whatever it says, the stage stopped because the run was
+		// cancelled (Ctrl-C, or a failure elsewhere).
+		n.res.Outcome, n.res.Err = Skipped, errors.New("cancelled while running")
 	case r.Err != nil:
-		n.state, n.err = failed, r.Err
-		if s.ctx.Err() != nil {
-			// Whatever it says, the stage stopped because the run was
-			// cancelled (Ctrl-C, or a failure elsewhere).
-			n.state, n.err = skipped, fmt.Errorf("cancelled while running")
-		}
+		n.res.Outcome, n.res.Err = Failed, r.Err
 	case r.Cached:
-		n.state, n.digest, n.reasons = cached, r.Digest, nil
+		n.res.Outcome, n.res.Digest, n.res.Reasons = Cached, r.Digest, nil
 	default:
-		n.state, n.digest = ran, r.Digest
+		n.res.Outcome, n.res.Digest = Ran, r.Digest
 	}
 }
 
@@ -324,12 +309,12 @@ func (e *engine) updateViews(pipes []*pipelines.Pipeline) error {
 		old := e.indexes[p.Name]
 		for _, inst := range p.Instances {
 			n := e.byInst[inst]
-			if n.digest != "" {
-				links[artifacts.ViewName(inst.ID)] = viewTarget(e.opts.WorkDir, viewDir, e.opts.Store.ObjectDir(n.digest))
+			if n.res.Digest != "" {
+				links[artifacts.ViewName(inst.ID)] = viewTarget(e.opts.WorkDir, viewDir, e.opts.Store.ObjectDir(n.res.Digest))
 			}
 			switch {
-			case n.key != "":
-				idx[inst.ID] = artifacts.IndexEntry{Key: n.key, Digest: n.digest}
+			case n.res.Key != "":
+				idx[inst.ID] = artifacts.IndexEntry{Key: n.res.Key, Digest: n.res.Digest}
 			case old[inst.ID].Key != "":
 				idx[inst.ID] = old[inst.ID] // not reached this time: keep what we knew
 			}

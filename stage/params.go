@@ -121,100 +121,103 @@ func (p Param) check() error {
 func (p Param) Convert(v any) (any, error) {
 	switch p.Type {
 	case List:
-		items, ok := asList(v)
-		if !ok {
-			return nil, fmt.Errorf("want a list of %ss, got %s", p.Elem, describe(v))
-		}
-		elem := Param{Type: p.Elem, Min: p.Min, Max: p.Max, MinExclusive: p.MinExclusive, Enum: p.Enum}
-		switch p.Elem {
-		case Int:
-			out := make([]int, len(items))
-			for i, it := range items {
-				c, err := elem.Convert(it)
-				if err != nil {
-					return nil, fmt.Errorf("item %d: %w", i, err)
-				}
-				out[i] = c.(int)
-			}
-			return out, nil
-		case Float:
-			out := make([]float64, len(items))
-			for i, it := range items {
-				c, err := elem.Convert(it)
-				if err != nil {
-					return nil, fmt.Errorf("item %d: %w", i, err)
-				}
-				out[i] = c.(float64)
-			}
-			return out, nil
-		case String:
-			out := make([]string, len(items))
-			for i, it := range items {
-				c, err := elem.Convert(it)
-				if err != nil {
-					return nil, fmt.Errorf("item %d: %w", i, err)
-				}
-				out[i] = c.(string)
-			}
-			return out, nil
-		case Bool:
-			out := make([]bool, len(items))
-			for i, it := range items {
-				c, err := elem.Convert(it)
-				if err != nil {
-					return nil, fmt.Errorf("item %d: %w", i, err)
-				}
-				out[i] = c.(bool)
-			}
-			return out, nil
-		}
+		return p.convertList(v)
 	case Map:
-		m, ok := asMap(v)
-		if !ok {
-			return nil, fmt.Errorf("want a mapping, got %s", describe(v))
-		}
-		elem := Param{Type: p.Elem, Min: p.Min, Max: p.Max, MinExclusive: p.MinExclusive, Enum: p.Enum}
-		out := make(map[string]any, len(m))
-		for k, it := range m {
-			c, err := elem.Convert(it)
-			if err != nil {
-				return nil, fmt.Errorf("key %q: %w", k, err)
-			}
-			out[k] = c
-		}
-		return out, nil
+		return p.convertMap(v)
 	case Object:
-		m, ok := asMap(v)
-		if !ok {
-			return nil, fmt.Errorf("want a mapping with keys %s, got %s", fieldNames(p.Fields), describe(v))
-		}
-		out := Params{}
-		for k := range m {
-			if _, ok := findField(p.Fields, k); !ok {
-				return nil, fmt.Errorf("unknown key %q (want %s)", k, fieldNames(p.Fields))
-			}
-		}
-		for _, f := range p.Fields {
-			fv, ok := m[f.Name]
-			if !ok {
-				if f.Required {
-					return nil, fmt.Errorf("missing key %q", f.Name)
-				}
-				if f.Default != nil {
-					fv = f.Default
-				} else {
-					continue
-				}
-			}
-			c, err := f.Convert(fv)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", f.Name, err)
-			}
-			out[f.Name] = c
-		}
-		return out, nil
+		return p.convertObject(v)
 	}
 	return p.scalar(v)
+}
+
+// elem is the schema of a List's or Map's elements: the element type, with
+// the param's bounds and enum.
+func (p Param) elem() Param {
+	return Param{Type: p.Elem, Min: p.Min, Max: p.Max, MinExclusive: p.MinExclusive, Enum: p.Enum}
+}
+
+// convertList converts a List param's value to a slice of its element type.
+func (p Param) convertList(v any) (any, error) {
+	items, ok := asList(v)
+	if !ok {
+		return nil, fmt.Errorf("want a list of %ss, got %s", p.Elem, describe(v))
+	}
+	switch p.Elem {
+	case Int:
+		return convertItems[int](p.elem(), items)
+	case Float:
+		return convertItems[float64](p.elem(), items)
+	case String:
+		return convertItems[string](p.elem(), items)
+	case Bool:
+		return convertItems[bool](p.elem(), items)
+	}
+	return p.scalar(v)
+}
+
+// convertItems converts each item through elem into a []T.
+func convertItems[T any](elem Param, items []any) (any, error) {
+	out := make([]T, len(items))
+	for i, it := range items {
+		c, err := elem.Convert(it)
+		if err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		out[i] = c.(T)
+	}
+	return out, nil
+}
+
+// convertMap converts a Map param's value, each value through the element
+// type.
+func (p Param) convertMap(v any) (any, error) {
+	m, ok := asMap(v)
+	if !ok {
+		return nil, fmt.Errorf("want a mapping, got %s", describe(v))
+	}
+	elem := p.elem()
+	out := make(map[string]any, len(m))
+	for k, it := range m {
+		c, err := elem.Convert(it)
+		if err != nil {
+			return nil, fmt.Errorf("key %q: %w", k, err)
+		}
+		out[k] = c
+	}
+	return out, nil
+}
+
+// convertObject converts an Object param's value field by field, filling
+// in defaults and refusing unknown keys.
+func (p Param) convertObject(v any) (any, error) {
+	m, ok := asMap(v)
+	if !ok {
+		return nil, fmt.Errorf("want a mapping with keys %s, got %s", fieldNames(p.Fields), describe(v))
+	}
+	for k := range m {
+		if _, ok := findField(p.Fields, k); !ok {
+			return nil, fmt.Errorf("unknown key %q (want %s)", k, fieldNames(p.Fields))
+		}
+	}
+	out := Params{}
+	for _, f := range p.Fields {
+		fv, ok := m[f.Name]
+		if !ok {
+			if f.Required {
+				return nil, fmt.Errorf("missing key %q", f.Name)
+			}
+			if f.Default == nil {
+				continue
+			}
+			fv = f.Default
+		}
+		c, err := f.Convert(fv)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Name, err)
+		}
+		out[f.Name] = c
+	}
+	return out, nil
 }
 
 func (p Param) scalar(v any) (any, error) {
@@ -271,11 +274,7 @@ func (p Param) scalar(v any) (any, error) {
 					return s, nil
 				}
 			}
-			hint := ""
-			if close := Suggest(s, p.Enum); close != "" {
-				hint = fmt.Sprintf(" (did you mean %q?)", close)
-			}
-			return nil, fmt.Errorf("want one of %s, got %q%s", strings.Join(p.Enum, ", "), s, hint)
+			return nil, fmt.Errorf("want one of %s, got %q%s", strings.Join(p.Enum, ", "), s, DidYouMean(s, p.Enum))
 		}
 		return s, nil
 	case Bool:

@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sort"
 )
 
@@ -52,8 +53,37 @@ type Kind struct {
 	// kind whose params differ in a few params only (see Reuse).
 	Reuse *Reuse
 	// Run executes the stage. It must honour ctx (return ctx.Err() promptly
-	// after cancellation) and write its outputs under e.OutDir only.
+	// after cancellation) and write its outputs under e.OutDir only. Call
+	// it through Call, which gives it a Progress and turns its panics into
+	// errors; its errors need not name the stage.
 	Run func(ctx context.Context, e *Env) error
+}
+
+// Call runs the kind on e as the runner does, so that a stage's tests see
+// what the runner would see: a nil e.Progress becomes Discard, a nil e.Log
+// io.Discard and a nil e.RunInfo an empty map, and a panic in Run becomes
+// the error "panic: …" with the stack in e.Log. (A panic in a goroutine Run
+// starts cannot be recovered here and ends the process.)
+//
+// A kind returns plain errors, without its stage id, and lets panics
+// through to Call: whoever reports the error adds the id, once.
+func (k *Kind) Call(ctx context.Context, e *Env) (err error) {
+	if e.Progress == nil {
+		e.Progress = Discard
+	}
+	if e.Log == nil {
+		e.Log = io.Discard
+	}
+	if e.RunInfo == nil {
+		e.RunInfo = map[string]any{}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(e.Log, "panic: %v\n\n%s", r, debug.Stack())
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return k.Run(ctx, e)
 }
 
 // Input declares one named input of a kind.
@@ -155,7 +185,8 @@ type Env struct {
 	// Log receives the stage's own log; the runner stores it in the artifact
 	// as log.txt and prints its tail when the stage fails.
 	Log io.Writer
-	// Progress reports progress of long loops (epochs, batches, iterations).
+	// Progress reports progress of long loops (epochs, batches, iterations);
+	// never nil under Call.
 	Progress Progress
 	// Backend is the compute backend requested on the command line or by
 	// GOMLX_BACKEND ("" means the default). It is not part of the stage key.
@@ -198,11 +229,11 @@ func (e *Env) Input(name string) (Artifact, error) {
 	as := e.Inputs[name]
 	switch len(as) {
 	case 0:
-		return Artifact{}, fmt.Errorf("%s: input %q is not bound", e.ID, name)
+		return Artifact{}, fmt.Errorf("input %q is not bound", name)
 	case 1:
 		return as[0], nil
 	default:
-		return Artifact{}, fmt.Errorf("%s: input %q is bound to %d artifacts, want one", e.ID, name, len(as))
+		return Artifact{}, fmt.Errorf("input %q is bound to %d artifacts, want one", name, len(as))
 	}
 }
 

@@ -1,11 +1,25 @@
 package stage
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
+
+// DidYouMean returns the hint ` (did you mean "x"?)` for the candidate
+// Suggest picks for word, or "" when none is close: the one rule every
+// error message of the runner (specs, params, commands) uses.
+func DidYouMean(word string, candidates []string) string {
+	if s := Suggest(word, candidates); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
+}
 
 // Suggest returns the candidate closest to word by edit distance (case
 // ignored, a swap of two adjacent letters counting as one edit), or "" when
-// none is close enough to be a likely typo. Error messages use it for
-// "did you mean …?".
+// none is close enough to be a likely typo: more than a third of word's
+// length (at least one edit) away. Error messages use it through
+// DidYouMean.
 func Suggest(word string, candidates []string) string {
 	best, bestD := "", 1<<30
 	lw := strings.ToLower(word)

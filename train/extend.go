@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 	"github.com/hessian-spectra/runner/npz"
 )
 
@@ -142,7 +142,7 @@ func (f Finished) seed(scratch string, cfg Config, metrics []Metrics, timings []
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(scratch, resumeFile), b)
+	return atomicfile.WriteFile(filepath.Join(scratch, resumeFile), b, 0o666)
 }
 
 // Derive writes into out.Dir (and out.RunDir) the files of a run of cfg
@@ -270,25 +270,5 @@ func linkOrCopy(src, dst string) error {
 	} else if errors.Is(err, os.ErrExist) {
 		return err
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return atomicfile.CopyFile(dst, src, 0o644)
 }

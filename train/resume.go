@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 	"github.com/hessian-spectra/runner/npz"
 )
 
@@ -49,7 +50,7 @@ func (t *Trainer) saveResume(scratch string, epoch int) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(scratch, resumeFile), b); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(scratch, resumeFile), b, 0o666); err != nil {
 		return err
 	}
 	// The older states are no longer referenced.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hessian-spectra/runner/datasets"
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 )
 
 // Output says where Run writes and reports. Every field may be left zero.
@@ -53,116 +54,175 @@ type Result struct {
 // ctx.Err() when ctx is cancelled (checked between steps).
 func Run(ctx context.Context, t *Trainer, data *datasets.Dataset, out Output) (res *Result, err error) {
 	defer recoverInto(&err, "train: run")
-	cfg := t.cfg
-	res = &Result{}
-	logf := func(format string, args ...any) {
-		if out.Log != nil {
-			fmt.Fprintf(out.Log, format+"\n", args...)
+	r := &runState{t: t, data: data, out: out, res: &Result{}, files: out.files()}
+	res = r.res // what was done, also when a panic ends the run
+	start, err := r.begin()
+	if err != nil {
+		return r.res, err
+	}
+	for e := start; e < t.cfg.Epochs; e++ {
+		if err := r.epoch(ctx, e); err != nil {
+			return r.res, err
 		}
 	}
-	// work is where the files grow: the scratch dir of a resumable run.
-	work := out.Dir
-	resumable := out.Dir != "" && out.Scratch != ""
-	if resumable {
-		work = out.Scratch
+	return r.res, r.files.finish(out)
+}
+
+// files says where a run's files grow and where they end.
+type files struct {
+	// work is where metrics.csv and checkpoints/ grow: Dir, or the
+	// scratch dir of a resumable run; "" writes nothing.
+	work string
+	// runDir is where timings.csv ends, timingsDir where it grows (work,
+	// when resumable).
+	runDir, timingsDir string
+	resumable          bool
+}
+
+func (out Output) files() files {
+	f := files{work: out.Dir, runDir: out.RunDir, resumable: out.Dir != "" && out.Scratch != ""}
+	if f.resumable {
+		f.work = out.Scratch
 	}
-	// runDir is where timings.csv ends; it grows in work when resumable.
-	runDir := out.RunDir
-	if runDir == "" {
-		runDir = out.Dir
+	if f.runDir == "" {
+		f.runDir = out.Dir
 	}
-	timingsDir := runDir
-	if resumable {
-		timingsDir = work
+	f.timingsDir = f.runDir
+	if f.resumable {
+		f.timingsDir = f.work
 	}
-	checkpoint := func(epoch int) error {
-		if work != "" {
-			if err := t.WriteCheckpoint(work, epoch); err != nil {
-				return err
-			}
-		}
-		res.Checkpoints = append(res.Checkpoints, epoch)
+	return f
+}
+
+// finish moves a resumable run's files out of the scratch dir.
+func (f files) finish(out Output) error {
+	if !f.resumable {
 		return nil
 	}
+	for _, m := range []struct{ name, to string }{{MetricsFile, out.Dir}, {TimingsFile, f.runDir}, {CheckpointsDir, out.Dir}} {
+		if err := os.Rename(filepath.Join(f.work, m.name), filepath.Join(m.to, m.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("train: moving %s out of the scratch dir: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// runState is one Run in progress.
+type runState struct {
+	t     *Trainer
+	data  *datasets.Dataset
+	out   Output
+	res   *Result
+	files files
+}
+
+func (r *runState) logf(format string, args ...any) {
+	if r.out.Log != nil {
+		fmt.Fprintf(r.out.Log, format+"\n", args...)
+	}
+}
+
+// begin resumes an interrupted run, or checkpoints the initialisation; it
+// returns the first epoch to train (0-based).
+func (r *runState) begin() (int, error) {
+	cfg := r.t.cfg
 	start := 0
-	if resumable {
-		if start, err = resume(t, work, res); err != nil {
-			return res, err
+	if r.files.resumable {
+		var err error
+		if start, err = resume(r.t, r.files.work, r.res); err != nil {
+			return 0, err
 		}
 		if start > 0 {
-			logf("resuming after epoch %d/%d, from the state an interrupted run left", start, cfg.Epochs)
+			r.logf("resuming after epoch %d/%d, from the state an interrupted run left", start, cfg.Epochs)
 		}
 	}
 	if start == 0 && cfg.SnapshotEvery > 0 {
-		if err := checkpoint(0); err != nil {
-			return res, err
+		if err := r.checkpoint(0); err != nil {
+			return 0, err
 		}
 	}
-	logf("%s: %d parameters in %d tensors, %s, %d training and %d test images, batch %d, %d epochs, seed %d",
-		cfg.Model.Name(), cfg.Model.ParamCount(), len(cfg.Model.Params()), strings.ToLower(cfg.DType.String()), data.Train.N, data.Test.N,
+	r.logf("%s: %d parameters in %d tensors, %s, %d training and %d test images, batch %d, %d epochs, seed %d",
+		cfg.Model.Name(), cfg.Model.ParamCount(), len(cfg.Model.Params()), strings.ToLower(cfg.DType.String()), r.data.Train.N, r.data.Test.N,
 		cfg.BatchSize, cfg.Epochs, cfg.Seed)
-	for e := start; e < cfg.Epochs; e++ {
-		st, err := t.TrainEpoch(ctx, data.Train, e, out.Progress)
-		if err != nil {
-			if d := (*DivergedError)(nil); errors.As(err, &d) {
-				logf("epoch %d/%d stopped at step %d: %s is %v (lr %g, %d optimizer steps so far)",
-					d.Epoch, cfg.Epochs, d.Step, d.What, d.Value, d.LR, t.Steps())
-			}
-			return res, err
-		}
-		evalStart := time.Now()
-		if out.Progress != nil {
-			out.Progress.Start(fmt.Sprintf("evaluate %d/%d", e+1, cfg.Epochs), t.evalBatches(data.Train.N)+t.evalBatches(data.Test.N))
-		}
-		tr, err := t.evaluate(ctx, data.Train, out.Progress)
-		if err != nil {
-			return res, fmt.Errorf("train: epoch %d: training split: %w", e+1, err)
-		}
-		te, err := t.evaluate(ctx, data.Test, out.Progress)
-		if err != nil {
-			return res, fmt.Errorf("train: epoch %d: test split: %w", e+1, err)
-		}
-		if out.Progress != nil {
-			out.Progress.Finish()
-		}
-		evalSeconds := time.Since(evalStart).Seconds()
-		row := Metrics{Epoch: e + 1, LR: st.LR, TrainLoss: tr.Loss, TrainAcc: tr.Accuracy,
-			TestLoss: te.Loss, TestAcc: te.Accuracy, Penalty: st.MeanTrace}
-		res.Metrics = append(res.Metrics, row)
-		res.Timings = append(res.Timings, Timing{Epoch: e + 1, TrainSeconds: st.Seconds, EvalSeconds: evalSeconds})
-		if work != "" {
-			if err := WriteMetrics(filepath.Join(work, MetricsFile), res.Metrics); err != nil {
-				return res, err
-			}
-			if err := WriteTimings(filepath.Join(timingsDir, TimingsFile), res.Timings); err != nil {
-				return res, err
-			}
-		}
-		penalty := ""
-		if st.Penalised > 0 {
-			penalty = fmt.Sprintf("  trace %.6g (%d penalised steps)", st.MeanTrace, st.Penalised)
-		}
-		logf("epoch %d/%d  lr %g  batch loss %.6g  train loss %.6g acc %.4f  test loss %.6g acc %.4f%s  %.1f s + eval %.1f s",
-			e+1, cfg.Epochs, st.LR, st.MeanLoss, tr.Loss, tr.Accuracy, te.Loss, te.Accuracy, penalty, st.Seconds, evalSeconds)
-		if last := e+1 == cfg.Epochs; last || (cfg.SnapshotEvery > 0 && (e+1)%cfg.SnapshotEvery == 0) {
-			if err := checkpoint(e + 1); err != nil {
-				return res, err
-			}
-		}
-		if resumable {
-			if err := t.saveResume(work, e+1); err != nil {
-				return res, err
-			}
+	return start, nil
+}
+
+// checkpoint writes the weights after epoch (0: the initialisation).
+func (r *runState) checkpoint(epoch int) error {
+	if r.files.work != "" {
+		if err := r.t.WriteCheckpoint(r.files.work, epoch); err != nil {
+			return err
 		}
 	}
-	if resumable {
-		for _, f := range []struct{ name, to string }{{MetricsFile, out.Dir}, {TimingsFile, runDir}, {CheckpointsDir, out.Dir}} {
-			if err := os.Rename(filepath.Join(work, f.name), filepath.Join(f.to, f.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return res, fmt.Errorf("train: moving %s out of the scratch dir: %w", f.name, err)
-			}
+	r.res.Checkpoints = append(r.res.Checkpoints, epoch)
+	return nil
+}
+
+// epoch trains epoch e (0-based), evaluates, and records the epoch: its
+// rows, its log line, its checkpoint and, when resumable, the state after
+// it.
+func (r *runState) epoch(ctx context.Context, e int) error {
+	cfg := r.t.cfg
+	st, err := r.t.TrainEpoch(ctx, r.data.Train, e, r.out.Progress)
+	if err != nil {
+		if d := (*DivergedError)(nil); errors.As(err, &d) {
+			r.logf("epoch %d/%d stopped at step %d: %s is %v (lr %g, %d optimizer steps so far)",
+				d.Epoch, cfg.Epochs, d.Step, d.What, d.Value, d.LR, r.t.Steps())
+		}
+		return err
+	}
+	evalStart := time.Now()
+	tr, te, err := r.evaluate(ctx, e)
+	if err != nil {
+		return err
+	}
+	evalSeconds := time.Since(evalStart).Seconds()
+	row := Metrics{Epoch: e + 1, LR: st.LR, TrainLoss: tr.Loss, TrainAcc: tr.Accuracy,
+		TestLoss: te.Loss, TestAcc: te.Accuracy, Penalty: st.MeanTrace}
+	r.res.Metrics = append(r.res.Metrics, row)
+	r.res.Timings = append(r.res.Timings, Timing{Epoch: e + 1, TrainSeconds: st.Seconds, EvalSeconds: evalSeconds})
+	if w := r.files.work; w != "" {
+		if err := WriteMetrics(filepath.Join(w, MetricsFile), r.res.Metrics); err != nil {
+			return err
+		}
+		if err := WriteTimings(filepath.Join(r.files.timingsDir, TimingsFile), r.res.Timings); err != nil {
+			return err
 		}
 	}
-	return res, nil
+	penalty := ""
+	if st.Penalised > 0 {
+		penalty = fmt.Sprintf("  trace %.6g (%d penalised steps)", st.MeanTrace, st.Penalised)
+	}
+	r.logf("epoch %d/%d  lr %g  batch loss %.6g  train loss %.6g acc %.4f  test loss %.6g acc %.4f%s  %.1f s + eval %.1f s",
+		e+1, cfg.Epochs, st.LR, st.MeanLoss, tr.Loss, tr.Accuracy, te.Loss, te.Accuracy, penalty, st.Seconds, evalSeconds)
+	if last := e+1 == cfg.Epochs; last || (cfg.SnapshotEvery > 0 && (e+1)%cfg.SnapshotEvery == 0) {
+		if err := r.checkpoint(e + 1); err != nil {
+			return err
+		}
+	}
+	if r.files.resumable {
+		return r.t.saveResume(r.files.work, e+1)
+	}
+	return nil
+}
+
+// evaluate evaluates the model after epoch e on both splits, as one
+// progress unit.
+func (r *runState) evaluate(ctx context.Context, e int) (tr, te Evaluation, err error) {
+	p := r.out.Progress
+	if p != nil {
+		p.Start(fmt.Sprintf("evaluate %d/%d", e+1, r.t.cfg.Epochs), r.t.evalBatches(r.data.Train.N)+r.t.evalBatches(r.data.Test.N))
+	}
+	if tr, err = r.t.evaluate(ctx, r.data.Train, p); err != nil {
+		return tr, te, fmt.Errorf("train: epoch %d: training split: %w", e+1, err)
+	}
+	if te, err = r.t.evaluate(ctx, r.data.Test, p); err != nil {
+		return tr, te, fmt.Errorf("train: epoch %d: test split: %w", e+1, err)
+	}
+	if p != nil {
+		p.Finish()
+	}
+	return tr, te, nil
 }
 
 // resume restores the state a resumable run left in work, if any, and the
@@ -248,7 +308,7 @@ func WriteMetrics(path string, rows []Metrics) error {
 		b = fmt.Appendf(b, "%d,%s,%s,%s,%s,%s,%s\n", r.Epoch, num(r.LR), num(r.TrainLoss), num(r.TrainAcc),
 			num(r.TestLoss), num(r.TestAcc), optNum(r.Penalty))
 	}
-	return writeFileAtomic(path, b)
+	return atomicfile.WriteFile(path, b, 0o666)
 }
 
 // WriteTimings writes rows as timings.csv to path (atomically).
@@ -257,7 +317,7 @@ func WriteTimings(path string, rows []Timing) error {
 	for _, r := range rows {
 		b = fmt.Appendf(b, "%d,%.3f,%.3f\n", r.Epoch, r.TrainSeconds, r.EvalSeconds)
 	}
-	return writeFileAtomic(path, b)
+	return atomicfile.WriteFile(path, b, 0o666)
 }
 
 // num formats v as the shortest decimal that parses back to v; NaN and
@@ -280,25 +340,4 @@ func optNum(v float64) string {
 		return ""
 	}
 	return num(v)
-}
-
-// writeFileAtomic writes b to path through a temporary file in the same
-// directory renamed into place.
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return fmt.Errorf("train: write %s: %w", path, err)
-	}
-	return nil
 }

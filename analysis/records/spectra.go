@@ -1,44 +1,19 @@
 package records
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/lanczos/summary"
 )
 
 // FullLayer is the layer name of the full-network Hessian's spectrum.
 const FullLayer = "full"
-
-// Summary is the part of a lanczos artifact's summary.json that tables and
-// figures use. Dataset is not in the documented format; it is read when a
-// lanczos stage writes it.
-type Summary struct {
-	Layer   string `json:"layer"`
-	Model   string `json:"model"`
-	Dataset string `json:"dataset"`
-	Epoch   *int   `json:"epoch"`
-	Probes  int    `json:"probes"`
-}
-
-// ReadSummary reads a lanczos artifact's summary.json.
-func ReadSummary(path string) (*Summary, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var s Summary
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &s, nil
-}
 
 // Spectrum is a spectral density on its eigenvalue grid, with the per-point
 // standard deviation over probes (all zeros, or nil when the file has none,
@@ -113,7 +88,7 @@ type SpectrumRef struct {
 
 // Load reads the referenced spectrum.npz.
 func (r SpectrumRef) Load() (*Spectrum, error) {
-	s, err := ReadSpectrum(filepath.Join(r.Artifact.Dir, "spectrum.npz"))
+	s, err := ReadSpectrum(filepath.Join(r.Artifact.Dir, summary.SpectrumFile))
 	if err != nil {
 		return nil, fmt.Errorf("spectrum of %s: %w", r.Artifact.Stage, err)
 	}
@@ -179,7 +154,7 @@ func IndexSpectra(arts []stage.Artifact) ([]*SpectraRun, error) {
 	var runs []*SpectraRun
 	byKey := map[string]*SpectraRun{}
 	for _, a := range arts {
-		sum, err := ReadSummary(filepath.Join(a.Dir, "summary.json"))
+		sum, err := summary.Read(a.Dir)
 		if err != nil {
 			return nil, fmt.Errorf("lanczos artifact %s: %w", a.Stage, err)
 		}

@@ -1,10 +1,12 @@
 // Package records reads the artifacts that the train and lanczos stages write
 // (docs/ARTIFACTS.md) into typed values for the runner's tables and figures.
+// A train artifact's meta.json and a lanczos artifact's summary.json are
+// read through the packages that define them beside their writers
+// (trainmeta, summary); like those, records imports no GoMLX.
 package records
 
 import (
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"strconv"
 
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/train/trainmeta"
 )
 
 // Metrics is a training run's metrics.csv, one entry per completed epoch.
@@ -99,29 +102,6 @@ func ReadMetrics(path string) (*Metrics, error) {
 	return m, nil
 }
 
-// TrainMeta is the part of a training run's meta.json that tables and
-// figures use.
-type TrainMeta struct {
-	Model   string         `json:"model"`
-	Dataset string         `json:"dataset"`
-	Epochs  int            `json:"epochs"`
-	Seed    *int64         `json:"seed"`
-	Params  map[string]any `json:"params"`
-}
-
-// ReadTrainMeta reads a training run's meta.json.
-func ReadTrainMeta(path string) (*TrainMeta, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var m TrainMeta
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &m, nil
-}
-
 // Run is one training run: the artifact and what it recorded.
 type Run struct {
 	// Stage is the id of the train stage instance that produced it.
@@ -129,7 +109,7 @@ type Run struct {
 	Matrix  map[string]any
 	Metrics *Metrics
 	// Meta is nil when the artifact has no meta.json.
-	Meta *TrainMeta
+	Meta *trainmeta.Meta
 }
 
 // LoadRun reads a train artifact's metrics.csv and, when present, meta.json.
@@ -139,7 +119,7 @@ func LoadRun(a stage.Artifact) (*Run, error) {
 		return nil, fmt.Errorf("train artifact %s: %w", a.Stage, err)
 	}
 	run := &Run{Stage: a.Stage, Matrix: a.Matrix, Metrics: m}
-	meta, err := ReadTrainMeta(filepath.Join(a.Dir, "meta.json"))
+	meta, err := trainmeta.Read(a.Dir)
 	switch {
 	case err == nil:
 		run.Meta = meta

@@ -16,15 +16,6 @@ import (
 	"github.com/hessian-spectra/runner/train"
 )
 
-func init() {
-	register(&command{
-		name:    "bench",
-		args:    "[--backend NAME] [--models LIST] [--batch N] [--small-batch N] [--repeats N] [--dtype float32|float64] | --train [--model M] [--batch N] [--steps N] [--htr-probes K] [--epoch [--data DIR]]",
-		summary: "time the models' training steps and Hessian-vector products; print JSON",
-		run:     runBench,
-	})
-}
-
 const benchHelp = `
 Bench times, on random weights and data, LeNet's forward pass, its SGD step
 (forward, backward and update of every parameter in one graph) at the seed's

@@ -9,15 +9,6 @@ import (
 	"github.com/hessian-spectra/runner/pipelines"
 )
 
-func init() {
-	register(&command{
-		name:    "dag",
-		args:    "SPEC [--format mermaid|dot] [--stages] [--set name=value]...",
-		summary: "print the stage graph as Mermaid or Graphviz dot",
-		run:     runDag,
-	})
-}
-
 const dagHelp = `
 Dag prints the spec's graph of stage instances, with edges labelled by input
 name, as a Mermaid flowchart (paste into Markdown) or a Graphviz digraph

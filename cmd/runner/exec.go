@@ -8,15 +8,6 @@ import (
 	"github.com/hessian-spectra/runner/runner"
 )
 
-func init() {
-	register(&command{
-		name:    "exec-stage",
-		args:    "--cache DIR [--backend B] [--force] KEY",
-		summary: "run one stage from the cache alone (for cluster executors)",
-		run:     runExec,
-	})
-}
-
 const execHelp = `
 Exec-stage runs the stage whose key is KEY in this process, reading
 everything it needs from the cache: the job description a run or plan stored

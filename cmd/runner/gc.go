@@ -11,15 +11,6 @@ import (
 	"github.com/hessian-spectra/runner/runner"
 )
 
-func init() {
-	register(&command{
-		name:    "gc",
-		args:    "(--keep SPEC... | --older-than AGE) [--dry-run] [--cache DIR] [--set name=value]...",
-		summary: "remove cache entries outside a scope",
-		run:     runGC,
-	})
-}
-
 const gcHelp = `
 Gc removes cache records, and then every artifact no remaining record points
 to, plus leftovers of crashed runs (temp dirs, failed logs, quarantined

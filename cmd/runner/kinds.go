@@ -10,15 +10,6 @@ import (
 	"github.com/hessian-spectra/runner/stage"
 )
 
-func init() {
-	register(&command{
-		name:    "kinds",
-		args:    "[KIND...]",
-		summary: "list the stage kinds with their params and inputs",
-		run:     runKinds,
-	})
-}
-
 const kindsHelp = `
 Kinds lists the stage kinds built into this runner (or the named ones) with
 their version, params (name, type, default, bounds, doc), inputs, and the
@@ -41,7 +32,7 @@ func runKinds(c *cli, args []string) int {
 	for i, name := range names {
 		k := c.reg[name]
 		if k == nil {
-			fmt.Fprintf(c.stderr, "runner kinds: no kind %q%s\n", name, didYouMean(name, c.reg.Names()))
+			fmt.Fprintf(c.stderr, "runner kinds: no kind %q%s\n", name, stage.DidYouMean(name, c.reg.Names()))
 			return exitUsage
 		}
 		if i > 0 {

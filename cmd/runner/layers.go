@@ -10,15 +10,6 @@ import (
 	"github.com/hessian-spectra/runner/models/onnxmodel"
 )
 
-func init() {
-	register(&command{
-		name:    "layers",
-		args:    "MODEL.onnx",
-		summary: "list an ONNX model's parameters: what a lanczos stage's layer: can name",
-		run:     runLayers,
-	})
-}
-
 const layersHelp = `
 Layers reads an ONNX model (an .onnx file, or a folder holding one and its
 external data) as the snapshot kind imports it and lists its trainable

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 
@@ -41,7 +40,7 @@ type cli struct {
 	stderr io.Writer
 }
 
-// command is one subcommand. Each lives in a file of its own.
+// command is one subcommand, an entry of the command table (commands).
 type command struct {
 	name    string
 	args    string // synopsis after the name
@@ -49,14 +48,95 @@ type command struct {
 	run     func(c *cli, args []string) int
 }
 
-// commands lists the subcommands in the order `runner help` shows them.
-// Files add themselves with register in init.
-var commands []*command
+// commands is the command table: every subcommand, in the order `runner
+// help` lists them. Each command's flags, help text and run function live
+// in a file of its own.
+func commands() []*command {
+	return []*command{
+		{
+			name:    "run",
+			args:    "SPEC... [-j N] [--keep-going] [--force ID]... [--recheck ID]... [--cache DIR] [--set name=value]... [--backend B] [-v] [--executor local|slurm] [--slurm-*]",
+			summary: "run specs, serving unchanged stages from the cache",
+			run:     runRun,
+		},
+		{
+			name:    "plan",
+			args:    "SPEC... [--json] [--explain ID] [--force ID]... [--cache DIR] [--set name=value]...",
+			summary: "say which stages run would compute, and why",
+			run:     runPlan,
+		},
+		{
+			name:    "show",
+			args:    "SPEC [ID] [--json] [--cache DIR] [--set name=value]...",
+			summary: "print each stage's artifact directory",
+			run:     runShow,
+		},
+		{
+			name:    "report",
+			args:    "SPEC... --template FILE --out FILE [--assets DIR] [--cache DIR] [--set name=value]...",
+			summary: "render a Markdown page from cached results (e.g. RESULTS.md)",
+			run:     runReport,
+		},
+		{
+			name:    "dag",
+			args:    "SPEC [--format mermaid|dot] [--stages] [--set name=value]...",
+			summary: "print the stage graph as Mermaid or Graphviz dot",
+			run:     runDag,
+		},
+		{
+			name:    "status",
+			args:    "[--cache DIR]",
+			summary: "print the cache's size, entries and held locks",
+			run:     runStatus,
+		},
+		{
+			name:    "gc",
+			args:    "(--keep SPEC... | --older-than AGE) [--dry-run] [--cache DIR] [--set name=value]...",
+			summary: "remove cache entries outside a scope",
+			run:     runGC,
+		},
+		{
+			name:    "verify",
+			args:    "[--dry-run] [--cache DIR]",
+			summary: "re-hash every artifact; quarantine corrupt ones",
+			run:     runVerify,
+		},
+		{
+			name:    "kinds",
+			args:    "[KIND...]",
+			summary: "list the stage kinds with their params and inputs",
+			run:     runKinds,
+		},
+		{
+			name:    "layers",
+			args:    "MODEL.onnx",
+			summary: "list an ONNX model's parameters: what a lanczos stage's layer: can name",
+			run:     runLayers,
+		},
+		{
+			name:    "exec-stage",
+			args:    "--cache DIR [--backend B] [--force] KEY",
+			summary: "run one stage from the cache alone (for cluster executors)",
+			run:     runExec,
+		},
+		{
+			name:    "slurm",
+			args:    "ls|cancel [--orphans] [--cache DIR]",
+			summary: "list or cancel the Slurm jobs submitted from this cache",
+			run:     runSlurm,
+		},
+		{
+			name:    "bench",
+			args:    "[--backend NAME] [--models LIST] [--batch N] [--small-batch N] [--repeats N] [--dtype float32|float64] | --train [--model M] [--batch N] [--steps N] [--htr-probes K] [--epoch [--data DIR]]",
+			summary: "time the models' training steps and Hessian-vector products; print JSON",
+			run:     runBench,
+		},
+	}
+}
 
-func register(cmd *command) { commands = append(commands, cmd) }
-
+// findCommand returns the command of the table named name, or nil.
 func findCommand(name string) *command {
-	for _, c := range commands {
+	for _, c := range commands() {
 		if c.name == name {
 			return c
 		}
@@ -68,7 +148,6 @@ func findCommand(name string) *command {
 // the exit status. Tests call it with fake kinds.
 func Main(args []string, reg stage.Registry, stdout, stderr io.Writer) int {
 	c := &cli{reg: reg, stdout: stdout, stderr: stderr}
-	sort.SliceStable(commands, func(i, j int) bool { return order(commands[i].name) < order(commands[j].name) })
 	if len(args) == 0 {
 		c.usage(stderr)
 		return exitUsage
@@ -89,29 +168,19 @@ func Main(args []string, reg stage.Registry, stdout, stderr io.Writer) int {
 	cmd := findCommand(name)
 	if cmd == nil {
 		var names []string
-		for _, cm := range commands {
+		for _, cm := range commands() {
 			names = append(names, cm.name)
 		}
-		fmt.Fprintf(stderr, "runner: unknown command %q%s; run \"runner help\"\n", name, didYouMean(name, names))
+		fmt.Fprintf(stderr, "runner: unknown command %q%s; run \"runner help\"\n", name, stage.DidYouMean(name, names))
 		return exitUsage
 	}
 	return cmd.run(c, args[1:])
 }
 
-// order fixes the help order; commands not listed come last.
-func order(name string) int {
-	for i, n := range []string{"run", "plan", "show", "report", "dag", "status", "gc", "verify", "kinds", "layers", "exec-stage", "slurm"} {
-		if n == name {
-			return i
-		}
-	}
-	return 100
-}
-
 func (c *cli) usage(w io.Writer) {
 	fmt.Fprintln(w, "runner runs YAML specs of stage DAGs with a content-addressed cache.")
 	fmt.Fprintln(w, "\nUsage:\n\trunner <command> [arguments]\n\nCommands:")
-	for _, cmd := range commands {
+	for _, cmd := range commands() {
 		fmt.Fprintf(w, "\t%-11s %s\n", cmd.name, cmd.summary)
 	}
 	fmt.Fprintln(w, `
@@ -279,19 +348,4 @@ func signalContext() (context.Context, func()) {
 // backendFlag adds --backend, defaulting to $GOMLX_BACKEND.
 func backendFlag(fs *flag.FlagSet) *string {
 	return fs.String("backend", os.Getenv("GOMLX_BACKEND"), "compute backend passed to stages: cpu, go, xla:cpu, xla:cuda (default $GOMLX_BACKEND, else xla:cuda with a GPU, else cpu); not part of any key")
-}
-
-// didYouMean formats the candidate closest to word, within two edits of
-// stage.EditDistance, as a hint for an error message; "" when none is.
-func didYouMean(word string, candidates []string) string {
-	best, bestD := "", 3
-	for _, cand := range candidates {
-		if d := stage.EditDistance(word, cand); d < bestD {
-			best, bestD = cand, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
 }

@@ -9,15 +9,6 @@ import (
 	"github.com/hessian-spectra/runner/runner"
 )
 
-func init() {
-	register(&command{
-		name:    "plan",
-		args:    "SPEC... [--json] [--explain ID] [--force ID]... [--cache DIR] [--set name=value]...",
-		summary: "say which stages run would compute, and why",
-		run:     runPlan,
-	})
-}
-
 const planHelp = `
 Plan lists every stage instance with its kind, its key, whether run would
 serve it from the cache ("cached") or compute it ("run"), and why: "new",

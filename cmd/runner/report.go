@@ -8,15 +8,6 @@ import (
 	"github.com/hessian-spectra/runner/report"
 )
 
-func init() {
-	register(&command{
-		name:    "report",
-		args:    "SPEC... --template FILE --out FILE [--assets DIR] [--cache DIR] [--set name=value]...",
-		summary: "render a Markdown page from cached results (e.g. RESULTS.md)",
-		run:     runReport,
-	})
-}
-
 const reportHelp = `
 Report renders a text/template (see package report) over the cached
 artifacts of the specs and writes the page to --out, copying the figures it

@@ -11,15 +11,6 @@ import (
 	"github.com/hessian-spectra/runner/runner"
 )
 
-func init() {
-	register(&command{
-		name:    "run",
-		args:    "SPEC... [-j N] [--keep-going] [--force ID]... [--recheck ID]... [--cache DIR] [--set name=value]... [--backend B] [-v] [--executor local|slurm] [--slurm-*]",
-		summary: "run specs, serving unchanged stages from the cache",
-		run:     runRun,
-	})
-}
-
 const runHelp = `
 Run computes every stage instance of the specs whose key is not cached, in
 parallel as the DAG allows, and serves the rest from the cache. Afterwards
@@ -89,18 +80,7 @@ func runRun(c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "runner: %v\n", err)
 		return exitFailed
 	}
-	var rep runner.Reporter
-	if f, isFile := c.stdout.(*os.File); isFile && term.IsTerminal(int(f.Fd())) {
-		rep = runner.NewTerminalReporter(f, func() int {
-			w, _, err := term.GetSize(int(f.Fd()))
-			if err != nil {
-				return 80
-			}
-			return w
-		}, *verbose)
-	} else {
-		rep = runner.NewPlainReporter(c.stdout, *verbose)
-	}
+	rep := c.reporter(*verbose)
 	ctx, stop := signalContext()
 	defer stop()
 	opts := runner.Options{
@@ -118,6 +98,25 @@ func runRun(c *cli, args []string) int {
 	}
 	sum, err := runner.Run(ctx, pipes, opts)
 	rep.Close()
+	return c.finishRun(sum, err)
+}
+
+// reporter shows the run live on a terminal, as plain lines otherwise.
+func (c *cli) reporter(verbose bool) runner.Reporter {
+	if f, isFile := c.stdout.(*os.File); isFile && term.IsTerminal(int(f.Fd())) {
+		return runner.NewTerminalReporter(f, func() int {
+			w, _, err := term.GetSize(int(f.Fd()))
+			if err != nil {
+				return 80
+			}
+			return w
+		}, verbose)
+	}
+	return runner.NewPlainReporter(c.stdout, verbose)
+}
+
+// finishRun prints the run's last line and returns its exit status.
+func (c *cli) finishRun(sum runner.Summary, err error) int {
 	if err != nil {
 		fmt.Fprintf(c.stderr, "runner: %v\n", err)
 		if len(sum.Results) == 0 {

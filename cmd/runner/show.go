@@ -9,15 +9,6 @@ import (
 	"github.com/hessian-spectra/runner/runner"
 )
 
-func init() {
-	register(&command{
-		name:    "show",
-		args:    "SPEC [ID] [--json] [--cache DIR] [--set name=value]...",
-		summary: "print each stage's artifact directory",
-		run:     runShow,
-	})
-}
-
 const showHelp = `
 Show prints, for each stage instance of the spec (or those ID names: an id,
 a stage name or a wildcard ref), its artifact directory in the cache, or

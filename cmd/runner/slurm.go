@@ -14,15 +14,6 @@ import (
 	"github.com/hessian-spectra/runner/runner/cluster/slurm"
 )
 
-func init() {
-	register(&command{
-		name:    "slurm",
-		args:    "ls|cancel [--orphans] [--cache DIR]",
-		summary: "list or cancel the Slurm jobs submitted from this cache",
-		run:     runSlurm,
-	})
-}
-
 const slurmHelp = `
 Slurm ls lists the jobs that runs with --executor slurm submitted from this
 cache and that have not settled yet: job id, Slurm state and reason, stage,

@@ -4,15 +4,6 @@ import (
 	"fmt"
 )
 
-func init() {
-	register(&command{
-		name:    "status",
-		args:    "[--cache DIR]",
-		summary: "print the cache's size, entries and held locks",
-		run:     runStatus,
-	})
-}
-
 const statusHelp = `
 Status prints the cache directory, how many stage records and artifacts it
 holds and their size, leftovers of crashed runs, and the stages whose lock

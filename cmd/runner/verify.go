@@ -9,15 +9,6 @@ import (
 	"github.com/hessian-spectra/runner/artifacts"
 )
 
-func init() {
-	register(&command{
-		name:    "verify",
-		args:    "[--dry-run] [--cache DIR]",
-		summary: "re-hash every artifact; quarantine corrupt ones",
-		run:     runVerify,
-	})
-}
-
 const verifyHelp = `
 Verify re-hashes every artifact in the cache and compares it with its
 digest, and checks that every record points to an artifact. It prints each

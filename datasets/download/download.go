@@ -418,68 +418,91 @@ func (c *Client) attempt(ctx context.Context, url, part, name string, published 
 		return false, errTransient{fmt.Errorf("%s: %w", url, err)}
 	}
 	defer resp.Body.Close()
-	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND
-	total := int64(-1)
+	a, err := answerOf(resp, url, part, offset)
+	if err != nil || a.done {
+		return a.resumed, err
+	}
+	if a.total > limit {
+		return a.resumed, &SizeError{URL: url, Got: a.total, Limit: limit, Published: published}
+	}
+	out, err := os.OpenFile(part, a.flags, 0o644)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", url, diskErr(part, err))
+	}
+	defer out.Close()
+	return a.resumed, c.transfer(resp.Body, cancel, out, a, name, limit, published)
+}
+
+// rangeAnswer is how a server answered a request for the rest of a file.
+type rangeAnswer struct {
+	url, part string
+	flags     int   // how to open the partial file: to append, or truncated
+	offset    int64 // the bytes of it kept
+	total     int64 // the whole file's size; -1 when unknown
+	resumed   bool  // the transfer continues the partial file
+	done      bool  // nothing to transfer: the partial file may be complete
+}
+
+// answerOf reads the server's answer to a request from byte offset.
+func answerOf(resp *http.Response, url, part string, offset int64) (rangeAnswer, error) {
+	a := rangeAnswer{url: url, part: part, flags: os.O_WRONLY | os.O_CREATE | os.O_APPEND, offset: offset, total: -1}
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && offset > 0:
 		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != offset {
 			// Not the range asked for: start over without a range.
 			os.Remove(part)
-			return false, errTransient{fmt.Errorf("%s: server answered range %q to a request from byte %d", url, resp.Header.Get("Content-Range"), offset)}
+			return rangeAnswer{}, errTransient{fmt.Errorf("%s: server answered range %q to a request from byte %d", url, resp.Header.Get("Content-Range"), offset)}
 		}
-		total = size
-		resumed = true
+		a.total, a.resumed = size, true
 	case resp.StatusCode == http.StatusOK:
-		flags |= os.O_TRUNC // the server ignored the range, or there was none
-		offset = 0
-		total = resp.ContentLength
+		a.flags |= os.O_TRUNC // the server ignored the range, or there was none
+		a.offset, a.total = 0, resp.ContentLength
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && offset > 0:
 		// The partial file may already be complete; the checksum decides.
-		return true, nil
+		return rangeAnswer{resumed: true, done: true}, nil
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return false, errTransient{fmt.Errorf("%s: HTTP %s", url, resp.Status)}
+		return rangeAnswer{}, errTransient{fmt.Errorf("%s: HTTP %s", url, resp.Status)}
 	default:
-		return false, fmt.Errorf("%s: HTTP %s", url, resp.Status)
+		return rangeAnswer{}, fmt.Errorf("%s: HTTP %s", url, resp.Status)
 	}
-	if total > limit {
-		return resumed, &SizeError{URL: url, Got: total, Limit: limit, Published: published}
-	}
-	out, err := os.OpenFile(part, flags, 0o644)
-	if err != nil {
-		return false, fmt.Errorf("%s: %w", url, diskErr(part, err))
-	}
-	defer out.Close()
+	return a, nil
+}
+
+// transfer appends body to out, the partial file, up to limit bytes in
+// all, cancelling the request (cancel) when no byte arrives for the idle
+// timeout, and checks that the whole file arrived.
+func (c *Client) transfer(body io.Reader, cancel func(), out *os.File, a rangeAnswer, name string, limit int64, published bool) error {
 	if c.Progress != nil {
-		c.Progress.Start("download "+name, int(total))
+		c.Progress.Start("download "+name, int(a.total))
 		defer c.Progress.Finish()
-		c.Progress.Advance(int(offset))
+		c.Progress.Advance(int(a.offset))
 	}
 	idle := c.IdleTimeout
 	if idle <= 0 {
 		idle = 60 * time.Second
 	}
-	body := &watchdog{r: resp.Body, timer: time.AfterFunc(idle, cancel), idle: idle, progress: c.Progress}
-	defer body.timer.Stop()
-	n, err := io.Copy(diskWriter{out, part}, bounded.LimitReader(body, limit-offset, url))
+	wd := &watchdog{r: body, timer: time.AfterFunc(idle, cancel), idle: idle, progress: c.Progress}
+	defer wd.timer.Stop()
+	n, err := io.Copy(diskWriter{out, a.part}, bounded.LimitReader(wd, limit-a.offset, a.url))
 	var de *DiskError
 	var tl *bounded.TooLongError
 	switch {
 	case errors.As(err, &de):
-		return resumed, fmt.Errorf("%s: %w", url, err)
+		return fmt.Errorf("%s: %w", a.url, err)
 	case errors.As(err, &tl):
-		os.Remove(part)
-		return resumed, &SizeError{URL: url, Got: -1, Limit: limit, Published: published}
+		os.Remove(a.part)
+		return &SizeError{URL: a.url, Got: -1, Limit: limit, Published: published}
 	case err != nil:
-		return resumed, errTransient{fmt.Errorf("%s: transfer broke after %d bytes: %w", url, offset+n, err)}
+		return errTransient{fmt.Errorf("%s: transfer broke after %d bytes: %w", a.url, a.offset+n, err)}
 	}
-	if total >= 0 && offset+n != total {
-		return resumed, errTransient{fmt.Errorf("%s: got %d of %d bytes", url, offset+n, total)}
+	if a.total >= 0 && a.offset+n != a.total {
+		return errTransient{fmt.Errorf("%s: got %d of %d bytes", a.url, a.offset+n, a.total)}
 	}
 	if err := out.Close(); err != nil {
-		return resumed, fmt.Errorf("%s: %w", url, diskErr(part, err))
+		return fmt.Errorf("%s: %w", a.url, diskErr(a.part, err))
 	}
-	return resumed, nil
+	return nil
 }
 
 // diskWriter marks the errors of writing the partial file as DiskErrors,

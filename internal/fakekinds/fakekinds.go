@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 	"github.com/hessian-spectra/runner/stage"
 )
 
@@ -157,11 +158,7 @@ func runChunks(ctx context.Context, e *stage.Env) error {
 			if err := sleep(ctx, e, time.Duration(p.Int("sleep_ms"))*time.Millisecond); err != nil {
 				return err
 			}
-			tmp := saved + ".tmp"
-			if err := os.WriteFile(tmp, []byte(chunk), 0o666); err != nil {
-				return err
-			}
-			if err := os.Rename(tmp, saved); err != nil {
+			if err := atomicfile.WriteFile(saved, []byte(chunk), 0o666); err != nil {
 				return err
 			}
 		} else if err := sleep(ctx, e, time.Duration(p.Int("sleep_ms"))*time.Millisecond); err != nil {

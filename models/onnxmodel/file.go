@@ -128,53 +128,11 @@ func parse(b []byte, path string) (f *file, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: not an ONNX model: %w", path, firstLine(err))
 	}
-	p := &m.Proto
-	if p.Graph == nil {
-		return nil, fmt.Errorf("%s: ONNX model without a graph", path)
+	if f, err = parseHeader(m, path); err != nil {
+		return nil, err
 	}
-	f = &file{path: path, opset: -1, producer: strings.TrimSpace(p.ProducerName + " " + p.ProducerVersion)}
-	for _, o := range p.OpsetImport {
-		if o.Domain == "" || o.Domain == "ai.onnx" {
-			f.opset = o.Version
-		}
-	}
-	if f.opset < 0 {
-		return nil, fmt.Errorf("%s: the model imports no version of the standard ONNX operator set", path)
-	}
-	if len(p.Functions) > 0 {
-		return nil, fmt.Errorf("%s: the model defines ONNX functions (%d), which the importer does not inline; export without export_modules_as_functions", path, len(p.Functions))
-	}
-	if len(p.Graph.SparseInitializer) > 0 {
-		return nil, fmt.Errorf("%s: the model has sparse initializers, which the importer does not read", path)
-	}
-	dir := filepath.Dir(path)
-	externalSeen := map[string]bool{}
-	for _, t := range p.Graph.Initializer {
-		ext := map[string]string{}
-		for _, e := range t.ExternalData {
-			ext[e.Key] = e.Value
-		}
-		loc, offset, length, isExternal, err := externalRef(t.DataLocation == 1, ext)
-		if err != nil {
-			return nil, fmt.Errorf("%s: initializer %q: %w", path, t.Name, err)
-		}
-		if isExternal {
-			raw, err := readExternal(dir, loc, offset, length)
-			if err != nil {
-				return nil, fmt.Errorf("%s: initializer %q: %w", path, t.Name, err)
-			}
-			if !externalSeen[loc] {
-				externalSeen[loc] = true
-				f.external = append(f.external, loc)
-			}
-			// Inline the data, so that the model re-serialises self-contained.
-			t.RawData, t.ExternalData, t.DataLocation = raw, nil, 0
-		}
-		v, err := decodeTensor(t.Name, t.DataType, t.Dims, t.RawData, t.FloatData, t.DoubleData, t.Int32Data, t.Int64Data, t.Uint64Data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		f.inits = append(f.inits, v)
+	if err := f.readInitializers(m); err != nil {
+		return nil, err
 	}
 	f.marshal = func() ([]byte, error) {
 		var buf strings.Builder
@@ -183,27 +141,8 @@ func parse(b []byte, path string) (f *file, err error) {
 		}
 		return []byte(buf.String()), nil
 	}
-	for _, n := range p.Graph.Node {
-		gn := &graphNode{op: n.OpType, name: n.Name, domain: n.Domain, in: n.Input, out: n.Output, attrs: map[string]attr{}}
-		for _, a := range n.Attribute {
-			at := attr{kind: a.Type.String(), i: a.I, f: decimal32(a.F), s: string(a.S), is: a.Ints}
-			for _, x := range a.Floats {
-				at.fs = append(at.fs, decimal32(x))
-			}
-			if a.T != nil {
-				if len(a.T.ExternalData) > 0 {
-					return nil, fmt.Errorf("%s: %s: a constant stored as external data is not supported", path, gn)
-				}
-				if at.t, err = decodeTensor(a.Name, a.T.DataType, a.T.Dims, a.T.RawData, a.T.FloatData, a.T.DoubleData, a.T.Int32Data, a.T.Int64Data, a.T.Uint64Data); err != nil {
-					return nil, fmt.Errorf("%s: %s: %w", path, gn, err)
-				}
-			}
-			if a.G != nil || len(a.Graphs) > 0 {
-				at.kind = "GRAPH"
-			}
-			gn.attrs[a.Name] = at
-		}
-		f.nodes = append(f.nodes, gn)
+	if err := f.readNodes(m); err != nil {
+		return nil, err
 	}
 	info := func(names []string, shapes []onnx.DynamicShape) []valueInfo {
 		out := make([]valueInfo, len(names))
@@ -220,6 +159,95 @@ func parse(b []byte, path string) (f *file, err error) {
 	f.inputs = info(m.InputsNames, m.InputsShapes)
 	f.outputs = info(m.OutputsNames, m.OutputsShapes)
 	return f, nil
+}
+
+// parseHeader reads what the model declares about itself (producer,
+// operator set) and refuses what the importer does not read: functions,
+// sparse initializers.
+func parseHeader(m *onnx.Model, path string) (*file, error) {
+	p := &m.Proto
+	if p.Graph == nil {
+		return nil, fmt.Errorf("%s: ONNX model without a graph", path)
+	}
+	f := &file{path: path, opset: -1, producer: strings.TrimSpace(p.ProducerName + " " + p.ProducerVersion)}
+	for _, o := range p.OpsetImport {
+		if o.Domain == "" || o.Domain == "ai.onnx" {
+			f.opset = o.Version
+		}
+	}
+	if f.opset < 0 {
+		return nil, fmt.Errorf("%s: the model imports no version of the standard ONNX operator set", path)
+	}
+	if len(p.Functions) > 0 {
+		return nil, fmt.Errorf("%s: the model defines ONNX functions (%d), which the importer does not inline; export without export_modules_as_functions", path, len(p.Functions))
+	}
+	if len(p.Graph.SparseInitializer) > 0 {
+		return nil, fmt.Errorf("%s: the model has sparse initializers, which the importer does not read", path)
+	}
+	return f, nil
+}
+
+// readInitializers decodes the graph's initializers, reading external data
+// from beside the file and inlining it into m, so that the model
+// re-serialises self-contained.
+func (f *file) readInitializers(m *onnx.Model) error {
+	dir := filepath.Dir(f.path)
+	externalSeen := map[string]bool{}
+	for _, t := range m.Proto.Graph.Initializer {
+		ext := map[string]string{}
+		for _, e := range t.ExternalData {
+			ext[e.Key] = e.Value
+		}
+		loc, offset, length, isExternal, err := externalRef(t.DataLocation == 1, ext)
+		if err != nil {
+			return fmt.Errorf("%s: initializer %q: %w", f.path, t.Name, err)
+		}
+		if isExternal {
+			raw, err := readExternal(dir, loc, offset, length)
+			if err != nil {
+				return fmt.Errorf("%s: initializer %q: %w", f.path, t.Name, err)
+			}
+			if !externalSeen[loc] {
+				externalSeen[loc] = true
+				f.external = append(f.external, loc)
+			}
+			t.RawData, t.ExternalData, t.DataLocation = raw, nil, 0
+		}
+		v, err := decodeTensor(t.Name, t.DataType, t.Dims, t.RawData, t.FloatData, t.DoubleData, t.Int32Data, t.Int64Data, t.Uint64Data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.path, err)
+		}
+		f.inits = append(f.inits, v)
+	}
+	return nil
+}
+
+// readNodes converts the graph's nodes with their attributes.
+func (f *file) readNodes(m *onnx.Model) error {
+	for _, n := range m.Proto.Graph.Node {
+		gn := &graphNode{op: n.OpType, name: n.Name, domain: n.Domain, in: n.Input, out: n.Output, attrs: map[string]attr{}}
+		for _, a := range n.Attribute {
+			at := attr{kind: a.Type.String(), i: a.I, f: decimal32(a.F), s: string(a.S), is: a.Ints}
+			for _, x := range a.Floats {
+				at.fs = append(at.fs, decimal32(x))
+			}
+			if a.T != nil {
+				if len(a.T.ExternalData) > 0 {
+					return fmt.Errorf("%s: %s: a constant stored as external data is not supported", f.path, gn)
+				}
+				var err error
+				if at.t, err = decodeTensor(a.Name, a.T.DataType, a.T.Dims, a.T.RawData, a.T.FloatData, a.T.DoubleData, a.T.Int32Data, a.T.Int64Data, a.T.Uint64Data); err != nil {
+					return fmt.Errorf("%s: %s: %w", f.path, gn, err)
+				}
+			}
+			if a.G != nil || len(a.Graphs) > 0 {
+				at.kind = "GRAPH"
+			}
+			gn.attrs[a.Name] = at
+		}
+		f.nodes = append(f.nodes, gn)
+	}
+	return nil
 }
 
 // decimal32 widens a float attribute — ONNX stores them in single
@@ -315,18 +343,64 @@ const (
 // decodeTensor converts one TensorProto's data, given field by field (the
 // protobuf type cannot be named outside onnx-gomlx).
 func decodeTensor(name string, dataType int32, dims []int64, raw []byte, floats []float32, doubles []float64, int32s []int32, int64s []int64, uint64s []uint64) (*tensor, error) {
+	t, width, err := emptyTensor(name, dataType, dims)
+	if err != nil {
+		return nil, err
+	}
+	if raw != nil {
+		return t, t.decodeRaw(dataType, width, raw)
+	}
+	n := t.size()
+	switch {
+	case dataType == onnxFloat:
+		if err := t.count(len(floats)); err != nil {
+			return nil, err
+		}
+		t.f = make([]float64, n)
+		for k, v := range floats {
+			t.f[k] = float64(v)
+		}
+	case dataType == onnxDouble:
+		if err := t.count(len(doubles)); err != nil {
+			return nil, err
+		}
+		t.f = slices.Clone(doubles)
+	case dataType == onnxInt64:
+		if err := t.count(len(int64s)); err != nil {
+			return nil, err
+		}
+		t.i = slices.Clone(int64s)
+	case dataType == onnxUint32 || dataType == onnxUint64:
+		if err := t.count(len(uint64s)); err != nil {
+			return nil, err
+		}
+		t.i = make([]int64, n)
+		for k, v := range uint64s {
+			t.i[k] = int64(v)
+		}
+	default: // int32_data holds int32, int16, int8, uint16, uint8, bool, float16 and bfloat16 bits
+		if err := t.count(len(int32s)); err != nil {
+			return nil, err
+		}
+		t.decodeInt32s(dataType, int32s)
+	}
+	return t, nil
+}
+
+// emptyTensor returns an empty tensor of the shape dims and the dtype it holds
+// ONNX's dataType in, with the width of one value in raw data.
+func emptyTensor(name string, dataType int32, dims []int64) (*tensor, int, error) {
 	t := &tensor{name: name}
 	for _, d := range dims {
 		if d < 0 || d > math.MaxInt32 {
-			return nil, fmt.Errorf("tensor %q has dimension %d", name, d)
+			return nil, 0, fmt.Errorf("tensor %q has dimension %d", name, d)
 		}
 		t.shape = append(t.shape, int(d))
 	}
-	n := t.size()
 	width := map[int32]int{onnxFloat: 4, onnxUint8: 1, onnxInt8: 1, onnxUint16: 2, onnxInt16: 2, onnxInt32: 4, onnxInt64: 8,
 		onnxBool: 1, onnxFloat16: 2, onnxDouble: 8, onnxUint32: 4, onnxUint64: 8, onnxBFloat16: 2}[dataType]
 	if width == 0 {
-		return nil, fmt.Errorf("tensor %q has ONNX data type %d, which the importer does not read (float, double, float16, bfloat16, integers and bool are read)", name, dataType)
+		return nil, 0, fmt.Errorf("tensor %q has ONNX data type %d, which the importer does not read (float, double, float16, bfloat16, integers and bool are read)", name, dataType)
 	}
 	switch dataType {
 	case onnxFloat:
@@ -342,99 +416,78 @@ func decodeTensor(name string, dataType int32, dims []int64, raw []byte, floats 
 	default:
 		t.dtype = dtypes.Int64
 	}
-	count := func(have int) error {
-		if have != n {
-			return fmt.Errorf("tensor %q of shape %v holds %d values, want %d", name, t.shape, have, n)
-		}
-		return nil
+	return t, width, nil
+}
+
+// count checks that the data holds a value per element.
+func (t *tensor) count(have int) error {
+	if n := t.size(); have != n {
+		return fmt.Errorf("tensor %q of shape %v holds %d values, want %d", t.name, t.shape, have, n)
 	}
-	if raw != nil {
-		if err := count(len(raw) / width); err != nil || len(raw)%width != 0 {
-			return nil, fmt.Errorf("tensor %q of shape %v has %d bytes of data, want %d", name, t.shape, len(raw), n*width)
-		}
-		le := binenc.LittleEndian
-		if t.dtype.IsFloat() {
-			t.f = make([]float64, n)
-		} else {
-			t.i = make([]int64, n)
-		}
-		for k := range n {
-			b := raw[k*width:]
-			switch dataType {
-			case onnxFloat:
-				t.f[k] = float64(math.Float32frombits(le.Uint32(b)))
-			case onnxDouble:
-				t.f[k] = math.Float64frombits(le.Uint64(b))
-			case onnxFloat16:
-				t.f[k] = float64(float16.Frombits(le.Uint16(b)).Float32())
-			case onnxBFloat16:
-				t.f[k] = float64(math.Float32frombits(uint32(le.Uint16(b)) << 16))
-			case onnxUint8, onnxBool:
-				t.i[k] = int64(b[0])
-			case onnxInt8:
-				t.i[k] = int64(int8(b[0]))
-			case onnxUint16:
-				t.i[k] = int64(le.Uint16(b))
-			case onnxInt16:
-				t.i[k] = int64(int16(le.Uint16(b)))
-			case onnxInt32:
-				t.i[k] = int64(int32(le.Uint32(b)))
-			case onnxUint32:
-				t.i[k] = int64(le.Uint32(b))
-			case onnxInt64:
-				t.i[k] = int64(le.Uint64(b))
-			case onnxUint64:
-				t.i[k] = int64(le.Uint64(b))
-			}
-		}
-		return t, nil
+	return nil
+}
+
+// decodeRaw decodes raw_data: little-endian values width bytes each.
+func (t *tensor) decodeRaw(dataType int32, width int, raw []byte) error {
+	n := t.size()
+	if err := t.count(len(raw) / width); err != nil || len(raw)%width != 0 {
+		return fmt.Errorf("tensor %q of shape %v has %d bytes of data, want %d", t.name, t.shape, len(raw), n*width)
 	}
-	switch {
-	case dataType == onnxFloat:
-		if err := count(len(floats)); err != nil {
-			return nil, err
-		}
+	le := binenc.LittleEndian
+	if t.dtype.IsFloat() {
 		t.f = make([]float64, n)
-		for k, v := range floats {
-			t.f[k] = float64(v)
-		}
-	case dataType == onnxDouble:
-		if err := count(len(doubles)); err != nil {
-			return nil, err
-		}
-		t.f = slices.Clone(doubles)
-	case dataType == onnxInt64:
-		if err := count(len(int64s)); err != nil {
-			return nil, err
-		}
-		t.i = slices.Clone(int64s)
-	case dataType == onnxUint32 || dataType == onnxUint64:
-		if err := count(len(uint64s)); err != nil {
-			return nil, err
-		}
+	} else {
 		t.i = make([]int64, n)
-		for k, v := range uint64s {
+	}
+	for k := range n {
+		b := raw[k*width:]
+		switch dataType {
+		case onnxFloat:
+			t.f[k] = float64(math.Float32frombits(le.Uint32(b)))
+		case onnxDouble:
+			t.f[k] = math.Float64frombits(le.Uint64(b))
+		case onnxFloat16:
+			t.f[k] = float64(float16.Frombits(le.Uint16(b)).Float32())
+		case onnxBFloat16:
+			t.f[k] = float64(math.Float32frombits(uint32(le.Uint16(b)) << 16))
+		case onnxUint8, onnxBool:
+			t.i[k] = int64(b[0])
+		case onnxInt8:
+			t.i[k] = int64(int8(b[0]))
+		case onnxUint16:
+			t.i[k] = int64(le.Uint16(b))
+		case onnxInt16:
+			t.i[k] = int64(int16(le.Uint16(b)))
+		case onnxInt32:
+			t.i[k] = int64(int32(le.Uint32(b)))
+		case onnxUint32:
+			t.i[k] = int64(le.Uint32(b))
+		case onnxInt64:
+			t.i[k] = int64(le.Uint64(b))
+		case onnxUint64:
+			t.i[k] = int64(le.Uint64(b))
+		}
+	}
+	return nil
+}
+
+// decodeInt32s decodes int32_data, which holds the small integer types and
+// the bits of float16 and bfloat16 values.
+func (t *tensor) decodeInt32s(dataType int32, int32s []int32) {
+	n := t.size()
+	if !t.dtype.IsFloat() {
+		t.i = make([]int64, n)
+		for k, v := range int32s {
 			t.i[k] = int64(v)
 		}
-	default: // int32_data holds int32, int16, int8, uint16, uint8, bool, float16 and bfloat16 bits
-		if err := count(len(int32s)); err != nil {
-			return nil, err
-		}
-		if t.dtype.IsFloat() {
-			t.f = make([]float64, n)
-			for k, v := range int32s {
-				if dataType == onnxFloat16 {
-					t.f[k] = float64(float16.Frombits(uint16(v)).Float32())
-				} else {
-					t.f[k] = float64(math.Float32frombits(uint32(v) << 16))
-				}
-			}
+		return
+	}
+	t.f = make([]float64, n)
+	for k, v := range int32s {
+		if dataType == onnxFloat16 {
+			t.f[k] = float64(float16.Frombits(uint16(v)).Float32())
 		} else {
-			t.i = make([]int64, n)
-			for k, v := range int32s {
-				t.i[k] = int64(v)
-			}
+			t.f[k] = float64(math.Float32frombits(uint32(v) << 16))
 		}
 	}
-	return t, nil
 }

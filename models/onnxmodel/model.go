@@ -122,12 +122,29 @@ func newModel(f *file) (*Model, error) {
 	if err := m.checkOps(); err != nil {
 		return nil, err
 	}
-	// PyTorch's exporter replaces an initializer equal to an earlier one
-	// (e.g. two zero biases, or fresh batch-norm statistics) by an Identity
-	// of it. Those were distinct tensors in PyTorch: give each its own copy
-	// under its own name, so that the Hessian sees distinct parameters.
+	m.untie()
+	if err := m.findIO(); err != nil {
+		return nil, err
+	}
+	if err := m.classify(); err != nil {
+		return nil, err
+	}
+	m.findLayers()
+	if gen := m.generatedNames(); len(gen) > 0 {
+		m.notes = append(m.notes, fmt.Sprintf("%d of %d weights have machine-generated names (%s): PyTorch's state_dict names were lost, probably to batch norm folded into convolutions or to constant folding; export with training=torch.onnx.TrainingMode.PRESERVE on an eval() model and do_constant_folding=False (see README, \"Your own model\")",
+			len(gen), len(m.params), strings.Join(firstN(gen, 3), ", ")))
+	}
+	return m, nil
+}
+
+// untie takes the file's nodes into the model, but for the Identity copies
+// of initializers. PyTorch's exporter replaces an initializer equal to an
+// earlier one (e.g. two zero biases, or fresh batch-norm statistics) by an
+// Identity of it. Those were distinct tensors in PyTorch: each gets its own
+// copy under its own name, so that the Hessian sees distinct parameters.
+func (m *Model) untie() {
 	untied := 0
-	for _, n := range f.nodes {
+	for _, n := range m.f.nodes {
 		if n.op == "Identity" && len(n.in) == 1 && len(n.out) == 1 && m.values[n.in[0]] != nil && m.values[n.out[0]] == nil {
 			src := m.values[n.in[0]]
 			cp := *src
@@ -141,8 +158,12 @@ func newModel(f *file) (*Model, error) {
 	if untied > 0 {
 		m.notes = append(m.notes, fmt.Sprintf("%d initializers were exported as Identity copies of equal ones (PyTorch's de-duplication); each is a tensor of its own here", untied))
 	}
+}
 
-	// Inputs and output.
+// findIO finds the model's one data input, the batch, and its one output,
+// the logits.
+func (m *Model) findIO() error {
+	f := m.f
 	var data []valueInfo
 	for _, in := range f.inputs {
 		if m.values[in.name] == nil { // keep_initializers_as_inputs lists initializers as inputs too
@@ -150,25 +171,70 @@ func newModel(f *file) (*Model, error) {
 		}
 	}
 	if len(data) != 1 {
-		return nil, fmt.Errorf("%s: the model has %d data inputs (%s); want one, the batch", f.path, len(data), infoNames(data))
+		return fmt.Errorf("%s: the model has %d data inputs (%s); want one, the batch", f.path, len(data), infoNames(data))
 	}
 	if len(f.outputs) != 1 {
-		return nil, fmt.Errorf("%s: the model has %d outputs (%s); want one, the logits", f.path, len(f.outputs), infoNames(f.outputs))
+		return fmt.Errorf("%s: the model has %d outputs (%s); want one, the logits", f.path, len(f.outputs), infoNames(f.outputs))
 	}
 	m.input, m.output = data[0], f.outputs[0]
 	if m.input.dtype != dtypes.InvalidDType && !m.input.dtype.IsFloat() {
-		return nil, fmt.Errorf("%s: input %s is %s; want floating-point inputs", f.path, m.input.name, m.input.dtype)
+		return fmt.Errorf("%s: input %s is %s; want floating-point inputs", f.path, m.input.name, m.input.dtype)
 	}
 	if len(m.input.dims) == 0 {
-		return nil, fmt.Errorf("%s: input %s is a scalar; want a batch [N, …]", f.path, m.input.name)
+		return fmt.Errorf("%s: input %s is a scalar; want a batch [N, …]", f.path, m.input.name)
 	}
 	if m.input.dims[0] > 0 {
 		m.notes = append(m.notes, fmt.Sprintf("the file fixes the batch size to %d (input %s); the importer feeds other sizes, which fails where the graph bakes that size in (a Reshape to it): export with dynamic_axes={%q: {0: \"batch\"}, …}",
 			m.input.dims[0], m.InputString(), m.input.name))
 	}
+	return nil
+}
 
-	// Classify the initializers by their uses.
-	kinds := map[string]map[string]bool{} // name -> set of "dynamic", "static", "stat"
+// classify sorts the floating-point initializers by their uses into
+// parameters (read by computations) and batch-norm running statistics, in
+// the order the graph first reads them: PyTorch's registration order for a
+// forward pass that follows it, whatever the exporter's de-duplication
+// moved. Integer constants and unused initializers are neither.
+func (m *Model) classify() error {
+	kinds := m.initializerUses()
+	var byUse []string
+	seen := map[string]bool{}
+	for _, n := range m.nodes {
+		for _, in := range n.in {
+			if m.values[in] != nil && !seen[in] {
+				seen[in] = true
+				byUse = append(byUse, in)
+			}
+		}
+	}
+	for _, name := range byUse {
+		t, k := m.values[name], kinds[name]
+		switch {
+		case k == nil || !t.isFloat():
+			continue // unused, or an integer constant
+		case k["dynamic"] && k["stat"]:
+			return fmt.Errorf("%s: initializer %q is used both as a batch-norm running statistic and as a weight", m.path, name)
+		case k["dynamic"] && k["static"]:
+			return fmt.Errorf("%s: initializer %q is used both as a weight and as a shape or constant argument (%s)", m.path, name, strings.Join(m.uses[name], ", "))
+		case k["dynamic"]:
+			m.params = append(m.params, len(m.state))
+			m.state = append(m.state, models.Entry{Name: name, Shape: slices.Clone(t.shape), Kind: models.Param})
+		case k["stat"]:
+			m.buffers = append(m.buffers, len(m.state))
+			m.state = append(m.state, models.Entry{Name: name, Shape: slices.Clone(t.shape), Kind: models.Buffer})
+		}
+	}
+	if len(m.params) == 0 {
+		return fmt.Errorf("%s: the model has no weights (no floating-point initializer feeds a computation); export it with export_params=True", m.path)
+	}
+	return nil
+}
+
+// initializerUses records in m.uses every use of an initializer and
+// returns, by name, the kinds of use: "dynamic" (computed with), "static"
+// (a shape or constant argument), "stat" (a batch-norm running statistic).
+func (m *Model) initializerUses() map[string]map[string]bool {
+	kinds := map[string]map[string]bool{}
 	mark := func(name, kind, use string) {
 		if kinds[name] == nil {
 			kinds[name] = map[string]bool{}
@@ -193,42 +259,13 @@ func newModel(f *file) (*Model, error) {
 			}
 		}
 	}
-	// In the order the graph first reads them: PyTorch's registration
-	// order for a forward pass that follows it, whatever the exporter's
-	// de-duplication moved.
-	var byUse []string
-	seen := map[string]bool{}
-	for _, n := range m.nodes {
-		for _, in := range n.in {
-			if m.values[in] != nil && !seen[in] {
-				seen[in] = true
-				byUse = append(byUse, in)
-			}
-		}
-	}
-	for _, name := range byUse {
-		t, k := m.values[name], kinds[name]
-		switch {
-		case k == nil || !t.isFloat():
-			continue // unused, or an integer constant
-		case k["dynamic"] && k["stat"]:
-			return nil, fmt.Errorf("%s: initializer %q is used both as a batch-norm running statistic and as a weight", f.path, name)
-		case k["dynamic"] && k["static"]:
-			return nil, fmt.Errorf("%s: initializer %q is used both as a weight and as a shape or constant argument (%s)", f.path, name, strings.Join(m.uses[name], ", "))
-		case k["dynamic"]:
-			m.params = append(m.params, len(m.state))
-			m.state = append(m.state, models.Entry{Name: name, Shape: slices.Clone(t.shape), Kind: models.Param})
-		case k["stat"]:
-			m.buffers = append(m.buffers, len(m.state))
-			m.state = append(m.state, models.Entry{Name: name, Shape: slices.Clone(t.shape), Kind: models.Buffer})
-		}
-	}
-	if len(m.params) == 0 {
-		return nil, fmt.Errorf("%s: the model has no weights (no floating-point initializer feeds a computation); export it with export_params=True", f.path)
-	}
-	// Layers: the weights of Conv, Gemm and MatMul nodes, MatMul's possibly
-	// through the Transpose PyTorch exports for a Linear on a batch of
-	// sequences (x @ weight.T).
+	return kinds
+}
+
+// findLayers lists the layers: the weights of Conv, Gemm and MatMul nodes,
+// MatMul's possibly through the Transpose PyTorch exports for a Linear on a
+// batch of sequences (x @ weight.T).
+func (m *Model) findLayers() {
 	transposed := map[string]string{}
 	for _, n := range m.nodes {
 		if n.op == "Transpose" && m.isParam(n.in[0]) {
@@ -256,11 +293,6 @@ func newModel(f *file) (*Model, error) {
 			}
 		}
 	}
-	if gen := m.generatedNames(); len(gen) > 0 {
-		m.notes = append(m.notes, fmt.Sprintf("%d of %d weights have machine-generated names (%s): PyTorch's state_dict names were lost, probably to batch norm folded into convolutions or to constant folding; export with training=torch.onnx.TrainingMode.PRESERVE on an eval() model and do_constant_folding=False (see README, \"Your own model\")",
-			len(gen), len(m.params), strings.Join(firstN(gen, 3), ", ")))
-	}
-	return m, nil
 }
 
 func infoNames(vs []valueInfo) string {

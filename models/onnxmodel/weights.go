@@ -178,7 +178,7 @@ func (w *Weights) Finalize() error {
 // shared, not copied.
 func (w *Weights) Classifier(train bool) *hessian.Classifier {
 	m := w.Model
-	c := &hessian.Classifier{Values: w.Params, Fixed: w.Buffers}
+	c := &hessian.Classifier{Values: w.Params, Fixed: w.Buffers, Input: m.InputShape(), Classes: max(m.Classes(), 0)}
 	for _, e := range m.Params() {
 		c.Names = append(c.Names, e.Name)
 	}

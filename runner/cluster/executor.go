@@ -513,99 +513,135 @@ func (x *Executor) disown(k artifacts.Key) {
 
 // follow waits for c's job to settle, resubmitting it after node failures.
 func (x *Executor) follow(ctx context.Context, t *runner.Task, c claim) runner.TaskResult {
-	where := func(node string) string {
-		s := fmt.Sprintf("%s job %s", x.q.Name(), c.job)
-		if node != "" {
-			s += " on " + node
-		}
-		return s
-	}
-	queued := where("")
-	if c.adopted || !c.owned {
-		queued += ", adopted"
-	}
-	t.Events.Queued(queued)
+	f := &follower{x: x, t: t, c: c, st: followState{adopted: c.adopted, attempt: c.attempt}}
+	f.announce(c.adopted || !c.owned)
 	w := x.tr.add(t.Key, x.jobName(t.Key), c.job)
 	defer x.tr.remove(w)
-	st := followState{adopted: c.adopted, attempt: c.attempt}
-	started := false // Running was called (once per task, whatever the attempts)
-	reason, node := "", ""
 	for {
 		select {
 		case <-ctx.Done():
-			return runner.TaskResult{Err: ctx.Err(), Where: where(node)}
+			return runner.TaskResult{Err: ctx.Err(), Where: f.where()}
 		case <-w.notify:
 		}
 		l := w.take()
-		if l.listed {
-			if l.status.Node != "" {
-				node = l.status.Node
-			}
-			switch l.status.State {
-			case Queued:
-				if r := l.status.Reason; r != reason && r != "" && r != "None" {
-					reason = r
-					t.Events.Waiting(r)
-				}
-			case Running:
-				if !started {
-					started = true
-					t.Events.Running()
-				}
-			}
-		}
-		switch decide(l, &st, x.opts.Retries, x.opts.LatencyWait) {
+		f.observe(l)
+		switch decide(l, &f.st, x.opts.Retries, x.opts.LatencyWait) {
 		case keepWaiting, graceWait:
 			continue
 		case succeed:
-			if !started {
-				t.Events.Running()
-			}
-			x.settle(t.Key, c.job, true)
-			if !c.submitted.IsZero() {
-				x.addTimes(c.submitted, l)
-			}
-			return runner.TaskResult{
-				Digest: l.record.Digest, Duration: time.Duration(l.record.Seconds * float64(time.Second)),
-				Where: where(node), Cached: !c.owned,
-			}
+			return f.succeeded(l)
 		case fail:
-			if !started {
-				t.Events.Running()
+			f.start()
+			if f.c.owned {
+				x.settle(t.Key, f.c.job, false)
 			}
-			if c.owned {
-				x.settle(t.Key, c.job, false)
-			}
-			return x.failure(t, c, l, where(node), node)
+			return x.failure(t, f.c, l, f.where(), f.node)
 		case resubmit, resubmitFresh:
-			fresh := st.adopted
-			var exclude []string
-			attempt := 1
-			if !fresh {
-				attempt = c.attempt + 1
-				exclude = c.exclude
-				if node != "" && !contains(exclude, node) {
-					exclude = append(append([]string(nil), exclude...), node)
-				}
-			}
-			why := fmt.Sprintf("%s job %s ended %s", x.q.Name(), c.job, l.status.Detail())
-			if !l.listed {
-				why = fmt.Sprintf("%s job %s left the queue without its result", x.q.Name(), c.job)
-			}
-			nc, res, done := x.resubmit(ctx, t, c, attempt, exclude, fresh, why)
-			if done {
+			if res, done := f.resubmit(ctx, l); done {
 				return res
 			}
-			c, node, reason = nc, "", ""
-			st = followState{attempt: c.attempt}
-			w.retarget(c.job)
-			queued = where("")
-			if !c.owned {
-				queued += ", adopted"
-			}
-			t.Events.Queued(queued)
+			w.retarget(f.c.job)
+			f.announce(!f.c.owned)
 		}
 	}
+}
+
+// follower is one task's job being followed, across resubmissions.
+type follower struct {
+	x       *Executor
+	t       *runner.Task
+	c       claim
+	st      followState
+	started bool   // Running was called (once per task, whatever the attempts)
+	reason  string // the queue's last reason for waiting
+	node    string // where the job runs, once known
+}
+
+// where names the job ("slurm job 42 on node1").
+func (f *follower) where() string {
+	s := fmt.Sprintf("%s job %s", f.x.q.Name(), f.c.job)
+	if f.node != "" {
+		s += " on " + f.node
+	}
+	return s
+}
+
+// announce reports the job as queued, adopted or not.
+func (f *follower) announce(adopted bool) {
+	queued := f.where()
+	if adopted {
+		queued += ", adopted"
+	}
+	f.t.Events.Queued(queued)
+}
+
+// start reports the task running, once.
+func (f *follower) start() {
+	if !f.started {
+		f.started = true
+		f.t.Events.Running()
+	}
+}
+
+// observe reports what a look at the queue shows: the node, a new reason
+// for waiting, the start.
+func (f *follower) observe(l look) {
+	if !l.listed {
+		return
+	}
+	if l.status.Node != "" {
+		f.node = l.status.Node
+	}
+	switch l.status.State {
+	case Queued:
+		if r := l.status.Reason; r != f.reason && r != "" && r != "None" {
+			f.reason = r
+			f.t.Events.Waiting(r)
+		}
+	case Running:
+		f.start()
+	}
+}
+
+// succeeded settles a job whose result is stored.
+func (f *follower) succeeded(l look) runner.TaskResult {
+	f.start()
+	f.x.settle(f.t.Key, f.c.job, true)
+	if !f.c.submitted.IsZero() {
+		f.x.addTimes(f.c.submitted, l)
+	}
+	return runner.TaskResult{
+		Digest: l.record.Digest, Duration: time.Duration(l.record.Seconds * float64(time.Second)),
+		Where: f.where(), Cached: !f.c.owned,
+	}
+}
+
+// resubmit submits the job again after a node failure (excluding the
+// node), or afresh for an adopted job; done is set, with the result, when
+// it gives up.
+func (f *follower) resubmit(ctx context.Context, l look) (runner.TaskResult, bool) {
+	c := f.c
+	fresh := f.st.adopted
+	var exclude []string
+	attempt := 1
+	if !fresh {
+		attempt = c.attempt + 1
+		exclude = c.exclude
+		if f.node != "" && !contains(exclude, f.node) {
+			exclude = append(append([]string(nil), exclude...), f.node)
+		}
+	}
+	why := fmt.Sprintf("%s job %s ended %s", f.x.q.Name(), c.job, l.status.Detail())
+	if !l.listed {
+		why = fmt.Sprintf("%s job %s left the queue without its result", f.x.q.Name(), c.job)
+	}
+	nc, res, done := f.x.resubmit(ctx, f.t, c, attempt, exclude, fresh, why)
+	if done {
+		return res, true
+	}
+	f.c, f.node, f.reason = nc, "", ""
+	f.st = followState{attempt: nc.attempt}
+	return runner.TaskResult{}, false
 }
 
 func contains(xs []string, s string) bool {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hessian-spectra/runner/artifacts"
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 )
 
 // Record is what the cache remembers of the job submitted for one key, in
@@ -127,12 +128,11 @@ func (r records) create(rec Record) error {
 
 // write replaces k's record by rec atomically (rename).
 func (r records) write(rec Record) error {
-	tmp, err := r.tmpFile(rec)
+	data, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, r.path(rec.Key)); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFile(r.path(rec.Key), append(data, '\n'), 0o666); err != nil {
 		return fmt.Errorf("job record: %w", err)
 	}
 	return nil

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 )
 
 // StageBinary copies the executable at path into dir/bin/, named by its
@@ -38,20 +40,7 @@ func StageBinary(dir, path string) (string, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", err
 	}
-	tmp := fmt.Sprintf("%s.tmp.%d.%d", dst, os.Getpid(), tmpSeq.Add(1))
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return "", fmt.Errorf("copy runner binary: %w", err)
-	}
-	_, err = io.Copy(out, f)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(dst, 0o755, false, func(w io.Writer) error { _, err := io.Copy(w, f); return err }); err != nil {
 		return "", fmt.Errorf("copy runner binary into the cache: %w", err)
 	}
 	return dst, nil

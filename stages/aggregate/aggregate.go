@@ -77,13 +77,9 @@ var Kind = &stage.Kind{
 	Run: run,
 }
 
-func run(ctx context.Context, e *stage.Env) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: aggregate failed: %v", e.ID, r)
-		}
-	}()
+func run(ctx context.Context, e *stage.Env) error {
 	table := e.Params.String("table")
+	var err error
 	switch table {
 	case "penalization":
 		err = penalization(ctx, e)
@@ -93,7 +89,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		err = fmt.Errorf("unknown table %q", table)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %s table: %w", e.ID, table, err)
+		return fmt.Errorf("%s table: %w", table, err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hessian-spectra/runner/analysis/records"
 	"github.com/hessian-spectra/runner/analysis/records/recordstest"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/lanczos/summary"
 )
 
 // params converts given params as the runner does (stage.Kind.Resolve).
@@ -29,8 +30,8 @@ func runKind(t *testing.T, given map[string]any, inputs map[string][]stage.Artif
 	t.Helper()
 	out := t.TempDir()
 	var log bytes.Buffer
-	e := &stage.Env{ID: "agg", Params: params(t, given), Inputs: inputs, OutDir: out, Log: &log, Progress: stage.Discard}
-	return out, Kind.Run(context.Background(), e)
+	e := &stage.Env{ID: "agg", Params: params(t, given), Inputs: inputs, OutDir: out, Log: &log}
+	return out, Kind.Call(context.Background(), e)
 }
 
 func read(t *testing.T, dir, name string) string {
@@ -335,7 +336,7 @@ func TestDistancesErrors(t *testing.T) {
 	arts := shiftedSpectra(t, testMu, testLayers)
 	noFull := []stage.Artifact{}
 	for _, a := range arts {
-		if s, _ := records.ReadSummary(filepath.Join(a.Dir, "summary.json")); s.Layer != "full" {
+		if s, _ := summary.Read(a.Dir); s.Layer != "full" {
 			noFull = append(noFull, a)
 		}
 	}

@@ -67,9 +67,6 @@ func runDistances(ctx context.Context, e *stage.Env, run *records.SpectraRun, ru
 	seed := &analysis.Distances{Layers: run.Layers, Epochs: run.Epochs, D: grid(len(run.Layers), len(run.Epochs))}
 	w1 := &analysis.Distances{Layers: run.Layers, Epochs: run.Epochs, D: grid(len(run.Layers), len(run.Epochs))}
 	prog := e.Progress
-	if prog == nil {
-		prog = stage.Discard
-	}
 	prog.Start("distances "+run.Label, len(run.Epochs)*len(run.Layers))
 	defer prog.Finish()
 	for ei, ep := range run.Epochs {

@@ -21,36 +21,13 @@ func penalization(ctx context.Context, e *stage.Env) error {
 	if len(arts) == 0 {
 		return fmt.Errorf(`no training runs: bind them with needs: {runs: ["sgd[*]", ...]}`)
 	}
-	k := e.Params.Int("last_k")
 	groups, err := records.GroupBy(arts, e.Params.String("group_by"))
 	if err != nil {
 		return err
 	}
-	names := map[string]bool{}
-	for _, g := range groups {
-		names[g.Name] = true
-	}
-	labels, err := stringMap(e.Params, "labels", names)
+	sum, labels, paper, err := penalizationHead(e.Params, groups)
 	if err != nil {
 		return err
-	}
-	paper := map[string]*records.PaperValue{}
-	papers, err := stringMap(e.Params, "paper", names)
-	if err != nil {
-		return err
-	}
-	for name, s := range papers {
-		if paper[name], err = parsePaper(s); err != nil {
-			return fmt.Errorf("paper %s: %w", name, err)
-		}
-	}
-
-	sum := records.PenalizationSummary{Table: "penalization", Title: e.Params.String("title"), LastK: k, Baseline: groups[0].Name}
-	if b := e.Params.String("baseline"); b != "" {
-		if !names[b] {
-			return fmt.Errorf("baseline %q is no method among the inputs (%s)", b, sortedKeys(names))
-		}
-		sum.Baseline = b
 	}
 	bySeed := map[string]map[int64]analysis.Accuracies{} // per method; nil where seeds are unknown or repeat
 	runTitles := map[string]bool{}
@@ -62,48 +39,14 @@ func penalization(ctx context.Context, e *stage.Env) error {
 		if l, ok := labels[g.Name]; ok {
 			row.Label = l
 		}
-		var accs []analysis.Accuracies
-		seeds := map[int64]analysis.Accuracies{}
-		for _, a := range g.Artifacts {
-			r, err := records.LoadRun(a)
-			if err != nil {
-				return err
-			}
-			runTitles[runTitle(r)] = true
-			row.Runs = append(row.Runs, a.Stage)
-			row.Epochs = append(row.Epochs, len(r.Metrics.Epoch))
-			acc := analysis.Accuracies{Train: r.Metrics.TrainAcc, Test: r.Metrics.TestAcc}
-			accs = append(accs, acc)
-			if seeds != nil && r.Meta != nil && r.Meta.Seed != nil {
-				if _, dup := seeds[*r.Meta.Seed]; !dup {
-					seeds[*r.Meta.Seed] = acc
-					continue
-				}
-			}
-			seeds = nil // a run without a seed, or a seed twice: no pairing
+		if bySeed[g.Name], err = methodRow(&row, g, sum.LastK, runTitles); err != nil {
+			return err
 		}
-		bySeed[g.Name] = seeds
-		p, err := analysis.PoolLastK(accs, k)
-		if err != nil {
-			return fmt.Errorf("method %s (%s): %w", g.Name, strings.Join(row.Runs, ", "), err)
-		}
-		row.Penalization = p
 		sum.Methods = append(sum.Methods, row)
-		e.Logf("%s: test error %.2f ± %.2f %% over %d reruns × %d epochs", row.Label, p.TestError.Mean, p.TestError.Std, p.Reruns, k)
+		p := row.Penalization
+		e.Logf("%s: test error %.2f ± %.2f %% over %d reruns × %d epochs", row.Label, p.TestError.Mean, p.TestError.Std, p.Reruns, sum.LastK)
 	}
-	for i := range sum.Methods {
-		m := &sum.Methods[i]
-		if m.Method == sum.Baseline || bySeed[m.Method] == nil || bySeed[sum.Baseline] == nil {
-			continue
-		}
-		p, err := analysis.PairedTestError(bySeed[sum.Baseline], bySeed[m.Method], k)
-		if err != nil {
-			e.Logf("%s vs %s: no paired comparison: %v", m.Method, sum.Baseline, err)
-			continue
-		}
-		m.Paired = &p
-		e.Logf("%s − %s, paired by seed: %+.2f ± %.2f points (s.e., %d seeds)", m.Label, sum.Baseline, p.Mean, p.StdErr, p.N)
-	}
+	pairBySeed(e, &sum, bySeed)
 	if sum.Title == "" && len(runTitles) == 1 {
 		for t := range runTitles {
 			sum.Title = t
@@ -116,6 +59,87 @@ func penalization(ctx context.Context, e *stage.Env) error {
 		return err
 	}
 	return writeJSON(filepath.Join(e.OutDir, "summary.json"), sum)
+}
+
+// penalizationHead reads the params that shape the table: its title,
+// last_k, the baseline, and each method's label and paper value.
+func penalizationHead(p stage.Params, groups []records.Group) (records.PenalizationSummary, map[string]string, map[string]*records.PaperValue, error) {
+	sum := records.PenalizationSummary{Table: "penalization", Title: p.String("title"), LastK: p.Int("last_k"), Baseline: groups[0].Name}
+	names := map[string]bool{}
+	for _, g := range groups {
+		names[g.Name] = true
+	}
+	labels, err := stringMap(p, "labels", names)
+	if err != nil {
+		return sum, nil, nil, err
+	}
+	papers, err := stringMap(p, "paper", names)
+	if err != nil {
+		return sum, nil, nil, err
+	}
+	paper := map[string]*records.PaperValue{}
+	for name, s := range papers {
+		if paper[name], err = parsePaper(s); err != nil {
+			return sum, nil, nil, fmt.Errorf("paper %s: %w", name, err)
+		}
+	}
+	if b := p.String("baseline"); b != "" {
+		if !names[b] {
+			return sum, nil, nil, fmt.Errorf("baseline %q is no method among the inputs (%s)", b, sortedKeys(names))
+		}
+		sum.Baseline = b
+	}
+	return sum, labels, paper, nil
+}
+
+// methodRow fills row with the reruns of method g pooled over their last k
+// epochs, adds each run's title to titles, and returns the runs'
+// accuracies by seed (nil when a run has no seed or two share one).
+func methodRow(row *records.MethodRow, g records.Group, k int, titles map[string]bool) (map[int64]analysis.Accuracies, error) {
+	var accs []analysis.Accuracies
+	seeds := map[int64]analysis.Accuracies{}
+	for _, a := range g.Artifacts {
+		r, err := records.LoadRun(a)
+		if err != nil {
+			return nil, err
+		}
+		titles[runTitle(r)] = true
+		row.Runs = append(row.Runs, a.Stage)
+		row.Epochs = append(row.Epochs, len(r.Metrics.Epoch))
+		acc := analysis.Accuracies{Train: r.Metrics.TrainAcc, Test: r.Metrics.TestAcc}
+		accs = append(accs, acc)
+		if seeds != nil && r.Meta != nil && r.Meta.Seed != nil {
+			if _, dup := seeds[*r.Meta.Seed]; !dup {
+				seeds[*r.Meta.Seed] = acc
+				continue
+			}
+		}
+		seeds = nil // a run without a seed, or a seed twice: no pairing
+	}
+	p, err := analysis.PoolLastK(accs, k)
+	if err != nil {
+		return nil, fmt.Errorf("method %s (%s): %w", g.Name, strings.Join(row.Runs, ", "), err)
+	}
+	row.Penalization = p
+	return seeds, nil
+}
+
+// pairBySeed compares each method with the baseline seed by seed, where
+// both know their runs' seeds.
+func pairBySeed(e *stage.Env, sum *records.PenalizationSummary, bySeed map[string]map[int64]analysis.Accuracies) {
+	for i := range sum.Methods {
+		m := &sum.Methods[i]
+		if m.Method == sum.Baseline || bySeed[m.Method] == nil || bySeed[sum.Baseline] == nil {
+			continue
+		}
+		p, err := analysis.PairedTestError(bySeed[sum.Baseline], bySeed[m.Method], sum.LastK)
+		if err != nil {
+			e.Logf("%s vs %s: no paired comparison: %v", m.Method, sum.Baseline, err)
+			continue
+		}
+		m.Paired = &p
+		e.Logf("%s − %s, paired by seed: %+.2f ± %.2f points (s.e., %d seeds)", m.Label, sum.Baseline, p.Mean, p.StdErr, p.N)
+	}
 }
 
 // runTitle is "Model+Dataset" of a run, or "" when unknown.

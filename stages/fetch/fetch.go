@@ -68,16 +68,11 @@ func Planned(p *stage.Planned) (info datasets.Info, classes int, ok bool) {
 // local servers through it, so that no test touches the internet.
 var lookupDataset = datasets.Lookup
 
-func run(ctx context.Context, e *stage.Env) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: fetch failed: %v", e.ID, r)
-		}
-	}()
+func run(ctx context.Context, e *stage.Env) error {
 	p := e.Params
 	info, err := lookupDataset(p.String("dataset"))
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	source, legacy := p.String("source"), p.Bool("legacy")
 	path := ""
@@ -86,17 +81,12 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	}
 	switch {
 	case source == "url" && path != "":
-		return fmt.Errorf("%s: path %s is only used with source: dir or npz (source is url)", e.ID, path)
+		return fmt.Errorf("path %s is only used with source: dir or npz (source is url)", path)
 	case source != "url" && path == "":
-		return fmt.Errorf("%s: source %s needs a path (the %s to read)", e.ID, source, map[string]string{"dir": "folder", "npz": ".npz file"}[source])
+		return fmt.Errorf("source %s needs a path (the %s to read)", source, map[string]string{"dir": "folder", "npz": ".npz file"}[source])
 	case info.IsCustom() && source != "npz":
-		return fmt.Errorf("%s: dataset %s is read from an .npz only: give source npz and its path", e.ID, info.Name)
+		return fmt.Errorf("dataset %s is read from an .npz only: give source npz and its path", info.Name)
 	}
-	prog := e.Progress
-	if prog == nil {
-		prog = stage.Discard
-	}
-
 	var set *datasets.Set
 	switch source {
 	case "url":
@@ -104,22 +94,22 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		if dir == "" {
 			tmp, err := os.MkdirTemp("", "runner-fetch-")
 			if err != nil {
-				return fmt.Errorf("%s: %w", e.ID, err)
+				return err
 			}
 			defer os.RemoveAll(tmp)
 			dir = tmp
 		}
 		e.Logf("downloading %s into %s", info.Name, dir)
-		set, err = datasets.Download(ctx, info, &download.Client{Dir: dir, Log: e.Log}, legacy, prog)
+		set, err = datasets.Download(ctx, info, &download.Client{Dir: dir, Log: e.Log}, legacy, e.Progress)
 	case "dir":
 		e.Logf("reading %s from folder %s", info.Name, path)
-		set, err = datasets.ReadDir(info, path, legacy, prog)
+		set, err = datasets.ReadDir(info, path, legacy, e.Progress)
 	case "npz":
 		e.Logf("reading %s from %s", info.Name, path)
 		set, err = datasets.ReadNPZ(info, path, legacy)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -132,7 +122,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	e.Logf("%s: %d training and %d test images of %d×%d×%d, %d classes, stored as %s",
 		info.Name, m.Train.N, m.Test.N, m.Channels, m.Height, m.Width, m.Classes, m.Pixels)
 	if err := set.Write(e.OutDir); err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	return nil
 }

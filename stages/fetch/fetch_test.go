@@ -44,7 +44,7 @@ func runKind(t *testing.T, given map[string]any, downloads string) (string, stri
 	var log bytes.Buffer
 	rec := &recorder{}
 	e := &stage.Env{ID: "data", Params: params(t, given), OutDir: out, Log: &log, Progress: rec, Downloads: downloads}
-	err := Kind.Run(context.Background(), e)
+	err := Kind.Call(context.Background(), e)
 	return out, log.String(), rec, err
 }
 
@@ -271,8 +271,8 @@ func TestBadParamsAndInputs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		out, _, _, err := runKind(t, tt.given, "")
-		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "data: ") {
-			t.Errorf("%v: error %v, want one starting with the stage id and containing %q", tt.given, err, tt.want)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.HasPrefix(err.Error(), "data: ") {
+			t.Errorf("%v: error %v, want one containing %q, without the stage id (the runner adds it)", tt.given, err, tt.want)
 		}
 		if ents, _ := os.ReadDir(out); len(ents) != 0 {
 			t.Errorf("%v: a failed fetch left files: %v", tt.given, ents)

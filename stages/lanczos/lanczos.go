@@ -45,7 +45,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -60,7 +59,9 @@ import (
 	"github.com/hessian-spectra/runner/nn"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/lanczos/summary"
 	"github.com/hessian-spectra/runner/stages/snapshot"
+	"github.com/hessian-spectra/runner/stages/snapshot/snapmeta"
 	"golang.org/x/sys/unix"
 )
 
@@ -143,12 +144,8 @@ func check(p *stage.Planned) []error {
 	if layer != hessian.FullTarget {
 		i := slices.IndexFunc(params, func(e models.Entry) bool { return e.Name == layer })
 		if i < 0 {
-			hint := ""
-			if close := stage.Suggest(layer, paramNames(params)); close != "" {
-				hint = fmt.Sprintf(" (did you mean %q?)", close)
-			}
 			return []error{stage.ParamErrorf("layer", "%s has no parameter %q%s; its layers: %s, or full",
-				name, layer, hint, strings.Join(layers, ", "))}
+				name, layer, stage.DidYouMean(layer, paramNames(params)), strings.Join(layers, ", "))}
 		}
 		dim = params[i].Size()
 	}
@@ -224,139 +221,129 @@ func plannedParams(w *stage.Planned) (name string, params []models.Entry, layers
 	return m.Name(), m.Params(), m.Layers(), true
 }
 
-// snapshotMeta is the part of a snapshot's meta.json this kind reads.
-type snapshotMeta struct {
-	Model      string `json:"model"`
-	InChannels int    `json:"in_channels"`
-	Classes    int    `json:"classes"`
-	Epoch      *int   `json:"epoch"`
-	Source     string `json:"source"`
-	Graph      string `json:"graph"` // an ONNX import's graph file
-}
-
-// Summary is the content of summary.json (docs/ARTIFACTS.md).
-type Summary struct {
-	Layer          string          `json:"layer"`
-	Dim            int             `json:"dim"`
-	Model          string          `json:"model"`
-	Dataset        string          `json:"dataset"`
-	Epoch          *int            `json:"epoch"`
-	Loss           float64         `json:"loss"`
-	HVPs           int             `json:"hvps"`
-	LB             float64         `json:"lb"`
-	UB             float64         `json:"ub"`
-	Probes         int             `json:"probes"`
-	Steps          int             `json:"steps"`
-	TopEigenvalues []float64       `json:"top_eigenvalues,omitempty"`
-	TopKSteps      int             `json:"top_k_steps,omitempty"`
-	TopKConverged  *bool           `json:"top_k_converged,omitempty"`
-	Trace          *float64        `json:"trace,omitempty"`
-	TraceStdErr    json.RawMessage `json:"trace_stderr,omitempty"`
-	DType          string          `json:"dtype"`
-	BNMode         string          `json:"bn_mode"`
-	Subset         SubsetSummary   `json:"subset"`
-	// LossFunction is the lanczos param loss when given (absent: the
-	// cross-entropy).
-	LossFunction string `json:"loss_function,omitempty"`
-	// StreamSeed is the seed of every random stream, in hex (StreamSeed).
-	StreamSeed string `json:"stream_seed"`
-}
-
-// SubsetSummary describes the data subset in summary.json.
-type SubsetSummary struct {
-	PerClass int `json:"per_class"`
-	Seed     int `json:"seed"`
-	N        int `json:"n"`
-}
-
-func run(ctx context.Context, e *stage.Env) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: lanczos failed: %v", e.ID, r)
-		}
-	}()
+func run(ctx context.Context, e *stage.Env) error {
 	start := time.Now()
+	in, err := readInputs(e)
+	if err != nil {
+		return err
+	}
+	defer in.net.release()
+	layer := e.Params.String("layer")
+	h, width, err := operator(e, in, layer)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	loss, err := h.Loss(ctx)
+	if err != nil {
+		return err
+	}
+	e.Logf("layer %s: dimension %d; mean loss %.17g", layer, h.Dim(0), loss)
+	stream := StreamSeed(e.Params.Int("seed"), in.weights.Digest, layer)
+	req, r, err := estimate(ctx, e, h, width, layer, stream)
+	if err != nil {
+		return err
+	}
+	seconds := time.Since(start).Seconds()
+	s := summarize(e, in, h.Dim(0), loss, req, r, stream)
+	e.Logf("lb %.10g, ub %.10g; %d Hessian-vector products in %.1f s", s.LB, s.UB, s.HVPs, seconds)
+	if err := npz.WriteFile(filepath.Join(e.OutDir, summary.SpectrumFile), spectrumArrays(r, req.Density.Steps)); err != nil {
+		return err
+	}
+	return summary.Write(e.OutDir, s)
+}
+
+// inputs is what a stage reads: the weights' snapshot, loaded as a network
+// in the stage's dtype, and the per-class subset of the data's training
+// split.
+type inputs struct {
+	weights stage.Artifact
+	meta    *snapmeta.Meta
+	data    datasets.Meta
+	subset  *datasets.Split
+	net     *network
+}
+
+// readInputs reads the stage's inputs and logs what they are.
+func readInputs(e *stage.Env) (*inputs, error) {
 	p := e.Params
-	layer := p.String("layer")
+	wa, err := e.Input("weights")
+	if err != nil {
+		return nil, err
+	}
+	da, err := e.Input("data")
+	if err != nil {
+		return nil, err
+	}
+	in := &inputs{weights: wa}
+	if in.meta, err = snapmeta.Read(wa.Dir); err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	split, dmeta, err := datasets.LoadSplit(da.Dir, "train")
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	in.data = dmeta
+	sub := p.Object("subset")
+	perClass, subSeed := sub.Int("per_class"), sub.Int("seed")
+	if in.subset, _, err = split.Subset(perClass, uint32(subSeed)); err != nil {
+		return nil, fmt.Errorf("%s training split: %w", dmeta.Dataset, err)
+	}
 	dtype := dtypes.Float32
 	if p.String("dtype") == "float64" {
 		dtype = dtypes.Float64
 	}
-
-	// Inputs.
-	wa, err := e.Input("weights")
-	if err != nil {
-		return err
+	if in.net, err = loadNetwork(wa.Dir, in.meta, dtype, p.String("bn_mode") == "train", in.subset, dmeta); err != nil {
+		return nil, err
 	}
-	da, err := e.Input("data")
-	if err != nil {
-		return err
-	}
-	var meta snapshotMeta
-	if err := readJSON(filepath.Join(wa.Dir, "meta.json"), &meta); err != nil {
-		return fmt.Errorf("%s: weights: %w", e.ID, err)
-	}
-	split, dmeta, err := datasets.LoadSplit(da.Dir, "train")
-	if err != nil {
-		return fmt.Errorf("%s: data: %w", e.ID, err)
-	}
-	sub := p.Object("subset")
-	perClass, subSeed := sub.Int("per_class"), sub.Int("seed")
-	subset, _, err := split.Subset(perClass, uint32(subSeed))
-	if err != nil {
-		return fmt.Errorf("%s: %s training split: %w", e.ID, dmeta.Dataset, err)
-	}
-	net, err := loadNetwork(wa.Dir, meta, dtype, p.String("bn_mode") == "train", subset, dmeta)
-	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
-	}
-	defer net.release()
-	for _, n := range net.notes {
+	for _, n := range in.net.notes {
 		e.Logf("%s", n)
 	}
 	e.Logf("%s (%s) on %d %s training images (%d per class, seed %d), bn_mode %s, %s",
-		meta.Model, epochText(meta.Epoch), subset.N, dmeta.Dataset, perClass, subSeed, p.String("bn_mode"), p.String("dtype"))
+		in.meta.Model, epochText(in.meta.Epoch), in.subset.N, dmeta.Dataset, perClass, subSeed, p.String("bn_mode"), p.String("dtype"))
+	return in, nil
+}
 
-	// The operator.
+// operator opens the backend and returns the Hessian of the stage's loss
+// with respect to layer on the subset, and how many recurrences advance in
+// lockstep.
+func operator(e *stage.Env, in *inputs, layer string) (*hessian.ModelHessian, int, error) {
 	be, err := backend.Open(e.Backend)
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return nil, 0, err
 	}
 	e.SetRunInfo("backend", backend.Resolve(e.Backend))
-	c := net.c
-	if p.Has("loss") && p.String("loss") == "mse" {
+	c := in.net.c
+	if e.Params.Has("loss") && e.Params.String("loss") == "mse" {
 		c.Loss = nn.MeanSquaredError
 	}
 	target, err := c.Target(layer)
 	if err != nil {
-		return fmt.Errorf("%s: layer %q: %s has no such parameter (its layers: %s; or full)", e.ID, layer, meta.Model, strings.Join(net.layers, ", "))
+		return nil, 0, fmt.Errorf("layer %q: %s has no such parameter (its layers: %s; or full)", layer, in.meta.Model, strings.Join(in.net.layers, ", "))
 	}
-	data := hessian.Data{X: subset.X, Shape: subset.ExampleShape(), Y: subset.Y}
+	data := hessian.Data{X: in.subset.X, Shape: in.subset.ExampleShape(), Y: in.subset.Y}
 	// Up to width recurrences advance in lockstep, their products computed
 	// by one graph execution that shares the forward and first backward
 	// pass. The width changes speed and memory, not results, so it is no
 	// param.
 	width := hessian.LockstepWidth(target.Dim(c))
 	h, err := hessian.NewModelHessian(be, c, data, []hessian.Target{target},
-		hessian.ModelHessianOptions{BatchSize: p.Int("batch_size"), VectorsPerPass: width})
+		hessian.ModelHessianOptions{BatchSize: e.Params.Int("batch_size"), VectorsPerPass: width})
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return nil, 0, fmt.Errorf("%s on %s: %w", in.meta.Model, in.data.Dataset, err)
 	}
-	defer h.Close()
-	loss, err := h.Loss(ctx)
-	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
-	}
-	e.Logf("layer %s: dimension %d; mean loss %.17g", layer, h.Dim(0), loss)
+	return h, width, nil
+}
 
-	// The estimates.
-	stream := StreamSeed(p.Int("seed"), wa.Digest, layer)
-	req, err := request(p, stream)
+// estimate runs the estimates the params ask for, every random vector drawn
+// from streams seeded by stream, reusing what the stage's prior computed.
+func estimate(ctx context.Context, e *stage.Env, h *hessian.ModelHessian, width int, layer string, stream uint64) (hessian.Request, hessian.Result, error) {
+	req, err := request(e.Params, stream)
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return req, hessian.Result{}, err
 	}
 	if e.Prior != nil {
-		req.Prior, err = readPrior(e.Prior, p)
+		req.Prior, err = readPrior(e.Prior, e.Params)
 		if err != nil {
 			// A prior that cannot be read costs time, not correctness.
 			e.Logf("not reusing %s (%s): %v", e.Prior.Stage, e.Prior.How, err)
@@ -364,32 +351,32 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		}
 	}
 	if req.TopK != nil && req.TopK.K > h.Dim(0) {
-		return fmt.Errorf("%s: top_k %d exceeds the dimension %d of layer %s", e.ID, req.TopK.K, h.Dim(0), layer)
-	}
-	prog := e.Progress
-	if prog == nil {
-		prog = stage.Discard
+		return req, hessian.Result{}, fmt.Errorf("top_k %d exceeds the dimension %d of layer %s", req.TopK.K, h.Dim(0), layer)
 	}
 	res, err := hessian.Run(ctx, h, []hessian.Request{req}, hessian.RunOptions{
 		MaxBatch: width,
-		Progress: &named{p: prog, what: "lanczos " + layer},
+		Progress: &named{p: e.Progress, what: "lanczos " + layer},
 	})
 	if err != nil {
-		return fmt.Errorf("%s: layer %s: %w", e.ID, layer, err)
+		return req, hessian.Result{}, fmt.Errorf("layer %s: %w", layer, err)
 	}
-	r := res[0]
-	seconds := time.Since(start).Seconds()
 	if req.Prior != nil {
-		e.Logf("%s: reused %d of the %d Hessian-vector products from %s", e.Prior.How, reusedProducts(req), r.Applications, e.Prior.Stage)
+		e.Logf("%s: reused %d of the %d Hessian-vector products from %s", e.Prior.How, reusedProducts(req), res[0].Applications, e.Prior.Stage)
 	}
+	return req, res[0], nil
+}
 
-	// The files.
-	s := Summary{
-		Layer: layer, Dim: h.Dim(0), Model: meta.Model, Dataset: dmeta.Dataset, Epoch: meta.Epoch,
+// summarize builds summary.json's content and logs the top eigenvalues and
+// the trace.
+func summarize(e *stage.Env, in *inputs, dim int, loss float64, req hessian.Request, r hessian.Result, stream uint64) summary.Summary {
+	p := e.Params
+	sub := p.Object("subset")
+	s := summary.Summary{
+		Layer: p.String("layer"), Dim: dim, Model: in.meta.Model, Dataset: in.data.Dataset, Epoch: in.meta.Epoch,
 		Loss: loss, HVPs: r.Applications,
 		LB: r.Density.LB, UB: r.Density.UB, Probes: req.Density.Probes, Steps: req.Density.Steps,
 		DType: p.String("dtype"), BNMode: p.String("bn_mode"),
-		Subset:     SubsetSummary{PerClass: perClass, Seed: subSeed, N: subset.N},
+		Subset:     summary.Subset{PerClass: sub.Int("per_class"), Seed: sub.Int("seed"), N: in.subset.N},
 		StreamSeed: fmt.Sprintf("%016x", stream),
 	}
 	if p.Has("loss") {
@@ -408,18 +395,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		}
 		e.Logf("trace %.10g ± %.3g (%d probes)", r.Trace.Estimate, r.Trace.StdErr, len(r.Trace.Samples))
 	}
-	e.Logf("lb %.10g, ub %.10g; %d Hessian-vector products in %.1f s", s.LB, s.UB, s.HVPs, seconds)
-	if err := npz.WriteFile(filepath.Join(e.OutDir, "spectrum.npz"), spectrumArrays(r, req.Density.Steps)); err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
-	}
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("%s: summary: %w", e.ID, err)
-	}
-	if err := os.WriteFile(filepath.Join(e.OutDir, "summary.json"), append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
-	}
-	return nil
+	return s
 }
 
 // StreamSeed derives the seed of an instance's random streams from its
@@ -518,18 +494,6 @@ type named struct {
 func (n *named) Start(_ string, total int) { n.p.Start(n.what, total) }
 func (n *named) Advance(k int)             { n.p.Advance(k) }
 func (n *named) Finish()                   { n.p.Finish() }
-
-// readJSON decodes the JSON file at path into v.
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
 
 // epochText describes a snapshot's epoch for the log.
 func epochText(epoch *int) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/hessian-spectra/runner/internal/testenv"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/lanczos/summary"
 )
 
 // The PyTorch-made LeNet fixture and a fact from its README.
@@ -89,7 +90,7 @@ func runKind(ctx context.Context, t *testing.T, meta string, given map[string]an
 	rec := &recorder{}
 	e := &stage.Env{ID: "spectrum", Params: params(t, given), OutDir: out, Log: &log, Progress: rec,
 		Inputs: map[string][]stage.Artifact{"weights": {w}, "data": {d}}, Backend: "go"}
-	err := Kind.Run(ctx, e)
+	err := Kind.Call(ctx, e)
 	if err == nil && e.RunInfo["backend"] != "go" {
 		t.Errorf("run info: %v, want backend go", e.RunInfo)
 	}
@@ -125,13 +126,13 @@ func TestFixtureLayer(t *testing.T) {
 			t.Errorf("summary.json has %q", k)
 		}
 	}
-	var s Summary
+	var s summary.Summary
 	if err := json.Unmarshal(raw, &s); err != nil {
 		t.Fatal(err)
 	}
 	if s.Layer != "fc3.weight" || s.Dim != 840 || s.Model != "LeNet" || s.Dataset != "FashionMNIST" || s.Epoch != nil ||
 		s.Probes != 2 || s.Steps != 40 || s.DType != "float64" || s.BNMode != "eval" ||
-		s.Subset != (SubsetSummary{PerClass: 10, Seed: 0, N: 100}) {
+		s.Subset != (summary.Subset{PerClass: 10, Seed: 0, N: 100}) {
 		t.Errorf("summary.json: %s", raw)
 	}
 	t.Logf("summary: %s", raw)

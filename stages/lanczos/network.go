@@ -3,7 +3,6 @@ package lanczos
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -12,6 +11,7 @@ import (
 	"github.com/hessian-spectra/runner/hessian"
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/models/onnxmodel"
+	"github.com/hessian-spectra/runner/stages/snapshot/snapmeta"
 )
 
 // network is a snapshot's model at its weights, checked against the data
@@ -25,36 +25,30 @@ type network struct {
 
 // loadNetwork reads the snapshot in dir — a native model, or an ONNX import
 // (meta.Model onnxmodel.ModelName) — in dtype, with batch norm in training
-// mode when train is set, and checks that it takes the subset's examples
-// and has a logit for each of the data's classes.
-func loadNetwork(dir string, meta snapshotMeta, dtype dtypes.DType, train bool, subset *datasets.Split, dmeta datasets.Meta) (*network, error) {
+// mode when train is set. An ONNX model is checked against the data here
+// (its output size is known only by building its graph); every classifier
+// is checked against the subset by hessian.NewModelHessian.
+func loadNetwork(dir string, meta *snapmeta.Meta, dtype dtypes.DType, train bool, subset *datasets.Split, dmeta datasets.Meta) (*network, error) {
 	if meta.Model == onnxmodel.ModelName {
 		return loadONNX(dir, meta, dtype, train, subset, dmeta)
 	}
 	m, err := models.New(meta.Model, meta.InChannels, meta.Classes)
 	if err != nil {
-		return nil, fmt.Errorf("weights %s: %w", filepath.Join(dir, "meta.json"), err)
+		return nil, fmt.Errorf("weights %s: %w", filepath.Join(dir, snapmeta.File), err)
 	}
-	w, err := m.ReadWeights(filepath.Join(dir, "weights.npz"), dtype)
+	w, err := m.ReadWeights(filepath.Join(dir, snapmeta.WeightsFile), dtype)
 	if err != nil {
 		return nil, err
 	}
-	if subset.C != meta.InChannels || subset.H != models.InputSize || subset.W != models.InputSize {
-		_ = w.Finalize()
-		return nil, fmt.Errorf("%s images are %d×%d×%d, but %s takes %d×%d×%d", dmeta.Dataset,
-			subset.C, subset.H, subset.W, meta.Model, meta.InChannels, models.InputSize, models.InputSize)
-	}
-	if top := slices.Max(subset.Y); int(top) >= meta.Classes {
-		_ = w.Finalize()
-		return nil, fmt.Errorf("%s has label %d, but the %s snapshot has %d outputs", dmeta.Dataset, top, meta.Model, meta.Classes)
-	}
+	// hessian.NewModelHessian checks the subset against the classifier:
+	// the images' shape, a logit for every label.
 	return &network{c: hessian.ModelClassifier(w, train), layers: m.Layers(), release: func() { _ = w.Finalize() }}, nil
 }
 
 // loadONNX reads an ONNX import: the graph, then the snapshot's weights.
-func loadONNX(dir string, meta snapshotMeta, dtype dtypes.DType, train bool, subset *datasets.Split, dmeta datasets.Meta) (*network, error) {
+func loadONNX(dir string, meta *snapmeta.Meta, dtype dtypes.DType, train bool, subset *datasets.Split, dmeta datasets.Meta) (*network, error) {
 	if meta.Graph == "" {
-		return nil, fmt.Errorf("weights %s: an ONNX snapshot without a graph file", filepath.Join(dir, "meta.json"))
+		return nil, fmt.Errorf("weights %s: an ONNX snapshot without a graph file", filepath.Join(dir, snapmeta.File))
 	}
 	m, err := onnxmodel.Open(filepath.Join(dir, meta.Graph))
 	if err != nil {
@@ -63,7 +57,7 @@ func loadONNX(dir string, meta snapshotMeta, dtype dtypes.DType, train bool, sub
 	if err := m.CheckData(subset.ExampleShape(), dmeta.Classes); err != nil {
 		return nil, fmt.Errorf("%s (%s): %w", meta.Source, dmeta.Dataset, err)
 	}
-	w, err := m.ReadWeights(filepath.Join(dir, "weights.npz"), dtype)
+	w, err := m.ReadWeights(filepath.Join(dir, snapmeta.WeightsFile), dtype)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/hessian-spectra/runner/datasets"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/lanczos/summary"
 	"github.com/hessian-spectra/runner/stages/snapshot"
 )
 
@@ -29,30 +30,30 @@ func onnxSnapshot(t *testing.T, file string) stage.Artifact {
 	}
 	out := t.TempDir()
 	var log bytes.Buffer
-	if err := snapshot.Kind.Run(context.Background(), &stage.Env{ID: "import", Params: p, OutDir: out, Log: &log, Progress: stage.Discard}); err != nil {
+	if err := snapshot.Kind.Call(context.Background(), &stage.Env{ID: "import", Params: p, OutDir: out, Log: &log}); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	return stage.Artifact{Dir: out, Stage: "import"}
 }
 
 // runOn runs the kind on a weights artifact and the LeNet fixture's subset.
-func runOn(t *testing.T, w stage.Artifact, given map[string]any) (Summary, string, error) {
+func runOn(t *testing.T, w stage.Artifact, given map[string]any) (summary.Summary, string, error) {
 	t.Helper()
 	_, d := artifacts(t, lenetMeta)
 	return runWith(t, w, d, given)
 }
 
 // runWith runs the kind on a weights and a data artifact.
-func runWith(t *testing.T, w, d stage.Artifact, given map[string]any) (Summary, string, error) {
+func runWith(t *testing.T, w, d stage.Artifact, given map[string]any) (summary.Summary, string, error) {
 	t.Helper()
 	out := t.TempDir()
 	var log bytes.Buffer
-	e := &stage.Env{ID: "spectrum", Params: params(t, given), OutDir: out, Log: &log, Progress: stage.Discard,
+	e := &stage.Env{ID: "spectrum", Params: params(t, given), OutDir: out, Log: &log,
 		Inputs: map[string][]stage.Artifact{"weights": {w}, "data": {d}}, Backend: "go"}
-	if err := Kind.Run(context.Background(), e); err != nil {
-		return Summary{}, log.String(), err
+	if err := Kind.Call(context.Background(), e); err != nil {
+		return summary.Summary{}, log.String(), err
 	}
-	var s Summary
+	var s summary.Summary
 	raw, err := os.ReadFile(filepath.Join(out, "summary.json"))
 	if err == nil {
 		err = json.Unmarshal(raw, &s)

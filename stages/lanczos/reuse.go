@@ -9,6 +9,7 @@ import (
 	"github.com/hessian-spectra/runner/hessian"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/lanczos/summary"
 )
 
 // planReuse is the kind's Reuse.Plan: an artifact that differs in probes,
@@ -47,7 +48,7 @@ func planReuse(from, to stage.Params) (stage.ReusePlan, bool) {
 // with prior.Params, which differ from p in probes, trace_probes or top_k
 // only, as a hessian.Prior for a run with params p.
 func readPrior(prior *stage.Prior, p stage.Params) (*hessian.Prior, error) {
-	ar, err := npz.ReadFile(filepath.Join(prior.Dir, "spectrum.npz"))
+	ar, err := npz.ReadFile(filepath.Join(prior.Dir, summary.SpectrumFile))
 	if err != nil {
 		return nil, err
 	}
@@ -105,8 +106,8 @@ func readPrior(prior *stage.Prior, p stage.Params) (*hessian.Prior, error) {
 	}
 	// The top-k result, for the same k only.
 	if k := p.Int("top_k"); k > 0 && prior.Params.Int("top_k") == k {
-		var s Summary
-		if err := readJSON(filepath.Join(prior.Dir, "summary.json"), &s); err != nil {
+		s, err := summary.Read(prior.Dir)
+		if err != nil {
 			return nil, err
 		}
 		vals, err := get("top_eigenvalues", 1)

@@ -19,9 +19,9 @@ func runPrior(t *testing.T, w, d stage.Artifact, given map[string]any, prior *st
 	t.Helper()
 	out := t.TempDir()
 	var log bytes.Buffer
-	e := &stage.Env{ID: "spectrum", Params: params(t, given), OutDir: out, Log: &log, Progress: stage.Discard,
+	e := &stage.Env{ID: "spectrum", Params: params(t, given), OutDir: out, Log: &log,
 		Inputs: map[string][]stage.Artifact{"weights": {w}, "data": {d}}, Backend: "go", Prior: prior}
-	if err := Kind.Run(context.Background(), e); err != nil {
+	if err := Kind.Call(context.Background(), e); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
 	return out, log.String()

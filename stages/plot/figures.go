@@ -20,9 +20,6 @@ func spectra(ctx context.Context, e *stage.Env, st style) ([]string, error) {
 		return nil, err
 	}
 	prog := e.Progress
-	if prog == nil {
-		prog = stage.Discard
-	}
 	var files []string
 	for _, run := range runs {
 		if !run.HasFull() {

@@ -22,6 +22,7 @@ package plot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -80,12 +81,7 @@ type style struct {
 	title   string
 }
 
-func run(ctx context.Context, e *stage.Env) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: plot failed: %v", e.ID, r)
-		}
-	}()
+func run(ctx context.Context, e *stage.Env) error {
 	st := style{
 		formats: e.Params.Strings("formats"),
 		dpi:     e.Params.Int("dpi"),
@@ -93,10 +89,11 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		title:   e.Params.String("title"),
 	}
 	if len(st.formats) == 0 {
-		return fmt.Errorf("%s: formats is empty; want png, svg or both", e.ID)
+		return errors.New("formats is empty; want png, svg or both")
 	}
 	figure := e.Params.String("figure")
 	var files []string
+	var err error
 	switch figure {
 	case "spectra":
 		files, err = spectra(ctx, e, st)
@@ -108,7 +105,7 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		err = fmt.Errorf("unknown figure %q", figure)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %s figure: %w", e.ID, figure, err)
+		return fmt.Errorf("%s figure: %w", figure, err)
 	}
 	e.Logf("wrote %s", strings.Join(files, ", "))
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/hessian-spectra/runner/analysis/records"
 	"github.com/hessian-spectra/runner/analysis/records/recordstest"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/lanczos/summary"
 )
 
 // params converts given params as the runner does (stage.Kind.Resolve).
@@ -30,8 +31,8 @@ func params(t *testing.T, given map[string]any) stage.Params {
 func runKind(t *testing.T, given map[string]any, inputs map[string][]stage.Artifact) (string, error) {
 	t.Helper()
 	out := t.TempDir()
-	e := &stage.Env{ID: "plot", Params: params(t, given), Inputs: inputs, OutDir: out, Log: &bytes.Buffer{}, Progress: stage.Discard}
-	return out, Kind.Run(context.Background(), e)
+	e := &stage.Env{ID: "plot", Params: params(t, given), Inputs: inputs, OutDir: out, Log: &bytes.Buffer{}}
+	return out, Kind.Call(context.Background(), e)
 }
 
 // files lists the files under dir, relative and sorted.
@@ -148,7 +149,7 @@ func TestSpectraErrors(t *testing.T) {
 	arts := spectraRun(t, root, "spec", "LeNet")
 	var noFull, noEpoch2Full []stage.Artifact
 	for _, a := range arts {
-		s, _ := records.ReadSummary(filepath.Join(a.Dir, "summary.json"))
+		s, _ := summary.Read(a.Dir)
 		if s.Layer != "full" {
 			noFull = append(noFull, a)
 		}

@@ -6,13 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 	"github.com/hessian-spectra/runner/models/onnxmodel"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/snapshot/snapmeta"
 )
-
-// GraphFile is the ONNX graph an import of an ONNX model keeps beside its
-// weights: the file itself, external data inlined.
-const GraphFile = "model.onnx"
 
 // isONNX reports whether the snapshot imports an ONNX model: param path
 // names one (package onnxmodel's IsModelPath).
@@ -47,27 +45,27 @@ func PlannedONNX(p *stage.Planned) (*onnxmodel.Model, bool) {
 	return m, err == nil
 }
 
-// importONNX imports an ONNX model: the graph (GraphFile), its weights by
-// initializer name in the file's precision (WeightsFile), and what the
-// import found worth a look in the log.
-func importONNX(e *stage.Env) (Meta, error) {
+// importONNX imports an ONNX model: the graph (snapmeta.GraphFile), its
+// weights by initializer name in the file's precision (snapmeta.WeightsFile),
+// and what the import found worth a look in the log.
+func importONNX(e *stage.Env) (snapmeta.Meta, error) {
 	m, err := openONNX(e.Params)
 	if err != nil {
-		return Meta{}, err
+		return snapmeta.Meta{}, err
 	}
 	b, err := m.Marshal()
 	if err != nil {
-		return Meta{}, fmt.Errorf("%s: %w", m.Path(), err)
+		return snapmeta.Meta{}, fmt.Errorf("%s: %w", m.Path(), err)
 	}
-	if err := writeFile(filepath.Join(e.OutDir, GraphFile), b); err != nil {
-		return Meta{}, err
+	if err := atomicfile.WriteFile(filepath.Join(e.OutDir, snapmeta.GraphFile), b, 0o644); err != nil {
+		return snapmeta.Meta{}, err
 	}
 	w, err := m.Weights(m.FileDType())
 	if err != nil {
-		return Meta{}, err
+		return snapmeta.Meta{}, err
 	}
-	if err := w.WriteFile(filepath.Join(e.OutDir, WeightsFile)); err != nil {
-		return Meta{}, err
+	if err := w.WriteFile(filepath.Join(e.OutDir, snapmeta.WeightsFile)); err != nil {
+		return snapmeta.Meta{}, err
 	}
 	e.Logf("imported %s (%s, ONNX opset %d): input %s, output %s, %d parameters in %d tensors, %d batch-norm statistics, %s",
 		m.Path(), m.Producer(), m.Opset(), m.InputString(), m.OutputString(), paramCount(m), len(m.Params()), len(m.Buffers()), m.FileDType())
@@ -75,8 +73,8 @@ func importONNX(e *stage.Env) (Meta, error) {
 	for _, n := range m.Notes() {
 		e.Logf("note: %s", n)
 	}
-	meta := Meta{Model: onnxmodel.ModelName, Classes: max(m.Classes(), 0), Source: filepath.Base(m.Path()),
-		InputShape: m.InputShape(), Graph: GraphFile}
+	meta := snapmeta.Meta{Model: onnxmodel.ModelName, Classes: max(m.Classes(), 0), Source: filepath.Base(m.Path()),
+		InputShape: m.InputShape(), Graph: snapmeta.GraphFile}
 	if s := m.InputShape(); len(s) == 3 {
 		meta.InChannels = s[0]
 	}

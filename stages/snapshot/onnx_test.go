@@ -9,6 +9,7 @@ import (
 
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/snapshot/snapmeta"
 )
 
 // planned is a snapshot instance without inputs as a plan-time check sees
@@ -38,19 +39,19 @@ func TestImportONNX(t *testing.T) {
 	}
 	m := readMeta(t, out)
 	if m.Model != "ONNX" || m.Classes != 10 || m.InChannels != 1 || m.Epoch != nil || m.Source != "lenet.onnx" ||
-		!slices.Equal(m.InputShape, []int{1, 32, 32}) || m.Graph != GraphFile {
+		!slices.Equal(m.InputShape, []int{1, 32, 32}) || m.Graph != snapmeta.GraphFile {
 		t.Errorf("meta %+v", m)
 	}
 	src, _ := os.ReadFile(path)
-	got, _ := os.ReadFile(filepath.Join(out, GraphFile))
+	got, _ := os.ReadFile(filepath.Join(out, snapmeta.GraphFile))
 	if !slices.Equal(src, got) {
-		t.Errorf("%s is not the imported file", GraphFile)
+		t.Errorf("%s is not the imported file", snapmeta.GraphFile)
 	}
 	want, err := npz.ReadFile(fixture)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := npz.ReadFile(filepath.Join(out, WeightsFile))
+	w, err := npz.ReadFile(filepath.Join(out, snapmeta.WeightsFile))
 	if err != nil {
 		t.Fatal(err)
 	}

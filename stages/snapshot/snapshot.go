@@ -18,37 +18,34 @@
 // present.
 //
 //	import: {kind: snapshot, with: {path: testdata/onnx/lenet.onnx}}
+//
+// The artifact's file names and meta.json are defined in package snapmeta,
+// which the stages reading snapshots use.
 package snapshot
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 
+	"github.com/hessian-spectra/runner/internal/atomicfile"
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/snapshot/snapmeta"
 	trainstage "github.com/hessian-spectra/runner/stages/train"
+	"github.com/hessian-spectra/runner/stages/train/trainmeta"
 	trainlib "github.com/hessian-spectra/runner/train"
 )
 
 // version is the kind's implementation version: bump it when the artifact
 // changes meaning or layout.
 const version = 1
-
-// Artifact file names.
-const (
-	WeightsFile = "weights.npz"
-	MetaFile    = "meta.json"
-)
 
 // Kind is the snapshot stage kind.
 var Kind = &stage.Kind{
@@ -154,34 +151,14 @@ func PlannedModel(p *stage.Planned) (*models.Model, bool) {
 	return m, err == nil
 }
 
-// Meta is the artifact's meta.json.
-type Meta struct {
-	Model      string `json:"model"`
-	InChannels int    `json:"in_channels"`
-	Classes    int    `json:"classes"`
-	// Epoch is the checkpoint's epoch; nil for an import.
-	Epoch *int `json:"epoch"`
-	// Source is the training run's stage id, or the imported file's name.
-	Source string `json:"source"`
-	// InputShape is the shape of one example an ONNX model takes (-1 where
-	// the file leaves it open); absent for the native models.
-	InputShape []int `json:"input_shape,omitempty"`
-	// Graph is the artifact's ONNX file (GraphFile) for an ONNX import.
-	Graph string `json:"graph,omitempty"`
-}
-
-func run(ctx context.Context, e *stage.Env) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: snapshot failed: %v", e.ID, r)
-		}
-	}()
+func run(ctx context.Context, e *stage.Env) error {
 	p := e.Params
 	hasTrain := len(e.Inputs["train"]) > 0
 	if err := paramsProblem(p, hasTrain); err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
-	var meta Meta
+	var meta snapmeta.Meta
+	var err error
 	switch {
 	case hasTrain:
 		meta, err = extract(e)
@@ -191,46 +168,31 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 		meta, err = importFile(e)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	js, err := json.MarshalIndent(meta, "", "  ")
-	if err != nil {
-		return fmt.Errorf("%s: %w", e.ID, err)
-	}
-	return writeFile(filepath.Join(e.OutDir, MetaFile), append(js, '\n'))
-}
-
-// trainMeta is what extract reads of a train artifact's meta.json.
-type trainMeta struct {
-	Model      string `json:"model"`
-	InChannels int    `json:"in_channels"`
-	Classes    int    `json:"classes"`
+	return snapmeta.Write(e.OutDir, meta)
 }
 
 // extract copies one epoch's checkpoint out of the train input.
-func extract(e *stage.Env) (Meta, error) {
+func extract(e *stage.Env) (snapmeta.Meta, error) {
 	in, err := e.Input("train")
 	if err != nil {
-		return Meta{}, err
+		return snapmeta.Meta{}, err
 	}
 	epoch := e.Params.Int("epoch")
-	b, err := os.ReadFile(filepath.Join(in.Dir, MetaFile))
+	tm, err := trainmeta.Read(in.Dir)
 	if err != nil {
-		return Meta{}, fmt.Errorf("input train (%s) is not a train artifact: %w", in.Stage, err)
-	}
-	var tm trainMeta
-	if err := json.Unmarshal(b, &tm); err != nil {
-		return Meta{}, fmt.Errorf("input train (%s): %s: %w", in.Stage, MetaFile, err)
+		return snapmeta.Meta{}, fmt.Errorf("input train (%s) is not a train artifact: %w", in.Stage, err)
 	}
 	epochs, err := trainlib.Checkpoints(in.Dir)
 	if err != nil {
-		return Meta{}, fmt.Errorf("input train (%s): %w", in.Stage, err)
+		return snapmeta.Meta{}, fmt.Errorf("input train (%s): %w", in.Stage, err)
 	}
 	if !slices.Contains(epochs, epoch) {
-		return Meta{}, fmt.Errorf("input train (%s) has no checkpoint of epoch %d; it has %s (see its snapshot_every)",
+		return snapmeta.Meta{}, fmt.Errorf("input train (%s) has no checkpoint of epoch %d; it has %s (see its snapshot_every)",
 			in.Stage, epoch, list(epochs))
 	}
 	// Check the checkpoint against the model before passing it on: a
@@ -239,18 +201,18 @@ func extract(e *stage.Env) (Meta, error) {
 	src := trainlib.CheckpointPath(in.Dir, epoch)
 	m, err := models.New(tm.Model, tm.InChannels, tm.Classes)
 	if err != nil {
-		return Meta{}, fmt.Errorf("input train (%s): %s: %w", in.Stage, MetaFile, err)
+		return snapmeta.Meta{}, fmt.Errorf("input train (%s): %s: %w", in.Stage, trainmeta.File, err)
 	}
 	w, err := trainlib.ReadCheckpoint(m, src, dtypes.InvalidDType)
 	if err != nil {
-		return Meta{}, fmt.Errorf("input train (%s): checkpoint of epoch %d: %w", in.Stage, epoch, err)
+		return snapmeta.Meta{}, fmt.Errorf("input train (%s): checkpoint of epoch %d: %w", in.Stage, epoch, err)
 	}
 	_ = w.Finalize()
-	if err := copyFile(src, filepath.Join(e.OutDir, WeightsFile)); err != nil {
-		return Meta{}, err
+	if err := atomicfile.CopyFile(filepath.Join(e.OutDir, snapmeta.WeightsFile), src, 0o644); err != nil {
+		return snapmeta.Meta{}, err
 	}
 	e.Logf("epoch %d of %s (%s)", epoch, in.Stage, tm.Model)
-	return Meta{Model: tm.Model, InChannels: tm.InChannels, Classes: tm.Classes, Epoch: &epoch, Source: in.Stage}, nil
+	return snapmeta.Meta{Model: tm.Model, InChannels: tm.InChannels, Classes: tm.Classes, Epoch: &epoch, Source: in.Stage}, nil
 }
 
 // list formats epochs for an error message.
@@ -268,27 +230,27 @@ func list(epochs []int) string {
 // importFile reads a state_dict .npz, checks it against the model, and writes
 // it in canonical form (our names, order and num_batches_tracked), keeping
 // its float precision.
-func importFile(e *stage.Env) (Meta, error) {
+func importFile(e *stage.Env) (snapmeta.Meta, error) {
 	p := e.Params
 	m, err := models.New(p.String("model"), p.Int("in_channels"), p.Int("classes"))
 	if err != nil {
-		return Meta{}, err
+		return snapmeta.Meta{}, err
 	}
 	path := p.String("path")
 	ar, err := npz.ReadFile(path)
 	if err != nil {
-		return Meta{}, err
+		return snapmeta.Meta{}, err
 	}
 	dtype := archiveDType(ar)
 	w, err := m.FromArchive(ar, dtype)
 	if err != nil {
-		return Meta{}, fmt.Errorf("%s: %w", path, err)
+		return snapmeta.Meta{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := w.WriteFile(filepath.Join(e.OutDir, WeightsFile)); err != nil {
-		return Meta{}, err
+	if err := w.WriteFile(filepath.Join(e.OutDir, snapmeta.WeightsFile)); err != nil {
+		return snapmeta.Meta{}, err
 	}
 	e.Logf("imported %s: %s, %d input channels, %d classes, %s", path, m.Name(), m.InChannels(), m.Classes(), dtype)
-	return Meta{Model: m.Name(), InChannels: m.InChannels(), Classes: m.Classes(), Source: filepath.Base(path)}, nil
+	return snapmeta.Meta{Model: m.Name(), InChannels: m.InChannels(), Classes: m.Classes(), Source: filepath.Base(path)}, nil
 }
 
 // archiveDType is the precision of a state_dict: float64 when any array is.
@@ -299,39 +261,4 @@ func archiveDType(ar *npz.Archive) dtypes.DType {
 		}
 	}
 	return dtypes.Float32
-}
-
-// copyFile copies src to dst through a temporary file renamed into place.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp := dst + ".tmp"
-	out, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	return nil
-}
-
-// writeFile writes b to path through a temporary file renamed into place.
-func writeFile(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -3,7 +3,6 @@ package snapshot
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/npz"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/snapshot/snapmeta"
 	trainlib "github.com/hessian-spectra/runner/train"
 )
 
@@ -33,22 +33,18 @@ func params(t *testing.T, given map[string]any) stage.Params {
 func runKind(t *testing.T, given map[string]any, trainDir string) (string, error) {
 	t.Helper()
 	out := t.TempDir()
-	e := &stage.Env{ID: "snap", Params: params(t, given), OutDir: out, Log: &bytes.Buffer{}, Progress: stage.Discard,
+	e := &stage.Env{ID: "snap", Params: params(t, given), OutDir: out, Log: &bytes.Buffer{},
 		Inputs: map[string][]stage.Artifact{}}
 	if trainDir != "" {
 		e.Inputs["train"] = []stage.Artifact{{Dir: trainDir, Stage: "train[seed=1]"}}
 	}
-	return out, Kind.Run(context.Background(), e)
+	return out, Kind.Call(context.Background(), e)
 }
 
-func readMeta(t *testing.T, dir string) Meta {
+func readMeta(t *testing.T, dir string) *snapmeta.Meta {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, MetaFile))
+	m, err := snapmeta.Read(dir)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var m Meta
-	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -66,7 +62,7 @@ func TestImportPyTorchFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := npz.ReadFile(filepath.Join(out, WeightsFile))
+	got, err := npz.ReadFile(filepath.Join(out, snapmeta.WeightsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +144,7 @@ func TestExtractEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := os.ReadFile(trainlib.CheckpointPath(run, 2))
-	got, _ := os.ReadFile(filepath.Join(out, WeightsFile))
+	got, _ := os.ReadFile(filepath.Join(out, snapmeta.WeightsFile))
 	if len(want) == 0 || !bytes.Equal(got, want) {
 		t.Error("weights.npz is not epoch 2's checkpoint")
 	}

@@ -15,19 +15,16 @@ import (
 )
 
 // runReusing runs the kind with a scratch dir and an optional prior, as
-// the runner does; p, when set, receives the progress.
+// the runner does; p, when set, receives the progress (nil: none).
 func runReusing(ctx context.Context, t *testing.T, given map[string]any, data, scratch string, prior *stage.Prior, p stage.Progress) (string, string, error) {
 	t.Helper()
 	out := t.TempDir()
 	var log bytes.Buffer
-	if p == nil {
-		p = stage.Discard
-	}
 	e := &stage.Env{ID: "train", Params: params(t, given), OutDir: out, RunDir: filepath.Join(out, "run"), Log: &log,
 		Progress: p, Backend: "go", Scratch: scratch, Prior: prior,
 		Inputs: map[string][]stage.Artifact{"data": {{Dir: data, Stage: "data"}}}}
 	os.Mkdir(e.RunDir, 0o777)
-	err := Kind.Run(ctx, e)
+	err := Kind.Call(ctx, e)
 	return out, log.String(), err
 }
 

@@ -23,14 +23,14 @@
 // epoch (train.Extend), a shorter one takes the cached run's first epochs
 // without training (train.Derive); the files are those of a run from
 // nothing.
+//
+// The artifact's meta.json is defined in package trainmeta, through which
+// the snapshot stage and the tables read it.
 package train
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -40,6 +40,7 @@ import (
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/stage"
 	"github.com/hessian-spectra/runner/stages/fetch"
+	"github.com/hessian-spectra/runner/stages/train/trainmeta"
 	trainlib "github.com/hessian-spectra/runner/train"
 )
 
@@ -49,9 +50,6 @@ import (
 //	v2: timings.csv moved to run/ and the backend out of meta.json (into
 //	run/run.json), so that digests cover results only.
 const version = 2
-
-// MetaFile is the name of the artifact's meta.json.
-const MetaFile = "meta.json"
 
 // Kind is the train stage kind.
 var Kind = &stage.Kind{
@@ -166,19 +164,6 @@ func check(p *stage.Planned) []error {
 	return nil
 }
 
-// Meta is the artifact's meta.json.
-type Meta struct {
-	Model      string       `json:"model"`
-	Dataset    string       `json:"dataset"`
-	InChannels int          `json:"in_channels"`
-	Classes    int          `json:"classes"`
-	ParamCount int          `json:"param_count"`
-	Epochs     int          `json:"epochs"`
-	Seed       int          `json:"seed"`
-	DType      string       `json:"dtype"`
-	Params     stage.Params `json:"params"`
-}
-
 // Config turns resolved params into a training configuration for m and
 // validates it.
 func Config(p stage.Params, m *models.Model) (trainlib.Config, error) {
@@ -221,13 +206,7 @@ func Config(p stage.Params, m *models.Model) (trainlib.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-func run(ctx context.Context, e *stage.Env) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: train failed: %v", e.ID, r)
-		}
-	}()
-	wrap := func(err error) error { return fmt.Errorf("%s: %w", e.ID, err) }
+func run(ctx context.Context, e *stage.Env) error {
 	p := e.Params
 	in, err := e.Input("data")
 	if err != nil {
@@ -235,30 +214,26 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	}
 	data, err := datasets.Load(in.Dir)
 	if err != nil {
-		return wrap(fmt.Errorf("input data (%s): %w", in.Stage, err))
+		return fmt.Errorf("input data (%s): %w", in.Stage, err)
 	}
 	meta := data.Meta
 	m, err := models.New(p.String("model"), meta.Channels, meta.Classes)
 	if err != nil {
-		return wrap(err)
+		return err
 	}
 	if meta.Height != models.InputSize || meta.Width != models.InputSize {
-		return wrap(fmt.Errorf("input data (%s): %s images are %d×%d, the models take %d×%d",
-			in.Stage, meta.Dataset, meta.Height, meta.Width, models.InputSize, models.InputSize))
+		return fmt.Errorf("input data (%s): %s images are %d×%d, the models take %d×%d",
+			in.Stage, meta.Dataset, meta.Height, meta.Width, models.InputSize, models.InputSize)
 	}
 	cfg, err := Config(p, m)
 	if err != nil {
-		return wrap(err)
+		return err
 	}
+	seed := int64(p.Int("seed"))
 	writeMeta := func() error {
-		mj := Meta{Model: m.Name(), Dataset: meta.Dataset, InChannels: m.InChannels(), Classes: m.Classes(),
-			ParamCount: m.ParamCount(), Epochs: cfg.Epochs, Seed: p.Int("seed"), DType: p.String("dtype"),
-			Params: p}
-		js, err := json.MarshalIndent(mj, "", "  ")
-		if err != nil {
-			return wrap(err)
-		}
-		return writeFile(filepath.Join(e.OutDir, MetaFile), append(js, '\n'))
+		return trainmeta.Write(e.OutDir, trainmeta.Meta{Model: m.Name(), Dataset: meta.Dataset, InChannels: m.InChannels(),
+			Classes: m.Classes(), ParamCount: m.ParamCount(), Epochs: cfg.Epochs, Seed: &seed, DType: p.String("dtype"),
+			Params: p})
 	}
 	if pr := e.Prior; pr != nil {
 		// A cached run that differs in length (Kind.Reuse): the same files
@@ -285,23 +260,16 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 	name := backend.Resolve(e.Backend)
 	b, err := backend.Open(name)
 	if err != nil {
-		return wrap(err)
+		return err
 	}
 	e.Logf("backend %s; data %s from %s", name, meta.Dataset, in.Stage)
 	e.SetRunInfo("backend", name)
 	t, err := trainlib.New(b, cfg, nil)
 	if err != nil {
-		return wrap(err)
+		return err
 	}
-	progress := e.Progress
-	if progress == nil {
-		progress = stage.Discard
-	}
-	if _, err := trainlib.Run(ctx, t, data, trainlib.Output{Dir: e.OutDir, RunDir: e.RunDir, Scratch: e.Scratch, Log: e.Log, Progress: progress}); err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		return wrap(err)
+	if _, err := trainlib.Run(ctx, t, data, trainlib.Output{Dir: e.OutDir, RunDir: e.RunDir, Scratch: e.Scratch, Log: e.Log, Progress: e.Progress}); err != nil {
+		return err
 	}
 	return writeMeta()
 }
@@ -309,12 +277,3 @@ func run(ctx context.Context, e *stage.Env) (err error) {
 // runDirName is the name of an artifact's run/ directory (stage.Env.RunDir),
 // where the train kind keeps timings.csv.
 const runDirName = "run"
-
-// writeFile writes b to path through a temporary file renamed into place.
-func writeFile(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}

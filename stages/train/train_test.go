@@ -3,7 +3,6 @@ package train
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"github.com/hessian-spectra/runner/internal/testenv"
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/stage"
+	"github.com/hessian-spectra/runner/stages/train/trainmeta"
 	trainlib "github.com/hessian-spectra/runner/train"
 )
 
@@ -64,7 +64,7 @@ func runKind(ctx context.Context, t *testing.T, given map[string]any, data strin
 	e := &stage.Env{ID: "train[seed=0]", Params: params(t, given), OutDir: out, RunDir: filepath.Join(out, "run"), Log: &log, Progress: rec, Backend: "go",
 		Inputs: map[string][]stage.Artifact{"data": {{Dir: data, Stage: "data"}}}}
 	os.Mkdir(e.RunDir, 0o777)
-	err := Kind.Run(ctx, e)
+	err := Kind.Call(ctx, e)
 	if err == nil && e.RunInfo["backend"] != "go" {
 		t.Errorf("run info: %v, want backend go", e.RunInfo)
 	}
@@ -91,16 +91,13 @@ func TestTrainKindWritesTheArtifact(t *testing.T) {
 			t.Errorf("missing %s: %v", f, err)
 		}
 	}
-	var meta Meta
-	b, err := os.ReadFile(filepath.Join(out, "meta.json"))
+	meta, err := trainmeta.Read(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &meta); err != nil {
-		t.Fatal(err)
-	}
+	b, _ := os.ReadFile(filepath.Join(out, trainmeta.File))
 	if meta.Model != "LeNet" || meta.Dataset != "FashionMNIST" || meta.InChannels != 1 || meta.Classes != 10 ||
-		meta.ParamCount != 61706 || meta.Epochs != 2 || meta.Seed != 2 || meta.DType != "float32" || strings.Contains(string(b), "backend") {
+		meta.ParamCount != 61706 || meta.Epochs != 2 || meta.Seed == nil || *meta.Seed != 2 || meta.DType != "float32" || strings.Contains(string(b), "backend") {
 		t.Errorf("meta.json: %s", b)
 	}
 	if meta.Params["lr"] != 0.05 || meta.Params["htr"] == nil {
@@ -151,9 +148,9 @@ func TestTrainKindFailsOnNaN(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	if msg := err.Error(); !strings.HasPrefix(msg, "train[seed=0]: ") || !strings.Contains(msg, "epoch 1 step ") ||
+	if msg := err.Error(); strings.Contains(msg, "train[seed=0]") || !strings.Contains(msg, "epoch 1 step ") ||
 		!strings.Contains(msg, "loss is") {
-		t.Errorf("error %q should name the stage, the epoch and the step", msg)
+		t.Errorf("error %q should name the epoch and the step, and leave the stage id to the runner", msg)
 	}
 	if !strings.Contains(log, "stopped at step") {
 		t.Errorf("log:\n%s", log)
