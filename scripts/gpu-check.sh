@@ -13,6 +13,8 @@
 # then run it there with carry [bin, .gpu]:
 #   bash scripts/gpu-check.sh
 # Everything it prints is also written under $OUT (when set) for the report.
+# Its steps' time limits add up to under 9 minutes, so one device call (at
+# most 10) runs it whole; on the CPU machine the quickstart takes ~20 s.
 set -uo pipefail
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
@@ -30,20 +32,23 @@ data=.gpu/fashion-mnist
 [ -d "$data" ] || data=testdata/fashion-mnist-sample
 
 echo "== models on xla:cuda (forward, SGD step, HVPs; JSON)"
-timeout 300 bin/runner bench --backend xla:cuda --repeats 10 > "$out/bench-xla-cuda.json"; echo "exit $?"
+timeout 90 bin/runner bench --backend xla:cuda --repeats 10 > "$out/bench-xla-cuda.json"; echo "exit $?"
 echo "== one LeNet epoch on xla:cuda ($data)"
-timeout 300 bin/runner bench --train --backend xla:cuda --steps 20 --htr-probes 10 --epoch --data "$data" > "$out/train-xla-cuda.json"; echo "exit $?"
+timeout 90 bin/runner bench --train --backend xla:cuda --steps 20 --htr-probes 10 --epoch --data "$data" > "$out/train-xla-cuda.json"; echo "exit $?"
 echo "== the same step on the CPU backends of this machine, for comparison"
-timeout 200 bin/runner bench --train --backend go --steps 5 > "$out/train-go.json"; echo "exit $?"
-timeout 200 bin/runner bench --train --backend cpu --steps 5 > "$out/train-cpu.json"; echo "exit $?"
+timeout 30 bin/runner bench --train --backend go --steps 3 > "$out/train-go.json"; echo "exit $?"
+timeout 30 bin/runner bench --train --backend cpu --steps 3 > "$out/train-cpu.json"; echo "exit $?"
 echo "== LeNet workloads: PyTorch on CUDA beside runner bench --backend xla:cuda (bench/pytorch_ref.py)"
 if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-  timeout 600 python3 bench/pytorch_ref.py --device cuda --backends xla:cuda --repeats 10 --htr-repeats 5 \
+  timeout 150 python3 bench/pytorch_ref.py --device cuda --backends xla:cuda --repeats 10 --htr-repeats 5 \
     --data "$data" --json "$out/pytorch-vs-xla-cuda.json" | tee "$out/pytorch-vs-xla-cuda.md"; echo "exit $?"
 else
   echo "no PyTorch with CUDA here: skipped"
 fi
 echo "== quickstart on xla:cuda (cache in /tmp)"
-timeout 400 bin/runner run specs/quickstart.yaml --backend xla:cuda --cache /tmp/qs-cache; echo "exit $?"
+timeout 90 bin/runner run specs/quickstart.yaml --backend xla:cuda --cache /tmp/qs-cache; echo "exit $?"
 cp -r results/quickstart/distances/table.md "$out/quickstart-distances.md" 2>/dev/null
+echo "== an ONNX model's spectra on xla:cuda (models/onnxmodel's constructions avoid the ops XLA cannot differentiate)"
+timeout 60 bin/runner run specs/onnx_example.yaml --backend xla:cuda --cache /tmp/qs-cache; echo "exit $?"
+cp -r results/onnx_example/distances/table.md "$out/onnx-distances.md" 2>/dev/null
 ls -la "$out"
