@@ -84,11 +84,11 @@ def torch_side(args, threads):
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
-    def timed(fn):
+    def timed(fn, repeats=args.repeats):
         fn()
         sync()
         times = []
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             t0 = time.perf_counter()
             fn()
             sync()
@@ -117,18 +117,18 @@ def torch_side(args, threads):
     xh, yh = batch(100)
     model.eval()
 
-    def hvp(wrt):
+    def hvp(wrt, v):
         loss = F.cross_entropy(model(xh), yh)
         g = torch.autograd.grad(loss, wrt, create_graph=True)
-        dot = sum((gi * vi).sum() for gi, vi in zip(g, vs[id(wrt[0]) if len(wrt) == 1 else "all"]))
+        dot = sum((gi * vi).sum() for gi, vi in zip(g, v))
         return torch.autograd.grad(dot, wrt)
 
-    vs = {"all": [torch.randn_like(p) for p in params]}
+    v_all = [torch.randn_like(p) for p in params]
+    out["hvp_full"] = timed(lambda: hvp(params, v_all))
     for name in LAYERS:
-        vs[id(named[name])] = [torch.randn_like(named[name])]
-    out["hvp_full"] = timed(lambda: hvp(params))
-    for name in LAYERS:
-        out["hvp_" + name] = timed(lambda: hvp([named[name]]))
+        w = [named[name]]
+        v = [torch.randn_like(named[name])]
+        out["hvp_" + name] = timed(lambda: hvp(w, v))
     model.train()
 
     opt = torch.optim.SGD(params, lr=0.01, momentum=0.9)
@@ -145,10 +145,7 @@ def torch_side(args, threads):
         (loss + gamma * trace / k).backward()
         opt.step()
 
-    reps = args.repeats
-    args.repeats = args.htr_repeats
-    out["htr_step"] = timed(htr_step)
-    args.repeats = reps
+    out["htr_step"] = timed(htr_step, args.htr_repeats)
     what = f"PyTorch {torch.__version__} {args.device}"
     if args.device == "cpu":
         what += f", {torch.get_num_threads()} threads"
