@@ -648,11 +648,10 @@ dot32_done:
 TEXT ·reduceMax32(SB), NOSPLIT, $0-20
 	MOVQ    x+0(FP), AX
 	MOVQ    n+8(FP), CX
-	MOVQ    x+0(FP), DX
-	VMOVUPS (DX), Y0
-	VMOVUPS (DX), Y1
-	VMOVUPS (DX), Y2
-	VMOVUPS (DX), Y3
+	VMOVUPS (AX), Y0
+	VMOVUPS (AX), Y1
+	VMOVUPS (AX), Y2
+	VMOVUPS (AX), Y3
 
 reduceMax32_loop4:
 	CMPQ      CX, $0x00000020
@@ -1356,11 +1355,10 @@ dot64_done:
 TEXT ·reduceMax64(SB), NOSPLIT, $0-24
 	MOVQ    x+0(FP), AX
 	MOVQ    n+8(FP), CX
-	MOVQ    x+0(FP), DX
-	VMOVUPS (DX), Y0
-	VMOVUPS (DX), Y1
-	VMOVUPS (DX), Y2
-	VMOVUPS (DX), Y3
+	VMOVUPS (AX), Y0
+	VMOVUPS (AX), Y1
+	VMOVUPS (AX), Y2
+	VMOVUPS (AX), Y3
 
 reduceMax64_loop4:
 	CMPQ      CX, $0x00000010

@@ -228,14 +228,14 @@ func kernel(name string, e elem, mr, nv int, maskB bool) {
 	e.broadcast(paramAddr("beta"), beta)
 	TESTQ(maskPtr, maskPtr)
 	JNZ(LabelRef(name + "_masked"))
-	store(e, acc, c, ldc, func(i, v int, m Mem) {
+	store(acc, c, ldc, func(i, v int, m Mem) {
 		e.fma(m, beta, acc[i][v])
 		VMOVUPS(acc[i][v], m)
 	})
 	JMP(LabelRef(name + "_next"))
 
 	Label(name + "_masked")
-	storeMasked(e, acc, c, ldc, maskPtr, mask, func(i, v int, m Mem) {
+	storeMasked(acc, c, ldc, maskPtr, mask, func(i, v int, m Mem) {
 		e.maskMove(m, mask, tmp)
 		e.fma(tmp, beta, acc[i][v])
 		e.maskMove(acc[i][v], mask, m)
@@ -245,13 +245,13 @@ func kernel(name string, e elem, mr, nv int, maskB bool) {
 	Label(name + "_beta0")
 	TESTQ(maskPtr, maskPtr)
 	JNZ(LabelRef(name + "_beta0_masked"))
-	store(e, acc, c, ldc, func(i, v int, m Mem) {
+	store(acc, c, ldc, func(i, v int, m Mem) {
 		VMOVUPS(acc[i][v], m)
 	})
 	JMP(LabelRef(name + "_next"))
 
 	Label(name + "_beta0_masked")
-	storeMasked(e, acc, c, ldc, maskPtr, mask, func(i, v int, m Mem) {
+	storeMasked(acc, c, ldc, maskPtr, mask, func(i, v int, m Mem) {
 		e.maskMove(acc[i][v], mask, m)
 	})
 
@@ -271,7 +271,7 @@ var yRegs = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11}
 
 // store emits op for every accumulator with the address of its C vector,
 // row by row.
-func store(e elem, acc [][]VecPhysical, c, ldc Register, op func(i, v int, m Mem)) {
+func store(acc [][]VecPhysical, c, ldc Register, op func(i, v int, m Mem)) {
 	row := GP64()
 	MOVQ(c, row)
 	for i := range acc {
@@ -286,7 +286,7 @@ func store(e elem, acc [][]VecPhysical, c, ldc Register, op func(i, v int, m Mem
 
 // storeMasked is store for partial tiles: one column vector at a time, its
 // mask loaded into the mask register first.
-func storeMasked(e elem, acc [][]VecPhysical, c, ldc, maskPtr Register, mask VecPhysical, op func(i, v int, m Mem)) {
+func storeMasked(acc [][]VecPhysical, c, ldc, maskPtr Register, mask VecPhysical, op func(i, v int, m Mem)) {
 	for v := range acc[0] {
 		VMOVUPS(Mem{Base: maskPtr, Disp: 32 * v}, mask)
 		row := GP64()

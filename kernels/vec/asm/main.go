@@ -221,9 +221,10 @@ func fma(e elem) {
 }
 
 // reduction emits a four-accumulator reduction over x (and y when two is
-// set): step(acc, i) folds the vector at offset 32·i into acc; combine
-// merges accumulators; finish reduces the last to a scalar.
-func reduction(name, doc string, e elem, two bool, init func(acc VecVirtual), step func(acc VecVirtual, i int, ps []Register), combine func(a, b VecVirtual), finish func(acc VecVirtual) Register) {
+// set): init(acc, ps) sets an accumulator up, given the pointer registers;
+// step(acc, i) folds the vector at offset 32·i into acc; combine merges
+// accumulators; finish reduces the last to a scalar.
+func reduction(name, doc string, e elem, two bool, init func(acc VecVirtual, ps []Register), step func(acc VecVirtual, i int, ps []Register), combine func(a, b VecVirtual), finish func(acc VecVirtual) Register) {
 	params := "x *%[1]s, n int"
 	if two {
 		params = "x, y *%[1]s, n int"
@@ -239,7 +240,7 @@ func reduction(name, doc string, e elem, two bool, init func(acc VecVirtual), st
 	n := Load(Param("n"), GP64())
 	acc := []VecVirtual{YMM(), YMM(), YMM(), YMM()}
 	for _, a := range acc {
-		init(a)
+		init(a, ps)
 	}
 	stream(name, n, e, func(i int) { step(acc[i], i, ps) }, advanceAll(ps))
 	combine(acc[0], acc[1])
@@ -250,7 +251,7 @@ func reduction(name, doc string, e elem, two bool, init func(acc VecVirtual), st
 	RET()
 }
 
-func zero(a VecVirtual) { VXORPS(a, a, a) }
+func zero(a VecVirtual, _ []Register) { VXORPS(a, a, a) }
 
 func sum(e elem) {
 	name := "sum" + e.suffix
@@ -272,12 +273,8 @@ func dot(e elem) {
 // sure): accumulators start at the first vector.
 func reduceMax(e elem) {
 	name := "reduceMax" + e.suffix
-	var first Mem
-	reduction(name, name+" returns the largest of n ≥ 1 vector of elements of x, NaN if any is NaN.", e, false, func(acc VecVirtual) {
-		if first.Base == nil {
-			first = Mem{Base: Load(Param("x"), GP64())}
-		}
-		VMOVUPS(first, acc)
+	reduction(name, name+" returns the largest of n ≥ 1 vector of elements of x, NaN if any is NaN.", e, false, func(acc VecVirtual, ps []Register) {
+		VMOVUPS(Mem{Base: ps[0]}, acc)
 	}, func(acc VecVirtual, i int, ps []Register) {
 		x := YMM()
 		VMOVUPS(Mem{Base: ps[0], Disp: 32 * i}, x)
