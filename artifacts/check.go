@@ -107,11 +107,16 @@ func (s *Store) readStamp(d Digest) map[string]stampEntry {
 // list (an extra file, log.txt, run/) are not looked at: Verify is the deep
 // check.
 func (s *Store) CheckObject(d Digest) error {
-	dir := s.ObjectDir(d)
-	info, err := os.Stat(dir)
-	if err != nil || !info.IsDir() {
+	if !s.HasObject(d) {
 		return &DamagedError{Digest: d, Details: []string{"the artifact directory is missing"}}
 	}
+	return s.checkFiles(d)
+}
+
+// checkFiles is CheckObject of an object whose directory is known to be
+// there (HasObject), so that a hit in Get stats it once.
+func (s *Store) checkFiles(d Digest) error {
+	dir := s.ObjectDir(d)
 	m, err := s.Manifest(d)
 	if err != nil {
 		return &DamagedError{Digest: d, Details: []string{fmt.Sprintf("manifest unreadable: %v", err)}}

@@ -167,7 +167,7 @@ func (s *Store) Get(k Key) (Record, bool, error) {
 	if !s.HasObject(r.Digest) {
 		return Record{}, false, nil
 	}
-	if err := s.CheckObject(r.Digest); err != nil {
+	if err := s.checkFiles(r.Digest); err != nil {
 		return r, false, err
 	}
 	if now := s.now(); now.Sub(mtime) > touchAge {

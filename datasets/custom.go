@@ -18,27 +18,12 @@ const Custom = "custom"
 // customInfo is Custom's entry: everything else comes from the arrays.
 var customInfo = Info{Name: Custom, format: formatCustom}
 
-// readCustomNPZ reads Custom arrays: x (or x_train) [N, …] of any numeric
-// dtype and y (or y_train) [N] integer labels, optionally x_test and
-// y_test of the same example shape.
-func readCustomNPZ(info Info, x, y, xt, yt *npz.Array) (*Set, error) {
-	set := &Set{Info: info}
-	var err error
-	if set.Train, err = customImages(x, y, "x"); err != nil {
-		return nil, err
-	}
-	switch {
-	case xt != nil && yt != nil:
-		if set.Test, err = customImages(xt, yt, "x_test"); err != nil {
-			return nil, err
-		}
-		if !slices.Equal(set.Test.Shape, set.Train.Shape) {
-			return nil, fmt.Errorf("x_test examples are %v, x examples %v; want one shape", set.Test.Shape, set.Train.Shape)
-		}
-	case xt != nil || yt != nil:
-		return nil, fmt.Errorf("has only one of x_test and y_test")
-	default:
-		set.Test, set.TestIsTrain = set.Train, true
+// finishCustom completes a Custom set whose splits ReadNPZ has read
+// (customImages): the test examples must have the training examples' shape,
+// and the classes, channels, means and stds come from the arrays.
+func finishCustom(set *Set) error {
+	if !slices.Equal(set.Test.Shape, set.Train.Shape) {
+		return fmt.Errorf("x_test examples are %v, x examples %v; want one shape", set.Test.Shape, set.Train.Shape)
 	}
 	classes := int(slices.Max(set.Train.Labels)) + 1
 	if len(set.Test.Labels) > 0 {
@@ -50,7 +35,7 @@ func readCustomNPZ(info Info, x, y, xt, yt *npz.Array) (*Set, error) {
 	for c := range set.Info.Std {
 		set.Info.Std[c] = 1
 	}
-	return set, nil
+	return nil
 }
 
 // customImages converts one split of custom arrays.

@@ -1,11 +1,10 @@
 package datasets
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 
-	"github.com/hessian-spectra/runner/internal/atomicfile"
+	"github.com/hessian-spectra/runner/internal/jsonfile"
 	"github.com/hessian-spectra/runner/npz"
 )
 
@@ -217,11 +216,7 @@ func (s *Set) Write(dir string) error {
 			return fmt.Errorf("write dataset: %w", err)
 		}
 	}
-	b, err := json.MarshalIndent(s.Meta(), "", "  ")
-	if err != nil {
-		return fmt.Errorf("write dataset: %w", err)
-	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, MetaFile), append(b, '\n'), 0o644); err != nil {
+	if err := jsonfile.Write(filepath.Join(dir, MetaFile), s.Meta()); err != nil {
 		return fmt.Errorf("write dataset: %w", err)
 	}
 	return nil

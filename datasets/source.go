@@ -367,25 +367,30 @@ func ReadNPZ(info Info, path string, legacy bool) (*Set, error) {
 	if x == nil || y == nil {
 		return nil, fmt.Errorf("%s: %s: want arrays x and y (or x_train and y_train), have %s", info.Name, path, strings.Join(ar.Names, ", "))
 	}
-	xt, yt := get("x_test"), get("y_test")
+	images := func(x, y *npz.Array, name string) (*Images, error) { return npzImages(info, x, y, name, legacy) }
 	set := &Set{Info: info, Legacy: legacy}
-	if info.format == formatCustom {
-		if set, err = readCustomNPZ(info, x, y, xt, yt); err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", info.Name, path, err)
-		}
-	} else if set.Train, err = npzImages(info, x, y, "x", legacy); err != nil {
+	if info.IsCustom() {
+		// Custom's classes are the labels found: it has no legacy count.
+		images, set.Legacy = customImages, false
+	}
+	if set.Train, err = images(x, y, "x"); err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", info.Name, path, err)
 	}
+	xt, yt := get("x_test"), get("y_test")
 	switch {
-	case info.format == formatCustom:
 	case xt != nil && yt != nil:
-		if set.Test, err = npzImages(info, xt, yt, "x_test", legacy); err != nil {
+		if set.Test, err = images(xt, yt, "x_test"); err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", info.Name, path, err)
 		}
 	case xt != nil || yt != nil:
 		return nil, fmt.Errorf("%s: %s: has only one of x_test and y_test", info.Name, path)
 	default:
 		set.Test, set.TestIsTrain = set.Train, true
+	}
+	if info.IsCustom() {
+		if err := finishCustom(set); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", info.Name, path, err)
+		}
 	}
 	if set.Source.Files, err = hashFiles([]string{path}); err != nil {
 		return nil, fmt.Errorf("%s: %w", info.Name, err)

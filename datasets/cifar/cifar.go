@@ -139,7 +139,7 @@ func (v Variant) ReadFile(name string) (*Images, error) {
 	if st.Size() > v.maxFileBytes() {
 		return nil, fmt.Errorf("%s: %w", name, v.tooLarge(st.Size()))
 	}
-	b, err := bounded.ReadFull(bounded.LimitReader(f, v.maxFileBytes(), "the file"), st.Size())
+	b, err := bounded.ReadFull(f, st.Size())
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			err = fmt.Errorf("file shrank to %d bytes while read", len(b))
