@@ -211,10 +211,8 @@ func (r *renderer) figure(spec, id, name string) (string, error) {
 		return "", fmt.Errorf("figure: %w", err)
 	}
 	dst := filepath.Join(r.o.AssetsDir, assetName(spec, id, name))
-	if old, err := os.ReadFile(dst); err != nil || !bytes.Equal(old, b) {
-		if err := atomicfile.WriteFile(dst, b, 0o644); err != nil {
-			return "", fmt.Errorf("figure %s: %w", name, err)
-		}
+	if err := WriteFile(dst, b); err != nil {
+		return "", fmt.Errorf("figure %s: %w", name, err)
 	}
 	rel, err := filepath.Rel(r.o.LinkDir, dst)
 	if err != nil {

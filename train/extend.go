@@ -172,14 +172,10 @@ func Derive(f Finished, cfg Config, out Output) error {
 			}
 		}
 	}
-	runDir := out.RunDir
-	if runDir == "" {
-		runDir = out.Dir
-	}
 	if err := WriteMetrics(filepath.Join(out.Dir, MetricsFile), metrics); err != nil {
 		return err
 	}
-	if err := WriteTimings(filepath.Join(runDir, TimingsFile), timings); err != nil {
+	if err := WriteTimings(filepath.Join(out.runDir(), TimingsFile), timings); err != nil {
 		return err
 	}
 	for _, e := range epochs {

@@ -79,13 +79,18 @@ type files struct {
 	resumable          bool
 }
 
+// runDir is where timings.csv ends: RunDir, else Dir.
+func (out Output) runDir() string {
+	if out.RunDir == "" {
+		return out.Dir
+	}
+	return out.RunDir
+}
+
 func (out Output) files() files {
-	f := files{work: out.Dir, runDir: out.RunDir, resumable: out.Dir != "" && out.Scratch != ""}
+	f := files{work: out.Dir, runDir: out.runDir(), resumable: out.Dir != "" && out.Scratch != ""}
 	if f.resumable {
 		f.work = out.Scratch
-	}
-	if f.runDir == "" {
-		f.runDir = out.Dir
 	}
 	f.timingsDir = f.runDir
 	if f.resumable {

@@ -3,9 +3,7 @@ package lanczos
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,15 +51,11 @@ func runWith(t *testing.T, w, d stage.Artifact, given map[string]any) (summary.S
 	if err := Kind.Call(context.Background(), e); err != nil {
 		return summary.Summary{}, log.String(), err
 	}
-	var s summary.Summary
-	raw, err := os.ReadFile(filepath.Join(out, "summary.json"))
-	if err == nil {
-		err = json.Unmarshal(raw, &s)
-	}
+	s, err := summary.Read(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, log.String(), nil
+	return *s, log.String(), nil
 }
 
 // TestONNXSnapshot runs the kind on the LeNet fixture imported from ONNX:

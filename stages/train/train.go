@@ -35,6 +35,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 
+	"github.com/hessian-spectra/runner/artifacts"
 	"github.com/hessian-spectra/runner/backend"
 	"github.com/hessian-spectra/runner/datasets"
 	"github.com/hessian-spectra/runner/models"
@@ -238,7 +239,7 @@ func run(ctx context.Context, e *stage.Env) error {
 	if pr := e.Prior; pr != nil {
 		// A cached run that differs in length (Kind.Reuse): the same files
 		// with less or no training.
-		f := trainlib.Finished{Dir: pr.Dir, RunDir: filepath.Join(pr.Dir, runDirName), Epochs: pr.Params.Int("epochs"),
+		f := trainlib.Finished{Dir: pr.Dir, RunDir: filepath.Join(pr.Dir, artifacts.RunDirName), Epochs: pr.Params.Int("epochs"),
 			SnapshotEvery: pr.Params.Int("snapshot_every")}
 		switch {
 		case f.Epochs >= cfg.Epochs:
@@ -273,7 +274,3 @@ func run(ctx context.Context, e *stage.Env) error {
 	}
 	return writeMeta()
 }
-
-// runDirName is the name of an artifact's run/ directory (stage.Env.RunDir),
-// where the train kind keeps timings.csv.
-const runDirName = "run"
