@@ -97,12 +97,21 @@ func (s *reduceStep) run(st *state, w int) {
 	s.fill(out, s.out.size)
 	st.pool.run(st, w, s.tasks, s)
 	if s.split {
-		es := dtypeSize(s.dtype)
-		for t := 1; t < s.tasks; t++ {
-			p := unsafe.Add(st.ptr[s.partial.id], (t-1)*s.out.size*es)
-			// Fold partial t as one block of values, element by element.
-			s.fold(out, s.out.size, 0, s.out.size, 1, p, 1, s.out.size)
-		}
+		foldPartials(st, s.fold, out, s.partial, s.out.size, s.tasks)
+	}
+}
+
+// partialAt is the partial output of task t ≥ 1 in partial, whose tasks
+// 1…tasks-1 each have size values.
+func partialAt(st *state, partial *storage, t, size int) unsafe.Pointer {
+	return unsafe.Add(st.ptr[partial.id], (t-1)*size*dtypeSize(partial.dtype))
+}
+
+// foldPartials folds the partial outputs of tasks 1…tasks-1 into out (size
+// values), in task order, each as one block of values, element by element.
+func foldPartials(st *state, fold foldFn, out unsafe.Pointer, partial *storage, size, tasks int) {
+	for t := 1; t < tasks; t++ {
+		fold(out, size, 0, size, 1, partialAt(st, partial, t, size), 1, size)
 	}
 }
 
@@ -111,7 +120,7 @@ func (s *reduceStep) task(st *state, t, w int) {
 	s.fillInvariants(&c)
 	out := st.ptr[s.out.id]
 	if s.split && t > 0 {
-		out = unsafe.Add(st.ptr[s.partial.id], (t-1)*s.out.size*dtypeSize(s.dtype))
+		out = partialAt(st, s.partial, t, s.out.size)
 		s.fill(out, s.out.size)
 	}
 	oa := &s.accs[0]
