@@ -273,8 +273,6 @@ func (c *compiler) lower(n *node) (*value, error) {
 		return c.constant(n.value), nil
 	case backends.OpTypeIota:
 		return c.constant(iotaBuffer(n.shape, n.ints[0])), nil
-	case backends.OpTypeIdentity:
-		return in[0], nil
 	case backends.OpTypeReshape, backends.OpTypeTranspose, backends.OpTypeSlice, backends.OpTypeReverse,
 		backends.OpTypeBroadcast, backends.OpTypeBroadcastInDim:
 		return c.viewOf(n, in[0]), nil
@@ -416,10 +414,8 @@ func (c *compiler) broadcastTo(v *value, shape shapes.Shape) *value {
 	}
 	inDims := v.dims()
 	axes := make([]int, len(inDims))
-	if len(inDims) > 0 {
-		for i := range axes {
-			axes[i] = i
-		}
+	for i := range axes {
+		axes[i] = i
 	}
 	e, _ := v.e.mapLeaves(func(w view) (view, bool) {
 		return w.broadcastInDim(inDims, shape.Dimensions, axes), true

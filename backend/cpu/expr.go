@@ -362,8 +362,6 @@ func copyBlock(esize int, dst unsafe.Pointer, dstOff, drs, dcs int, src unsafe.P
 	if lo < 0 || hi > srcSize {
 		panic(fmt.Errorf("block [%d, %d) outside storage of %d values", lo, hi, srcSize))
 	}
-	dlo, dhi := blockRange(dstOff, drs, dcs, rows, cols)
-	_, _ = dlo, dhi
 	switch esize {
 	case 4:
 		copy2D[uint32](dst, dstOff, drs, dcs, src, srcOff, srs, scs, rows, cols)
