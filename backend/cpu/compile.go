@@ -215,18 +215,8 @@ func (c *compiler) plain(v *value) *value {
 // axes is order (a permutation, outermost first) and returns the view of it
 // with v's own axes.
 func (c *compiler) materializeLayout(v *value, order []int) *value {
-	dims := v.dims()
-	permDims := make([]int, len(order))
-	for i, a := range order {
-		permDims[i] = dims[a]
-	}
-	ps := denseStrides(permDims)
-	strides := make([]int, len(dims))
-	for i, a := range order {
-		strides[a] = ps[i]
-	}
 	st := c.newStorage(inArena, v.shape.DType, v.shape.Size(), -1)
-	dst := view{st, 0, strides}
+	dst := view{st, 0, layoutStrides(v.dims(), order)}
 	c.evalInto(v, dst)
 	return &value{shape: v.shape, e: leafNode(dst, v.shape.DType)}
 }

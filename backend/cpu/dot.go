@@ -158,10 +158,7 @@ func otherAxes(r int, a, b []int) []int {
 
 // batchOffsets lists the operand's offset for each batch index.
 func batchOffsets(v view, dims, axes []int) []int {
-	bd := make([]int, len(axes))
-	for i, a := range axes {
-		bd[i] = dims[a]
-	}
+	bd := pick(dims, axes)
 	offs := make([]int, product(bd))
 	for b := range offs {
 		o, rem := v.off, b
@@ -239,13 +236,7 @@ func (c *compiler) dotGeneral(n *node, l, r *value) *value {
 		s.m, s.n = s.n, s.m
 		nb, nl := len(ax.lhsBatch), len(lCross)
 		order := slices.Concat(seq(0, nb), seq(nb+nl, len(rCross)), seq(nb, nl))
-		dims := n.shape.Dimensions
-		ps := denseStrides(pick(dims, order))
-		strides := make([]int, len(dims))
-		for i, a := range order {
-			strides[a] = ps[i]
-		}
-		out = &value{shape: n.shape, e: leafNode(view{st, 0, strides}, n.shape.DType)}
+		out = &value{shape: n.shape, e: leafNode(view{st, 0, layoutStrides(n.shape.Dimensions, order)}, n.shape.DType)}
 	}
 	s.plan(c)
 	c.steps = append(c.steps, s)

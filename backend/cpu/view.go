@@ -52,6 +52,17 @@ func denseStrides(dims []int) []int {
 	return s
 }
 
+// layoutStrides are the strides of a view of dims onto a dense storage that
+// holds the axes in the given order (a permutation, outermost first).
+func layoutStrides(dims, order []int) []int {
+	ps := denseStrides(pick(dims, order))
+	strides := make([]int, len(dims))
+	for i, a := range order {
+		strides[a] = ps[i]
+	}
+	return strides
+}
+
 // isDense reports whether v is the whole of its storage in row-major order
 // for dims.
 func (v view) isDense(dims []int) bool {
