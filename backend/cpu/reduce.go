@@ -25,11 +25,9 @@ import (
 type reduceStep struct {
 	*prog
 	op      backends.OpType
-	dtype   dtypes.DType
 	out     *storage
-	partial *storage // (tasks-1)·out.size values when split
+	partial *storage // (tasks-1)·out.size values when the tasks split a reduced axis, else nil
 	tasks   int
-	split   bool
 	fold    foldFn
 	fill    func(p unsafe.Pointer, n int)
 }
@@ -61,7 +59,7 @@ func (c *compiler) reduce(n *node, v *value) *value {
 	views := leavesOf(v.e, []view{ov})
 	nt := newNest(dims, views, 1)
 	p := newProg(v.e, nt, 1)
-	s := &reduceStep{prog: p, op: n.op, dtype: n.shape.DType, out: st}
+	s := &reduceStep{prog: p, op: n.op, out: st}
 	s.fold, s.fill = foldFor(n.op, n.shape.DType)
 	if s.fold == nil {
 		panic(fmt.Errorf("no %s for %s", n.op, n.shape.DType))
@@ -69,12 +67,9 @@ func (c *compiler) reduce(n *node, v *value) *value {
 	g, _ := p.groups()
 	s.tasks = min(g, splitTasks(p.work, 1<<15))
 	if p.accs[0].strides[0] == 0 && s.tasks > 1 {
-		s.split = true
 		s.tasks = max(1, min(s.tasks, maxPartial/max(1, st.size)))
 		if s.tasks > 1 {
 			s.partial = c.newStorage(inArena, n.shape.DType, (s.tasks-1)*st.size, -1)
-		} else {
-			s.split = false
 		}
 	}
 	c.steps = append(c.steps, s)
@@ -96,7 +91,7 @@ func (s *reduceStep) run(st *state, w int) {
 	out := st.ptr[s.out.id]
 	s.fill(out, s.out.size)
 	st.pool.run(st, w, s.tasks, s)
-	if s.split {
+	if s.partial != nil {
 		foldPartials(st, s.fold, out, s.partial, s.out.size, s.tasks)
 	}
 }
@@ -119,7 +114,7 @@ func (s *reduceStep) task(st *state, t, w int) {
 	c := ctx{st: st, regs: st.regs(w), offs: st.offs(w, len(s.accs))}
 	s.fillInvariants(&c)
 	out := st.ptr[s.out.id]
-	if s.split && t > 0 {
+	if s.partial != nil && t > 0 {
 		out = partialAt(st, s.partial, t, s.out.size)
 		s.fill(out, s.out.size)
 	}
