@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,11 +44,7 @@ type opCase struct {
 }
 
 func randTensor(rng *rand.Rand, dt dtypes.DType, dims []int) *tensors.Tensor {
-	n := 1
-	for _, d := range dims {
-		n *= d
-	}
-	v := make([]float64, n)
+	v := make([]float64, product(dims))
 	for i := range v {
 		v[i] = math.Round(rng.NormFloat64()*64) / 32 // some ties, exact in float32
 	}
@@ -135,8 +132,10 @@ func relErr(a, b []float64) float64 {
 	return num / max(den, 1e-300)
 }
 
-func bitsEqual(a, b *tensors.Tensor) bool {
-	x, y := values(a), values(b)
+func bitsEqual(a, b *tensors.Tensor) bool { return sameBits(values(a), values(b)) }
+
+// sameBits reports whether x and y hold the same float64s, bit for bit.
+func sameBits(x, y []float64) bool {
 	if len(x) != len(y) {
 		return false
 	}
@@ -395,7 +394,7 @@ func TestPadReverse(t *testing.T) {
 		return Pad(in[0], Scalar(in[0].Graph(), dtypes.Float32, 9), backends.PadAxis{Start: 1}, backends.PadAxis{End: 1, Interior: 1})
 	}, []*tensors.Tensor{x})
 	want := []float64{9, 9, 9, 9, 9, 9, 1, 9, 2, 9, 3, 9, 4, 9, 5, 9, 6, 9}
-	if relErr(values(got), want) != 0 || !slices2Equal(got.Shape().Dimensions, []int{3, 6}) {
+	if relErr(values(got), want) != 0 || !slices.Equal(got.Shape().Dimensions, []int{3, 6}) {
 		t.Errorf("Pad = %v %v, want [3 6] %v", got.Shape(), values(got), want)
 	}
 	got = run(t, b, func(in []*Node) *Node { return Add(Reverse(in[0], 1), Reverse(in[0], 0, 1)) }, []*tensors.Tensor{x})
@@ -404,8 +403,6 @@ func TestPadReverse(t *testing.T) {
 		t.Errorf("Reverse sums = %v, want %v", values(got), want)
 	}
 }
-
-func slices2Equal(a, b []int) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 
 // TestUnsupported checks that an operation outside the supported set fails
 // when the graph is built, with a one-line error naming it.
