@@ -54,7 +54,7 @@ func newNest(dims []int, views []view, orderBy int) nest {
 	}
 	nt := nest{}
 	for _, v := range views {
-		nt.accs = append(nt.accs, accessor{st: v.st, off: v.off, esize: dtypeSize(v.st.dtype)})
+		nt.accs = append(nt.accs, accessor{st: v.st, off: v.off, esize: v.st.dtype.Size()})
 	}
 	for _, a := range order {
 		if dims[a] == 1 {

@@ -99,7 +99,7 @@ func (s *reduceStep) run(st *state, w int) {
 // partialAt is the partial output of task t ≥ 1 in partial, whose tasks
 // 1…tasks-1 each have size values.
 func partialAt(st *state, partial *storage, t, size int) unsafe.Pointer {
-	return unsafe.Add(st.ptr[partial.id], (t-1)*size*dtypeSize(partial.dtype))
+	return unsafe.Add(st.ptr[partial.id], (t-1)*size*partial.dtype.Size())
 }
 
 // foldPartials folds the partial outputs of tasks 1…tasks-1 into out (size

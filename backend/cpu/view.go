@@ -30,7 +30,7 @@ type storage struct {
 	first, last int
 }
 
-func (s *storage) bytes() int { return s.size * dtypeSize(s.dtype) }
+func (s *storage) bytes() int { return s.size * s.dtype.Size() }
 
 // view is an affine view of a storage: the value at multi-index i (over the
 // view's own dimensions) is at element off + Σ i[d]·strides[d]. Strides may be
