@@ -86,7 +86,7 @@ func newConcatStep(out view, dims []int, axis int, in []*value) *concatStep {
 		pos += xd[axis] * inner
 	}
 	s.parts = mergeParts(s.parts)
-	s.tasks = min(product(s.outer[:max(len(s.outer)-1, 0)]), splitTasks(product(dims), 1<<16))
+	s.tasks = min(s.heads(), splitTasks(product(dims), 1<<16))
 	return s
 }
 
