@@ -11,29 +11,23 @@ import (
 // TestGo opens the pure-Go backend by every spelling and runs a graph on it —
 // in this test binary, which also links the XLA backend and has no plugin.
 func TestGo(t *testing.T) {
-	for _, c := range []struct{ name, env string }{{"go", ""}, {"", "go"}, {"go:ops_sequential", "xla:cuda"}} {
-		t.Setenv(EnvVar, c.env)
-		b, err := Open(c.name)
-		if err != nil {
-			t.Fatalf("Open(%q) with %s=%q: %v", c.name, EnvVar, c.env, err)
-		}
-		if b.String() != "go" {
-			t.Errorf("Open(%q) gave %s", c.name, b.String())
-		}
-		out, err := graph.ExecOnce(b, func(x *graph.Node) *graph.Node { return graph.MulScalar(x, 2) }, []float32{1, 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := out.Value().([]float32); got[1] != 4 {
-			t.Errorf("2·[1 2] = %v", got)
-		}
-	}
+	checkOpens(t, "go", []openCase{{"go", ""}, {"", "go"}, {"go:ops_sequential", "xla:cuda"}})
 }
 
 // TestCPU opens the compiling CPU backend by every spelling and runs a graph
 // on it.
 func TestCPU(t *testing.T) {
-	for _, c := range []struct{ name, env string }{{"cpu", ""}, {"cpu:workers=1", ""}, {"", "cpu"}, {"", ""}, {"cpu:nofuse", "go"}} {
+	checkOpens(t, "cpu", []openCase{{"cpu", ""}, {"cpu:workers=1", ""}, {"", "cpu"}, {"", ""}, {"cpu:nofuse", "go"}})
+}
+
+// openCase is a backend name given with GOMLX_BACKEND set to env.
+type openCase struct{ name, env string }
+
+// checkOpens opens each case, checks that it gives backend want, and runs a
+// graph on it.
+func checkOpens(t *testing.T, want string, cases []openCase) {
+	t.Helper()
+	for _, c := range cases {
 		t.Setenv(EnvVar, c.env)
 		if c.name == "" && c.env == "" && cudaAvailable() {
 			continue // the default is xla:cuda on this machine
@@ -42,7 +36,7 @@ func TestCPU(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Open(%q) with %s=%q: %v", c.name, EnvVar, c.env, err)
 		}
-		if b.String() != "cpu" {
+		if b.String() != want {
 			t.Errorf("Open(%q) gave %s", c.name, b.String())
 		}
 		out, err := graph.ExecOnce(b, func(x *graph.Node) *graph.Node { return graph.MulScalar(x, 2) }, []float32{1, 2})

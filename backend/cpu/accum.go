@@ -159,7 +159,6 @@ func accumRange[T numT](s *accumStep, st *state, w, t int) {
 	if f, ok := any(addF64).(func(dst, x, y []T)); ok {
 		add = f
 	}
-	r := len(s.dims)
 	ra := s.rowsAxis
 	rows, cols := s.dims[ra], s.dims[ra+1]
 	drs, dcs, srs, scs := s.outStr[ra], s.outStr[ra+1], s.srcStr[ra], s.srcStr[ra+1]
@@ -171,7 +170,6 @@ func accumRange[T numT](s *accumStep, st *state, w, t int) {
 	}
 	idx[0] = n0
 	sb, db := n0*s.srcStr[0], n0*s.outStr[0]
-	_ = r
 	for range (n1 - n0) * product(head[1:]) {
 		for k := range s.srcOffs {
 			so, do := sb+s.srcOffs[k], db+s.dstOffs[k]

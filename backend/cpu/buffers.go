@@ -73,12 +73,7 @@ func (b *Buffer) bytes() []byte {
 	if b.ptr == nil {
 		return nil
 	}
-	return unsafe.Slice((*byte)(b.ptr), b.shape.Size()*dtypeSize(b.shape.DType))
-}
-
-// dtypeSize is the size in bytes of one value (1 for bool).
-func dtypeSize(dt dtypes.DType) int {
-	return int(dt.GoType().Size())
+	return unsafe.Slice((*byte)(b.ptr), b.shape.Size()*b.shape.DType.Size())
 }
 
 func (b *Backend) checkBuffer(buf backends.Buffer) (*Buffer, error) {

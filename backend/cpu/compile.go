@@ -215,18 +215,8 @@ func (c *compiler) plain(v *value) *value {
 // axes is order (a permutation, outermost first) and returns the view of it
 // with v's own axes.
 func (c *compiler) materializeLayout(v *value, order []int) *value {
-	dims := v.dims()
-	permDims := make([]int, len(order))
-	for i, a := range order {
-		permDims[i] = dims[a]
-	}
-	ps := denseStrides(permDims)
-	strides := make([]int, len(dims))
-	for i, a := range order {
-		strides[a] = ps[i]
-	}
 	st := c.newStorage(inArena, v.shape.DType, v.shape.Size(), -1)
-	dst := view{st, 0, strides}
+	dst := view{st, 0, layoutStrides(v.dims(), order)}
 	c.evalInto(v, dst)
 	return &value{shape: v.shape, e: leafNode(dst, v.shape.DType)}
 }
@@ -273,8 +263,6 @@ func (c *compiler) lower(n *node) (*value, error) {
 		return c.constant(n.value), nil
 	case backends.OpTypeIota:
 		return c.constant(iotaBuffer(n.shape, n.ints[0])), nil
-	case backends.OpTypeIdentity:
-		return in[0], nil
 	case backends.OpTypeReshape, backends.OpTypeTranspose, backends.OpTypeSlice, backends.OpTypeReverse,
 		backends.OpTypeBroadcast, backends.OpTypeBroadcastInDim:
 		return c.viewOf(n, in[0]), nil
@@ -416,10 +404,8 @@ func (c *compiler) broadcastTo(v *value, shape shapes.Shape) *value {
 	}
 	inDims := v.dims()
 	axes := make([]int, len(inDims))
-	if len(inDims) > 0 {
-		for i := range axes {
-			axes[i] = i
-		}
+	for i := range axes {
+		axes[i] = i
 	}
 	e, _ := v.e.mapLeaves(func(w view) (view, bool) {
 		return w.broadcastInDim(inDims, shape.Dimensions, axes), true

@@ -39,7 +39,7 @@ type concatPart struct {
 // newConcatStep returns the one-pass step for operands that are all views, or
 // nil when an operand is computed or its block is not two-dimensional.
 func newConcatStep(out view, dims []int, axis int, in []*value) *concatStep {
-	s := &concatStep{out: out.st, outer: dims[:axis], esize: dtypeSize(out.st.dtype), shared: true}
+	s := &concatStep{out: out.st, outer: dims[:axis], esize: out.st.dtype.Size(), shared: true}
 	inner := product(dims[axis+1:])
 	s.block = dims[axis] * inner
 	pos := 0
@@ -86,7 +86,7 @@ func newConcatStep(out view, dims []int, axis int, in []*value) *concatStep {
 		pos += xd[axis] * inner
 	}
 	s.parts = mergeParts(s.parts)
-	s.tasks = min(product(s.outer[:max(len(s.outer)-1, 0)]), splitTasks(product(dims), 1<<16))
+	s.tasks = min(s.heads(), splitTasks(product(dims), 1<<16))
 	return s
 }
 

@@ -3,7 +3,6 @@ package cpu
 import (
 	"fmt"
 	"slices"
-	"unsafe"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -29,6 +28,7 @@ type dotStep struct {
 	tasks         int
 	split         int      // what tasks split: splitBatch, splitRows, splitCols or splitK
 	partial       *storage // splitK: (tasks-1)·m·n values
+	fold          foldFn   // with partial: adds a partial product into the output
 
 	// A patch operand built tile by tile (fuse.go): as op(A)'s rows or op(B)'s
 	// k rows, tileHeads head indices of im2col at a time.
@@ -72,9 +72,16 @@ func (s *dotStep) plan(c *compiler) {
 	case s.k >= 2*dotMinK:
 		s.split, s.tasks = splitK, min(s.k/dotMinK, most, max(1, maxPartial/max(1, s.m*s.n)))
 		if s.tasks > 1 {
-			s.partial = c.newStorage(inArena, s.dtype, (s.tasks-1)*s.m*s.n, -1)
+			s.newPartial(c)
 		}
 	}
+}
+
+// newPartial gives the product's tasks 1…tasks-1 partial outputs of their
+// own, summed into the output after them.
+func (s *dotStep) newPartial(c *compiler) {
+	s.partial = c.newStorage(inArena, s.dtype, (s.tasks-1)*s.m*s.n, -1)
+	s.fold, _ = foldFor(backends.OpTypeReduceSum, s.dtype)
 }
 
 // any marks a merged axis group of size ≤ 1, whose stride does not matter.
@@ -151,10 +158,7 @@ func otherAxes(r int, a, b []int) []int {
 
 // batchOffsets lists the operand's offset for each batch index.
 func batchOffsets(v view, dims, axes []int) []int {
-	bd := make([]int, len(axes))
-	for i, a := range axes {
-		bd[i] = dims[a]
-	}
+	bd := pick(dims, axes)
 	offs := make([]int, product(bd))
 	for b := range offs {
 		o, rem := v.off, b
@@ -232,13 +236,7 @@ func (c *compiler) dotGeneral(n *node, l, r *value) *value {
 		s.m, s.n = s.n, s.m
 		nb, nl := len(ax.lhsBatch), len(lCross)
 		order := slices.Concat(seq(0, nb), seq(nb+nl, len(rCross)), seq(nb, nl))
-		dims := n.shape.Dimensions
-		ps := denseStrides(pick(dims, order))
-		strides := make([]int, len(dims))
-		for i, a := range order {
-			strides[a] = ps[i]
-		}
-		out = &value{shape: n.shape, e: leafNode(view{st, 0, strides}, n.shape.DType)}
+		out = &value{shape: n.shape, e: leafNode(view{st, 0, layoutStrides(n.shape.Dimensions, order)}, n.shape.DType)}
 	}
 	s.plan(c)
 	c.steps = append(c.steps, s)
@@ -322,12 +320,7 @@ func (s *dotStep) run(st *state, w int) {
 	}
 	st.pool.run(st, w, s.tasks, s)
 	if s.partial != nil {
-		mn := s.m * s.n
-		fold, _ := foldFor(backends.OpTypeReduceSum, s.dtype)
-		for t := 1; t < s.tasks; t++ {
-			p := unsafe.Add(st.ptr[s.partial.id], (t-1)*mn*dtypeSize(s.dtype))
-			fold(st.ptr[s.out.id], mn, 0, mn, 1, p, 1, mn)
-		}
+		foldPartials(st, s.fold, st.ptr[s.out.id], s.partial, s.m*s.n, s.tasks)
 	}
 }
 
@@ -374,7 +367,7 @@ func dotTask[T float32 | float64](s *dotStep, st *state, t int, gemm gemmFn[T]) 
 		k0, k1 := t*s.k/s.tasks, (t+1)*s.k/s.tasks
 		dst := c
 		if t > 0 {
-			dst = sl[T](unsafe.Add(st.ptr[s.partial.id], (t-1)*mn*int(unsafe.Sizeof(T(0)))), mn)
+			dst = sl[T](partialAt(st, s.partial, t, mn), mn)
 		}
 		gemm(s.tA, s.tB, s.m, s.n, k1-k0, 1, a[s.aOffs[0]+at(s.tA, s.lda, 0, k0):], s.lda, b[s.bOffs[0]+at(s.tB, s.ldb, k0, 0):], s.ldb, 0, dst, s.n)
 	}

@@ -361,7 +361,7 @@ func stepString(s step) string {
 		walk(s.root)
 		return fmt.Sprintf("%s %v dst%v leaves %v", kind, s.nest.dims, s.accs[0].strides, modes)
 	case *reduceStep:
-		return fmt.Sprintf("reduce %s %v out%v split=%v", s.op, s.nest.dims, s.accs[0].strides, s.split)
+		return fmt.Sprintf("reduce %s %v out%v split=%v", s.op, s.nest.dims, s.accs[0].strides, s.partial != nil)
 	case *dotStep:
 		fused := ""
 		if s.im2col != nil {

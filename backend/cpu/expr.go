@@ -54,7 +54,7 @@ func newNest(dims []int, views []view, orderBy int) nest {
 	}
 	nt := nest{}
 	for _, v := range views {
-		nt.accs = append(nt.accs, accessor{st: v.st, off: v.off, esize: dtypeSize(v.st.dtype)})
+		nt.accs = append(nt.accs, accessor{st: v.st, off: v.off, esize: v.st.dtype.Size()})
 	}
 	for _, a := range order {
 		if dims[a] == 1 {
@@ -362,8 +362,6 @@ func copyBlock(esize int, dst unsafe.Pointer, dstOff, drs, dcs int, src unsafe.P
 	if lo < 0 || hi > srcSize {
 		panic(fmt.Errorf("block [%d, %d) outside storage of %d values", lo, hi, srcSize))
 	}
-	dlo, dhi := blockRange(dstOff, drs, dcs, rows, cols)
-	_, _ = dlo, dhi
 	switch esize {
 	case 4:
 		copy2D[uint32](dst, dstOff, drs, dcs, src, srcOff, srs, scs, rows, cols)

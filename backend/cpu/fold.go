@@ -64,7 +64,7 @@ func (c *compiler) fold(n *node, in []*value) (v *value) {
 			k.shape = x.shape.Clone()
 			k.shape.Dimensions = nil
 			k.value = newBuffer(k.shape)
-			copy(k.value.bytes(), buf.bytes()[x.e.leaf.off*dtypeSize(buf.shape.DType):])
+			copy(k.value.bytes(), buf.bytes()[x.e.leaf.off*buf.shape.DType.Size():])
 			bc, err := b.BroadcastInDim(k, x.shape, nil)
 			if err != nil {
 				return nil

@@ -1,8 +1,6 @@
 package cpu
 
 import (
-	"unsafe"
-
 	"gonum.org/v1/gonum/blas"
 )
 
@@ -124,7 +122,7 @@ func (s *dotStep) fuse(c *compiler, cs *concatStep, asA bool) {
 	if !asA && s.tasks > 1 {
 		s.tasks = min(s.tasks, max(1, maxPartial/max(1, s.m*s.n)))
 		if s.tasks > 1 {
-			s.partial = c.newStorage(inArena, s.dtype, (s.tasks-1)*s.m*s.n, -1)
+			s.newPartial(c)
 		}
 	}
 }
@@ -150,7 +148,7 @@ func fusedTask[T float32 | float64](s *dotStep, st *state, t, w int, gemm gemmFn
 	a := sl[T](st.ptr[s.lhs.id], s.lhs.size)
 	dst := c
 	if t > 0 {
-		dst = sl[T](unsafe.Add(st.ptr[s.partial.id], (t-1)*mn*int(unsafe.Sizeof(T(0)))), mn)
+		dst = sl[T](partialAt(st, s.partial, t, mn), mn)
 	}
 	for hs := h0; hs < h1; hs += s.tileHeads {
 		he := min(hs+s.tileHeads, h1)

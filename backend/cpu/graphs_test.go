@@ -53,18 +53,6 @@ func projectGraph(g *Graph, name, kind string, dt dtypes.DType) []*Node {
 	logits, newBufs := m.Forward(params, bufs, x, train)
 	loss := nn.CrossEntropy(logits, y)
 	out := []*Node{loss, ReduceAllSum(ConvertDType(nn.Correct(logits, y), dt))}
-	dot := func(a, b []*Node) *Node {
-		var s *Node
-		for i := range a {
-			t := ReduceAllSum(Mul(a[i], b[i]))
-			if s == nil {
-				s = t
-			} else {
-				s = Add(s, t)
-			}
-		}
-		return s
-	}
 	probe := func(tag string) []*Node {
 		var v []*Node
 		for i, p := range params {
@@ -82,7 +70,7 @@ func projectGraph(g *Graph, name, kind string, dt dtypes.DType) []*Node {
 			var trace *Node
 			for k := range 2 {
 				z := probe(fmt.Sprint("z", k))
-				t := dot(z, Gradient(dot(g1, z), params...))
+				t := innerProducts(z, Gradient(innerProducts(g1, z), params...))
 				if trace == nil {
 					trace = t
 				} else {
@@ -100,9 +88,42 @@ func projectGraph(g *Graph, name, kind string, dt dtypes.DType) []*Node {
 		out = append(out, newBufs...)
 	case "hvp":
 		v := probe("v")
-		out = append(out, Gradient(dot(Gradient(loss, params...), v), params...)...)
+		out = append(out, Gradient(innerProducts(Gradient(loss, params...), v), params...)...)
 	}
 	return out
+}
+
+// innerProducts is Σᵢ⟨a[i], b[i]⟩, summed in order.
+func innerProducts(a, b []*Node) *Node {
+	var s *Node
+	for i := range a {
+		t := ReduceAllSum(Mul(a[i], b[i]))
+		if s == nil {
+			s = t
+		} else {
+			s = Add(s, t)
+		}
+	}
+	return s
+}
+
+// graphArgs returns random inputs for g's parameters: labels below 10 for
+// the int32 ones, randTensor values of dtype dt for the others.
+func graphArgs(g *Graph, rng *rand.Rand, dt dtypes.DType) []any {
+	var args []any
+	for h := range g.NumParameters() {
+		p := g.GetParameterByHandle(ParameterHandle(h))
+		if p.DType() == dtypes.Int32 {
+			y := make([]int32, p.Shape().Size())
+			for j := range y {
+				y[j] = int32(rng.IntN(10))
+			}
+			args = append(args, tensors.FromFlatDataAndDimensions(y, p.Shape().Dimensions...))
+			continue
+		}
+		args = append(args, randTensor(rng, dt, p.Shape().Dimensions))
+	}
+	return args
 }
 
 // TestProjectGraphOps lists the operations of the project's graphs (forward,
@@ -186,21 +207,7 @@ func TestDeterminism(t *testing.T) {
 			g := NewGraph(b, kind)
 			outs := projectGraphBatch(g, kind, 64)
 			g.Compile(outs...)
-			rng := rand.New(rand.NewPCG(9, 9))
-			var args []any
-			for i := range g.NumParameters() {
-				p := g.GetParameterByHandle(ParameterHandle(i))
-				if p.DType() == dtypes.Int32 {
-					y := make([]int32, p.Shape().Size())
-					for j := range y {
-						y[j] = int32(rng.IntN(10))
-					}
-					args = append(args, tensors.FromFlatDataAndDimensions(y, p.Shape().Dimensions...))
-					continue
-				}
-				args = append(args, randTensor(rng, dtypes.Float32, p.Shape().Dimensions))
-			}
-			res := g.Run(args...)
+			res := g.Run(graphArgs(g, rand.New(rand.NewPCG(9, 9)), dtypes.Float32)...)
 			var got [][]float64
 			for _, r := range res {
 				got = append(got, values(r))
@@ -211,7 +218,7 @@ func TestDeterminism(t *testing.T) {
 				continue
 			}
 			for i := range got {
-				if !bitsEqual(tensors.FromFlatDataAndDimensions(got[i], len(got[i])), tensors.FromFlatDataAndDimensions(ref[i], len(ref[i]))) {
+				if !sameBits(got[i], ref[i]) {
 					t.Errorf("%s: output %d differs between runs or numbers of workers (%s)", kind, i, cfg)
 				}
 			}
@@ -242,16 +249,11 @@ func projectGraphBatchDType(g *Graph, kind string, batch int, dt dtypes.DType) [
 	if kind == "sgd" {
 		return append([]*Node{loss}, grads...)
 	}
-	var dot *Node
+	vs := make([]*Node, len(grads))
 	for i, gr := range grads {
-		d := ReduceAllSum(Mul(gr, Parameter(g, fmt.Sprint("v", i), gr.Shape())))
-		if dot == nil {
-			dot = d
-		} else {
-			dot = Add(dot, d)
-		}
+		vs[i] = Parameter(g, fmt.Sprint("v", i), gr.Shape())
 	}
-	return Gradient(dot, params...)
+	return Gradient(innerProducts(grads, vs), params...)
 }
 
 // TestDonation checks that an element-wise update of a donated input is
@@ -352,21 +354,7 @@ func TestFusedIm2col(t *testing.T) {
 		for i, cfg := range []string{"go:ops_sequential", "cpu"} {
 			g := NewGraph(bs[cfg], kind)
 			g.Compile(projectGraphBatchDType(g, kind, 64, dtypes.Float64)...)
-			rng := rand.New(rand.NewPCG(5, 5))
-			var args []any
-			for h := range g.NumParameters() {
-				p := g.GetParameterByHandle(ParameterHandle(h))
-				if p.DType() == dtypes.Int32 {
-					y := make([]int32, p.Shape().Size())
-					for j := range y {
-						y[j] = int32(rng.IntN(10))
-					}
-					args = append(args, tensors.FromFlatDataAndDimensions(y, p.Shape().Dimensions...))
-					continue
-				}
-				args = append(args, randTensor(rng, dtypes.Float64, p.Shape().Dimensions))
-			}
-			for _, r := range g.Run(args...) {
+			for _, r := range g.Run(graphArgs(g, rand.New(rand.NewPCG(5, 5)), dtypes.Float64)...) {
 				outs[i] = append(outs[i], values(r))
 			}
 			g.Finalize()

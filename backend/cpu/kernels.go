@@ -160,7 +160,7 @@ func binarySupported(op backends.OpType, dt dtypes.DType) bool { return binaryKe
 // whereKernel selects b where a (bool) holds, else c, without branches (the
 // condition of a ReLU or a max-pool is unpredictable).
 func whereKernel(dt dtypes.DType) kfn {
-	switch dtypeSize(dt) {
+	switch dt.Size() {
 	case 1:
 		return kWhere[uint8]
 	case 4:
@@ -176,7 +176,7 @@ func clampKernel(dt dtypes.DType) kfn {
 
 // copyKernel copies n values of dt.
 func copyKernel(dt dtypes.DType) kfn {
-	switch dtypeSize(dt) {
+	switch dt.Size() {
 	case 1:
 		return kCopy[uint8]
 	case 4:

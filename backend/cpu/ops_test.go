@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/simplego"
@@ -42,11 +44,7 @@ type opCase struct {
 }
 
 func randTensor(rng *rand.Rand, dt dtypes.DType, dims []int) *tensors.Tensor {
-	n := 1
-	for _, d := range dims {
-		n *= d
-	}
-	v := make([]float64, n)
+	v := make([]float64, product(dims))
 	for i := range v {
 		v[i] = math.Round(rng.NormFloat64()*64) / 32 // some ties, exact in float32
 	}
@@ -134,8 +132,10 @@ func relErr(a, b []float64) float64 {
 	return num / max(den, 1e-300)
 }
 
-func bitsEqual(a, b *tensors.Tensor) bool {
-	x, y := values(a), values(b)
+func bitsEqual(a, b *tensors.Tensor) bool { return sameBits(values(a), values(b)) }
+
+// sameBits reports whether x and y hold the same float64s, bit for bit.
+func sameBits(x, y []float64) bool {
 	if len(x) != len(y) {
 		return false
 	}
@@ -394,7 +394,7 @@ func TestPadReverse(t *testing.T) {
 		return Pad(in[0], Scalar(in[0].Graph(), dtypes.Float32, 9), backends.PadAxis{Start: 1}, backends.PadAxis{End: 1, Interior: 1})
 	}, []*tensors.Tensor{x})
 	want := []float64{9, 9, 9, 9, 9, 9, 1, 9, 2, 9, 3, 9, 4, 9, 5, 9, 6, 9}
-	if relErr(values(got), want) != 0 || !slices2Equal(got.Shape().Dimensions, []int{3, 6}) {
+	if relErr(values(got), want) != 0 || !slices.Equal(got.Shape().Dimensions, []int{3, 6}) {
 		t.Errorf("Pad = %v %v, want [3 6] %v", got.Shape(), values(got), want)
 	}
 	got = run(t, b, func(in []*Node) *Node { return Add(Reverse(in[0], 1), Reverse(in[0], 0, 1)) }, []*tensors.Tensor{x})
@@ -403,8 +403,6 @@ func TestPadReverse(t *testing.T) {
 		t.Errorf("Reverse sums = %v, want %v", values(got), want)
 	}
 }
-
-func slices2Equal(a, b []int) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 
 // TestUnsupported checks that an operation outside the supported set fails
 // when the graph is built, with a one-line error naming it.
@@ -427,9 +425,14 @@ func TestUnsupported(t *testing.T) {
 }
 
 // TestVecLoops checks the vectorised float loops of vec.go against the plain
-// Go ones: exactly for element-wise operations (NaN where an operand is NaN
-// for Max), closely for sums (another order).
+// kernels of kernels.go: exactly for element-wise operations (NaN where an
+// operand is NaN for Max), closely for sums (another order).
 func TestVecLoops(t *testing.T) {
+	plain := func(k kfn) func(d, a, b []float32) {
+		return func(d, a, b []float32) {
+			k(unsafe.Pointer(unsafe.SliceData(d)), unsafe.Pointer(unsafe.SliceData(a)), unsafe.Pointer(unsafe.SliceData(b)), nil, len(d))
+		}
+	}
 	rng := rand.New(rand.NewPCG(8, 8))
 	for _, n := range []int{0, 1, 7, 8, 31, 1000} {
 		x, y := make([]float32, n), make([]float32, n)
@@ -440,8 +443,8 @@ func TestVecLoops(t *testing.T) {
 			x[3] = float32(math.NaN())
 		}
 		for name, f := range map[string][2]func(d, a, b []float32){
-			"add": {addF32, goAdd[float32]}, "sub": {subF32, goSub[float32]}, "mul": {mulF32, goMul[float32]},
-			"div": {divF32, goDiv[float32]}, "max": {maxF32, goMax[float32]},
+			"add": {addF32, plain(kAdd[float32])}, "sub": {subF32, plain(kSub[float32])}, "mul": {mulF32, plain(kMul[float32])},
+			"div": {divF32, plain(kDiv[float32])}, "max": {maxF32, plain(kMax[float32])},
 		} {
 			got, want := make([]float32, n), make([]float32, n)
 			f[0](got, x, y)
@@ -455,7 +458,11 @@ func TestVecLoops(t *testing.T) {
 		if n > 3 {
 			x[3] = 1
 		}
-		if s, w := float64(sumF32(x)), float64(goSum(x)); !(math.Abs(s-w) <= 1e-4*(1+math.Abs(w))) {
+		var plainSum float32
+		for _, v := range x {
+			plainSum += v
+		}
+		if s, w := float64(sumF32(x)), float64(plainSum); !(math.Abs(s-w) <= 1e-4*(1+math.Abs(w))) {
 			t.Errorf("sum n=%d: %v, want %v", n, s, w)
 		}
 	}

@@ -34,18 +34,6 @@ func TestProfileSteps(t *testing.T) {
 	if what != "sgd" && what != "htr" && what != "fwd" {
 		batch = 100
 	}
-	dot := func(a, b []*Node) *Node {
-		var s *Node
-		for i := range a {
-			t := ReduceAllSum(Mul(a[i], b[i]))
-			if s == nil {
-				s = t
-			} else {
-				s = Add(s, t)
-			}
-		}
-		return s
-	}
 	exec, err := NewExec(b, func(in []*Node) []*Node {
 		params, x, y := in[:np], in[np], in[np+1]
 		logits, _ := m.Forward(params, nil, x, what == "sgd" || what == "htr")
@@ -55,7 +43,7 @@ func TestProfileSteps(t *testing.T) {
 			var trace *Node
 			for k := range 10 {
 				z := in[np+2+k*np : np+2+(k+1)*np]
-				t := dot(z, Gradient(dot(g, z), params...))
+				t := innerProducts(z, Gradient(innerProducts(g, z), params...))
 				if trace == nil {
 					trace = t
 				} else {
@@ -85,17 +73,7 @@ func TestProfileSteps(t *testing.T) {
 			i := m.ParamIndex(name)
 			wrt, vs = params[i:i+1], vs[i:i+1]
 		}
-		g := Gradient(loss, wrt...)
-		var dot *Node
-		for i, gi := range g {
-			d := ReduceAllSum(Mul(gi, vs[i]))
-			if dot == nil {
-				dot = d
-			} else {
-				dot = Add(dot, d)
-			}
-		}
-		return Gradient(dot, wrt...)
+		return Gradient(innerProducts(Gradient(loss, wrt...), vs), wrt...)
 	})
 	if err != nil {
 		t.Fatal(err)

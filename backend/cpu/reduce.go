@@ -25,11 +25,9 @@ import (
 type reduceStep struct {
 	*prog
 	op      backends.OpType
-	dtype   dtypes.DType
 	out     *storage
-	partial *storage // (tasks-1)·out.size values when split
+	partial *storage // (tasks-1)·out.size values when the tasks split a reduced axis, else nil
 	tasks   int
-	split   bool
 	fold    foldFn
 	fill    func(p unsafe.Pointer, n int)
 }
@@ -61,7 +59,7 @@ func (c *compiler) reduce(n *node, v *value) *value {
 	views := leavesOf(v.e, []view{ov})
 	nt := newNest(dims, views, 1)
 	p := newProg(v.e, nt, 1)
-	s := &reduceStep{prog: p, op: n.op, dtype: n.shape.DType, out: st}
+	s := &reduceStep{prog: p, op: n.op, out: st}
 	s.fold, s.fill = foldFor(n.op, n.shape.DType)
 	if s.fold == nil {
 		panic(fmt.Errorf("no %s for %s", n.op, n.shape.DType))
@@ -69,12 +67,9 @@ func (c *compiler) reduce(n *node, v *value) *value {
 	g, _ := p.groups()
 	s.tasks = min(g, splitTasks(p.work, 1<<15))
 	if p.accs[0].strides[0] == 0 && s.tasks > 1 {
-		s.split = true
 		s.tasks = max(1, min(s.tasks, maxPartial/max(1, st.size)))
 		if s.tasks > 1 {
 			s.partial = c.newStorage(inArena, n.shape.DType, (s.tasks-1)*st.size, -1)
-		} else {
-			s.split = false
 		}
 	}
 	c.steps = append(c.steps, s)
@@ -96,13 +91,22 @@ func (s *reduceStep) run(st *state, w int) {
 	out := st.ptr[s.out.id]
 	s.fill(out, s.out.size)
 	st.pool.run(st, w, s.tasks, s)
-	if s.split {
-		es := dtypeSize(s.dtype)
-		for t := 1; t < s.tasks; t++ {
-			p := unsafe.Add(st.ptr[s.partial.id], (t-1)*s.out.size*es)
-			// Fold partial t as one block of values, element by element.
-			s.fold(out, s.out.size, 0, s.out.size, 1, p, 1, s.out.size)
-		}
+	if s.partial != nil {
+		foldPartials(st, s.fold, out, s.partial, s.out.size, s.tasks)
+	}
+}
+
+// partialAt is the partial output of task t ≥ 1 in partial, whose tasks
+// 1…tasks-1 each have size values.
+func partialAt(st *state, partial *storage, t, size int) unsafe.Pointer {
+	return unsafe.Add(st.ptr[partial.id], (t-1)*size*partial.dtype.Size())
+}
+
+// foldPartials folds the partial outputs of tasks 1…tasks-1 into out (size
+// values), in task order, each as one block of values, element by element.
+func foldPartials(st *state, fold foldFn, out unsafe.Pointer, partial *storage, size, tasks int) {
+	for t := 1; t < tasks; t++ {
+		fold(out, size, 0, size, 1, partialAt(st, partial, t, size), 1, size)
 	}
 }
 
@@ -110,8 +114,8 @@ func (s *reduceStep) task(st *state, t, w int) {
 	c := ctx{st: st, regs: st.regs(w), offs: st.offs(w, len(s.accs))}
 	s.fillInvariants(&c)
 	out := st.ptr[s.out.id]
-	if s.split && t > 0 {
-		out = unsafe.Add(st.ptr[s.partial.id], (t-1)*s.out.size*dtypeSize(s.dtype))
+	if s.partial != nil && t > 0 {
+		out = partialAt(st, s.partial, t, s.out.size)
 		s.fill(out, s.out.size)
 	}
 	oa := &s.accs[0]

@@ -30,7 +30,7 @@ type storage struct {
 	first, last int
 }
 
-func (s *storage) bytes() int { return s.size * dtypeSize(s.dtype) }
+func (s *storage) bytes() int { return s.size * s.dtype.Size() }
 
 // view is an affine view of a storage: the value at multi-index i (over the
 // view's own dimensions) is at element off + Σ i[d]·strides[d]. Strides may be
@@ -50,6 +50,17 @@ func denseStrides(dims []int) []int {
 		acc *= dims[i]
 	}
 	return s
+}
+
+// layoutStrides are the strides of a view of dims onto a dense storage that
+// holds the axes in the given order (a permutation, outermost first).
+func layoutStrides(dims, order []int) []int {
+	ps := denseStrides(pick(dims, order))
+	strides := make([]int, len(dims))
+	for i, a := range order {
+		strides[a] = ps[i]
+	}
+	return strides
 }
 
 // isDense reports whether v is the whole of its storage in row-major order
