@@ -110,7 +110,7 @@ func (c *compiler) newStorage(kind storageKind, dt dtypes.DType, size, index int
 	return s
 }
 
-// denseValue is a fresh storage for shape and its dense leaf.
+// newDense returns a fresh storage for shape and its dense leaf.
 func (c *compiler) newDense(shape shapes.Shape) (*value, *storage) {
 	st := c.newStorage(inArena, shape.DType, shape.Size(), -1)
 	return &value{shape: shape, e: leafNode(view{st, 0, denseStrides(shape.Dimensions)}, shape.DType)}, st

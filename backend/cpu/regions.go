@@ -32,7 +32,7 @@ type term struct {
 // maxTerms bounds the terms of one value; beyond, it is materialised.
 const maxTerms = 64
 
-// zeroScalar returns a constant 0 of dt as a value broadcast to shape.
+// zeroValue returns a constant 0 of shape's dtype, broadcast to shape.
 func (c *compiler) zeroValue(shape shapes.Shape) *value {
 	if c.zeros == nil {
 		c.zeros = map[dtypes.DType]*value{}
