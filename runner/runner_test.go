@@ -3,7 +3,6 @@ package runner
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -807,12 +806,7 @@ func TestRunDirNotDigested(t *testing.T) {
 	f.reg.Register(wallTimes)
 	src := "stages:\n  w: {kind: walltimes}\n"
 	first := resultOf(t, f.run(src, nil), "w")
-	var info map[string]any
-	data, err := os.ReadFile(filepath.Join(first.Dir, artifacts.RunDirName, RunInfoFile))
-	if err != nil || json.Unmarshal(data, &info) != nil {
-		t.Fatalf("run.json: %v\n%s", err, data)
-	}
-	if info["stage"] != "w" || info["kind"] != "walltimes" || info["key"] != string(first.Key) || info["executor"] != "local" || info["note"] == nil {
+	if info := runInfo(t, first.Dir); info["stage"] != "w" || info["kind"] != "walltimes" || info["key"] != string(first.Key) || info["executor"] != "local" || info["note"] == nil {
 		t.Errorf("run.json: %v", info)
 	}
 	forced := resultOf(t, f.run(src, func(o *Options) { o.Force = []string{"w"} }), "w")

@@ -473,10 +473,10 @@ stages:
 `
 
 // digests returns the artifact digest of every stage of spec, as `runner
-// show` prints it.
-func (w *workdir) digests(spec string) map[string]string {
+// show SPEC ARGS...` prints it (ARGS: --set name=value, say).
+func (w *workdir) digests(spec string, args ...string) map[string]string {
 	w.t.Helper()
-	out, errOut, code := w.runner("show", spec)
+	out, errOut, code := w.runner(append([]string{"show", spec}, args...)...)
 	if code != 0 {
 		w.t.Fatalf("show: %d %s", code, errOut)
 	}

@@ -47,16 +47,17 @@ func runLayers(c *cli, args []string) int {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARAM\tSHAPE\tSIZE\tLAYER\tUSED BY")
 	total := 0
-	for _, e := range m.Params() {
+	params, layers := m.Params(), m.Layers()
+	for _, e := range params {
 		layer := ""
-		if slices.Contains(m.Layers(), e.Name) {
+		if slices.Contains(layers, e.Name) {
 			layer = "layer"
 		}
 		fmt.Fprintf(tw, "%s\t%v\t%d\t%s\t%s\n", e.Name, e.Shape, e.Size(), layer, strings.Join(m.Uses(e.Name), ", "))
 		total += e.Size()
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "%d parameters in %d tensors; lanczos layer: full, or any PARAM above\n", total, len(m.Params()))
+	fmt.Fprintf(w, "%d parameters in %d tensors; lanczos layer: full, or any PARAM above\n", total, len(params))
 	if bufs := m.Buffers(); len(bufs) > 0 {
 		var names []string
 		for _, e := range bufs {

@@ -18,22 +18,6 @@ stages:
   s: {kind: sum, needs: {in: c}}
 `
 
-// digestsWith returns the digests of spec r's stages under a --set.
-func (w *workdir) digestsWith(set string) map[string]string {
-	w.t.Helper()
-	out, errOut, code := w.runner("show", "r.yaml", "--set", set)
-	if code != 0 {
-		w.t.Fatalf("show: %d %s", code, errOut)
-	}
-	d := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if f := strings.Fields(line); len(f) == 2 {
-			d[f[0]] = filepath.Base(f[1])
-		}
-	}
-	return d
-}
-
 // chunkCounts reads what the chunks stage of spec r recorded in its
 // run/run.json: chunks reused from a cached artifact and computed.
 func (w *workdir) chunkCounts() (reused, computed int, prior map[string]any) {
@@ -67,7 +51,7 @@ func TestReuseExtendsAndDerives(t *testing.T) {
 		if out, errOut, code := clean.runner("run", "r.yaml", "--set", "n="+n); code != 0 {
 			t.Fatalf("clean run n=%s: %s%s", n, out, errOut)
 		}
-		want[n] = clean.digestsWith("n=" + n)
+		want[n] = clean.digests("r.yaml", "--set", "n="+n)
 	}
 
 	w := newWorkdir(t)
@@ -103,7 +87,7 @@ func TestReuseExtendsAndDerives(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "extends cached run of 4 chunks by 4") {
 		t.Fatalf("run after the kill: %d\n%s%s", code, out, errOut)
 	}
-	if got := w.digestsWith("n=8"); got["c"] != want["8"]["c"] || got["s"] != want["8"]["s"] || got["c"] == "" {
+	if got := w.digests("r.yaml", "--set", "n=8"); got["c"] != want["8"]["c"] || got["s"] != want["8"]["s"] || got["c"] == "" {
 		t.Errorf("extended after a kill: digests %v, from nothing %v", got, want["8"])
 	}
 	reused, computed, prior := w.chunkCounts()
@@ -116,7 +100,7 @@ func TestReuseExtendsAndDerives(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "derived from cached run of") {
 		t.Fatalf("n=2: %d\n%s%s", code, out, errOut)
 	}
-	if got := w.digestsWith("n=2"); got["c"] != want["2"]["c"] || got["c"] == "" {
+	if got := w.digests("r.yaml", "--set", "n=2"); got["c"] != want["2"]["c"] || got["c"] == "" {
 		t.Errorf("derived: digest %s, from nothing %s", got["c"], want["2"]["c"])
 	}
 	if reused, computed, _ := w.chunkCounts(); reused != 2 || computed != 0 {

@@ -148,23 +148,22 @@ func runChunks(ctx context.Context, e *stage.Env) error {
 			reused++
 			continue
 		}
+		saved := ""
 		if e.Scratch != "" {
-			saved := filepath.Join(e.Scratch, fmt.Sprintf("chunk-%04d", i))
+			saved = filepath.Join(e.Scratch, fmt.Sprintf("chunk-%04d", i))
 			if b, err := os.ReadFile(saved); err == nil {
 				data.Write(b) // completed by an earlier, interrupted run
 				continue
 			}
-			computed++
-			if err := sleep(ctx, e, time.Duration(p.Int("sleep_ms"))*time.Millisecond); err != nil {
-				return err
-			}
+		}
+		if err := sleep(ctx, e, time.Duration(p.Int("sleep_ms"))*time.Millisecond); err != nil {
+			return err
+		}
+		computed++
+		if saved != "" {
 			if err := atomicfile.WriteFile(saved, []byte(chunk), 0o666); err != nil {
 				return err
 			}
-		} else if err := sleep(ctx, e, time.Duration(p.Int("sleep_ms"))*time.Millisecond); err != nil {
-			return err
-		} else {
-			computed++
 		}
 		data.WriteString(chunk)
 		fmt.Fprintf(&times, "%d %s\n", i, time.Now().Format(time.RFC3339Nano))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -627,7 +628,7 @@ func (f *follower) resubmit(ctx context.Context, l look) (runner.TaskResult, boo
 	if !fresh {
 		attempt = c.attempt + 1
 		exclude = c.exclude
-		if f.node != "" && !contains(exclude, f.node) {
+		if f.node != "" && !slices.Contains(exclude, f.node) {
 			exclude = append(append([]string(nil), exclude...), f.node)
 		}
 	}
@@ -642,15 +643,6 @@ func (f *follower) resubmit(ctx context.Context, l look) (runner.TaskResult, boo
 	f.c, f.node, f.reason = nc, "", ""
 	f.st = followState{attempt: nc.attempt}
 	return runner.TaskResult{}, false
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // resubmit submits t again after c's job ended without its result, under
@@ -828,7 +820,7 @@ func (x *Executor) overheads() string {
 		seen = append(seen, t.seen.Sub(t.ended).Seconds())
 	}
 	return fmt.Sprintf("%s: %d jobs; submit→start median %.1f s (max %.1f s), end→seen median %.1f s (max %.1f s), %d queue queries",
-		x.q.Name(), len(ts), median(start), maxOf(start), median(seen), maxOf(seen), x.tr.queries())
+		x.q.Name(), len(ts), median(start), slices.Max(start), median(seen), slices.Max(seen), x.tr.queries())
 }
 
 func median(xs []float64) float64 {
@@ -838,12 +830,4 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func maxOf(xs []float64) float64 {
-	m := xs[0]
-	for _, x := range xs[1:] {
-		m = max(m, x)
-	}
-	return m
 }

@@ -158,25 +158,22 @@ func (t *tracker) loop() {
 			continue // until the next job wakes us
 		}
 		changed, unsettled, err := t.poll(ws)
-		switch {
-		case err != nil:
+		if err != nil {
 			failures++
 			if failures == 1 || failures%10 == 0 {
 				t.x.opts.Note(fmt.Sprintf("%s: warning: querying the queue failed (%d in a row; retrying): %v", t.x.q.Name(), failures, err))
 			}
 			interval = min(2*interval, t.x.opts.Poll)
-		case changed || unsettled:
+		} else {
 			if failures > 0 {
 				t.x.opts.Note(fmt.Sprintf("%s: the queue answers again", t.x.q.Name()))
 			}
 			failures = 0
-			interval = minPoll
-		default:
-			if failures > 0 {
-				t.x.opts.Note(fmt.Sprintf("%s: the queue answers again", t.x.q.Name()))
+			if changed || unsettled {
+				interval = minPoll
+			} else {
+				interval = min(interval*3/2, t.x.opts.Poll)
 			}
-			failures = 0
-			interval = min(interval*3/2, t.x.opts.Poll)
 		}
 		timer.Reset(interval)
 		next, armed = time.Now().Add(interval), true

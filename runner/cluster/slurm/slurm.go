@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -163,20 +164,11 @@ func (q *Queue) Check(ctx context.Context, rules []pipelines.ResourceRule, overr
 		return nil // sbatch will say
 	}
 	for p, where := range want {
-		if !contains(have, p) {
+		if !slices.Contains(have, p) {
 			return fmt.Errorf("%s: slurm has no partition %q (it has %s)", where, p, strings.Join(have, ", "))
 		}
 	}
 	return nil
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // run runs a Slurm command and returns its standard output. A failure is
