@@ -195,14 +195,14 @@ func shifted(p [][]float64, j int, eps float64) [][]float64 {
 	return out
 }
 
-// assemble forms the matrix of op column by column, four products per
+// assemble forms the matrix of op column by column, per products per
 // call when op batches.
-func assemble(t *testing.T, op Operator) *mat.Dense {
+func assemble(t *testing.T, op Operator, per int) *mat.Dense {
 	t.Helper()
 	n := op.Dim()
 	a := mat.NewDense(n, n, nil)
-	for lo := 0; lo < n; lo += 4 {
-		hi := min(lo+4, n)
+	for lo := 0; lo < n; lo += per {
+		hi := min(lo+per, n)
 		var src, dst [][]float64
 		for j := lo; j < hi; j++ {
 			e := make([]float64, n)
@@ -303,7 +303,7 @@ func TestHessianAgainstFiniteDifferences(t *testing.T) {
 			}
 
 			// The Hessian against differences of gradients.
-			hm := assemble(t, h.Operator(0))
+			hm := assemble(t, h.Operator(0), 4)
 			const eps = 1e-6
 			fd := mat.NewDense(n, n, nil)
 			for j := range n {
@@ -326,7 +326,7 @@ func TestHessianAgainstFiniteDifferences(t *testing.T) {
 			off := 0
 			worst := 0.0
 			for i := range c.Values {
-				b := assemble(t, h.Operator(1+i))
+				b := assemble(t, h.Operator(1+i), 4)
 				size := b.RawMatrix().Rows
 				block := hm.Slice(off, off+size, off, off+size)
 				e := relDiff(b, block)
@@ -717,7 +717,7 @@ func TestLinearSoftmaxClosedForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	got := assemble(t, h.Operator(0))
+	got := assemble(t, h.Operator(0), 4)
 
 	p := flatValues(c)
 	dim := k*in + k

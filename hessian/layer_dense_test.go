@@ -37,20 +37,7 @@ func TestLeNetLayerTopKAgainstDense(t *testing.T) {
 	}
 
 	// Columns H e_j, six products a pass (150 = 25·6: one compiled shape).
-	a := mat.NewDense(n, n, nil)
-	for lo := 0; lo < n; lo += 6 {
-		src, dst := make([][]float64, 6), make([][]float64, 6)
-		for k := range src {
-			src[k], dst[k] = make([]float64, n), make([]float64, n)
-			src[k][lo+k] = 1
-		}
-		if err := op.ApplyBatch(context.Background(), dst, src); err != nil {
-			t.Fatal(err)
-		}
-		for k := range dst {
-			a.SetCol(lo+k, dst[k])
-		}
-	}
+	a := assemble(t, op, 6)
 	if e := relDiff(a.T(), a); !(e <= 1e-12) {
 		t.Errorf("assembled Hessian is not symmetric: ‖A−Aᵀ‖/‖A‖ = %.2g", e)
 	}

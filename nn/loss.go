@@ -18,12 +18,7 @@ func CrossEntropy(logits, labels *Node) *Node {
 
 // crossEntropyPerExample returns the per-example losses [N].
 func crossEntropyPerExample(logits, labels *Node) *Node {
-	if logits.Rank() != 2 || labels.Rank() != 1 || labels.Shape().Dimensions[0] != logits.Shape().Dimensions[0] {
-		panic(fmt.Errorf("nn.CrossEntropy: want logits [N,K] and labels [N], got %s and %s", logits.Shape(), labels.Shape()))
-	}
-	if !labels.DType().IsInt() {
-		panic(fmt.Errorf("nn.CrossEntropy: labels must be integers, got %s", labels.DType()))
-	}
+	checkLabeled("nn.CrossEntropy", "logits", logits, labels)
 	k := logits.Shape().Dimensions[1]
 	m := StopGradient(ReduceMax(logits, 1))
 	z := Sub(logits, BroadcastToShape(InsertAxes(m, 1), logits.Shape()))
@@ -32,17 +27,23 @@ func crossEntropyPerExample(logits, labels *Node) *Node {
 	return Sub(lse, picked)
 }
 
+// checkLabeled panics unless out is [N, K] and labels are N integers:
+// the arguments of a loss fn whose first argument is named what.
+func checkLabeled(fn, what string, out, labels *Node) {
+	if out.Rank() != 2 || labels.Rank() != 1 || labels.Shape().Dimensions[0] != out.Shape().Dimensions[0] {
+		panic(fmt.Errorf("%s: want %s [N,K] and labels [N], got %s and %s", fn, what, out.Shape(), labels.Shape()))
+	}
+	if !labels.DType().IsInt() {
+		panic(fmt.Errorf("%s: labels must be integers, got %s", fn, labels.DType()))
+	}
+}
+
 // MeanSquaredError is the mean squared difference between outputs [N, K]
 // and the one-hot encoding of integer labels [N], averaged over all N·K
 // elements: PyTorch's MSELoss (reduction "mean") against
 // one_hot(labels, K), the loss of regression-style classifiers.
 func MeanSquaredError(outputs, labels *Node) *Node {
-	if outputs.Rank() != 2 || labels.Rank() != 1 || labels.Shape().Dimensions[0] != outputs.Shape().Dimensions[0] {
-		panic(fmt.Errorf("nn.MeanSquaredError: want outputs [N,K] and labels [N], got %s and %s", outputs.Shape(), labels.Shape()))
-	}
-	if !labels.DType().IsInt() {
-		panic(fmt.Errorf("nn.MeanSquaredError: labels must be integers, got %s", labels.DType()))
-	}
+	checkLabeled("nn.MeanSquaredError", "outputs", outputs, labels)
 	d := Sub(outputs, OneHot(labels, outputs.Shape().Dimensions[1], outputs.DType()))
 	return ReduceAllMean(Mul(d, d))
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's idiom.
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/hessian-spectra/runner/nn"
 )
@@ -329,17 +328,7 @@ func opAveragePool(b *builder, n *graphNode, in []*value) []*value {
 	if uniform {
 		y = DivScalar(y, div[0])
 	} else {
-		var dt *tensors.Tensor
-		if x.DType() == dtypes.Float32 {
-			f := make([]float32, len(div))
-			for i, v := range div {
-				f[i] = float32(v)
-			}
-			dt = tensors.FromFlatDataAndDimensions(f, 1, ho, wo, 1)
-		} else {
-			dt = tensors.FromFlatDataAndDimensions(slices.Clone(div), 1, ho, wo, 1)
-		}
-		y = Div(y, BroadcastToShape(ConstTensor(x.Graph(), dt), y.Shape()))
+		y = Div(y, BroadcastToShape(b.constant(floatTensor([]int{1, ho, wo, 1}, div)), y.Shape()))
 	}
 	return []*value{back(y)}
 }

@@ -329,17 +329,7 @@ func (m *Model) generatedNames() []string {
 }
 
 // isParam reports whether name is a trainable parameter.
-func (m *Model) isParam(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, j := range m.params {
-		if m.state[j].Name == name {
-			return true
-		}
-	}
-	return false
-}
+func (m *Model) isParam(name string) bool { return name != "" && m.ParamIndex(name) >= 0 }
 
 // checkOps fails, naming every op without a conversion, when the graph has
 // any.

@@ -418,16 +418,25 @@ func broadcastApply(n *graphNode, a, c *Node, f func(a, c *Node) *Node) *Node {
 		n.fail("%v", err)
 	}
 	expand := func(x *Node) *Node {
-		if x.Rank() == 0 || slices.Equal(x.Shape().Dimensions, out) {
+		if x.Rank() == 0 {
 			return x
 		}
-		d := x.Shape().Dimensions
-		if len(d) < len(out) {
-			x = Reshape(x, slices.Concat(make1s(len(out)-len(d)), d)...)
-		}
-		return BroadcastToShape(x, shapes.Make(x.DType(), out...))
+		return broadcastTo(x, out)
 	}
 	return f(expand(a), expand(c))
+}
+
+// broadcastTo broadcasts x numpy-style to the dimensions out: its axes
+// aligned on the right (leading size-1 axes added), its size-1 axes
+// repeated.
+func broadcastTo(x *Node, out []int) *Node {
+	if d := x.Shape().Dimensions; len(d) < len(out) {
+		x = Reshape(x, slices.Concat(make1s(len(out)-len(d)), d)...)
+	}
+	if !slices.Equal(x.Shape().Dimensions, out) {
+		x = BroadcastToShape(x, shapes.Make(x.DType(), out...))
+	}
+	return x
 }
 
 // firstMax is max(a, b) whose derivative goes to a on ties.
@@ -508,15 +517,7 @@ func opWhere(b *builder, n *graphNode, in []*value) []*value {
 	if err != nil {
 		n.fail("%v", err)
 	}
-	to := func(v *Node) *Node {
-		if slices.Equal(v.Shape().Dimensions, out) {
-			return v
-		}
-		d := v.Shape().Dimensions
-		v = Reshape(v, slices.Concat(make1s(len(out)-len(d)), d)...)
-		return BroadcastToShape(v, shapes.Make(v.DType(), out...))
-	}
-	return []*value{{node: Where(to(cond), to(x), to(y))}}
+	return []*value{{node: Where(broadcastTo(cond, out), broadcastTo(x, out), broadcastTo(y, out))}}
 }
 
 // opGemm is α·A'·B' + β·C, A' and B' optionally transposed: one DotGeneral
@@ -584,13 +585,7 @@ func opMatMul(b *builder, n *graphNode, in []*value) []*value {
 		to := func(x *Node) *Node {
 			d := x.Shape().Dimensions
 			want := slices.Concat(batch, d[len(d)-2:])
-			if len(d) < len(want) {
-				x = Reshape(x, slices.Concat(make1s(len(want)-len(d)), d)...)
-			}
-			if !slices.Equal(x.Shape().Dimensions, want) {
-				x = BroadcastToShape(x, shapes.Make(x.DType(), want...))
-			}
-			return Reshape(x, sizeOf(batch), want[nb], want[nb+1])
+			return Reshape(broadcastTo(x, want), sizeOf(batch), want[nb], want[nb+1])
 		}
 		y = DotGeneral(to(a), []int{2}, []int{0}, to(c), []int{1}, []int{0})
 		y = Reshape(y, slices.Concat(batch, []int{da[len(da)-2], dc[len(dc)-1]})...)
@@ -1139,14 +1134,7 @@ func opExpand(b *builder, n *graphNode, in []*value) []*value {
 	if err != nil {
 		n.fail("%v", err)
 	}
-	d := x.Shape().Dimensions
-	if len(d) < len(out) {
-		x = Reshape(x, slices.Concat(make1s(len(out)-len(d)), d)...)
-	}
-	if !slices.Equal(x.Shape().Dimensions, out) {
-		x = BroadcastToShape(x, shapes.Make(x.DType(), out...))
-	}
-	return []*value{{node: x}}
+	return []*value{{node: broadcastTo(x, out)}}
 }
 
 // opPad pads with a constant (mode "constant" only) by concatenation, as

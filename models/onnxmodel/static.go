@@ -84,13 +84,27 @@ func mapIndex(shape []int, fn func(flat int, idx []int)) {
 	}
 }
 
+// remapStatic returns the tensor of t's dtype and the given shape whose
+// element at each multi-index idx is t's element at flat offset at(idx):
+// the data movement of the static Gather, Slice and Transpose.
+func remapStatic(t *tensor, shape []int, at func(idx []int) int) *tensor {
+	out := &tensor{dtype: t.dtype, shape: shape}
+	if t.isFloat() {
+		out.f = make([]float64, sizeOf(shape))
+		mapIndex(shape, func(flat int, idx []int) { out.f[flat] = t.f[at(idx)] })
+	} else {
+		out.i = make([]int64, sizeOf(shape))
+		mapIndex(shape, func(flat int, idx []int) { out.i[flat] = t.i[at(idx)] })
+	}
+	return out
+}
+
 // gatherStatic is numpy's take(t, indices, axis).
 func gatherStatic(t *tensor, indices []int64, idxShape []int, axis int) *tensor {
 	dim := t.shape[axis]
 	outShape := slices.Concat(t.shape[:axis], idxShape, t.shape[axis+1:])
 	src := strides(t.shape)
-	out := &tensor{dtype: t.dtype, shape: outShape}
-	pick := func(idx []int) int {
+	return remapStatic(t, outShape, func(idx []int) int {
 		k := len(idxShape)
 		flatIdx := 0
 		for a, s := range strides(idxShape) {
@@ -111,36 +125,19 @@ func gatherStatic(t *tensor, indices []int64, idxShape []int, axis int) *tensor 
 			off += idx[a+k-1] * src[a]
 		}
 		return off
-	}
-	if t.isFloat() {
-		out.f = make([]float64, sizeOf(outShape))
-		mapIndex(outShape, func(flat int, idx []int) { out.f[flat] = t.f[pick(idx)] })
-	} else {
-		out.i = make([]int64, sizeOf(outShape))
-		mapIndex(outShape, func(flat int, idx []int) { out.i[flat] = t.i[pick(idx)] })
-	}
-	return out
+	})
 }
 
 // sliceStatic slices t along each axis with start, length and step.
 func sliceStatic(t *tensor, start, length, step []int) *tensor {
 	src := strides(t.shape)
-	out := &tensor{dtype: t.dtype, shape: slices.Clone(length)}
-	at := func(idx []int) int {
+	return remapStatic(t, slices.Clone(length), func(idx []int) int {
 		off := 0
 		for a := range idx {
 			off += (start[a] + idx[a]*step[a]) * src[a]
 		}
 		return off
-	}
-	if t.isFloat() {
-		out.f = make([]float64, sizeOf(length))
-		mapIndex(length, func(flat int, idx []int) { out.f[flat] = t.f[at(idx)] })
-	} else {
-		out.i = make([]int64, sizeOf(length))
-		mapIndex(length, func(flat int, idx []int) { out.i[flat] = t.i[at(idx)] })
-	}
-	return out
+	})
 }
 
 // concatStatic concatenates static tensors along axis.
@@ -194,23 +191,25 @@ func broadcastShapes(a, b []int) ([]int, error) {
 	return out, nil
 }
 
+// broadcastOffset is the flat offset in t of the element that numpy
+// broadcasting pairs with position idx of the broadcast shape (t's axes
+// aligned on the right, its size-1 axes repeated).
+func broadcastOffset(t *tensor, idx []int) int {
+	off, s := 0, strides(t.shape)
+	for k, d := range t.shape {
+		if d != 1 {
+			off += idx[len(idx)-len(t.shape)+k] * s[k]
+		}
+	}
+	return off
+}
+
 // binaryStatic applies an arithmetic or comparison op element-wise with
 // numpy broadcasting; integers stay integers unless either side is float.
 func binaryStatic(op string, a, b *tensor) (*tensor, error) {
 	shape, err := broadcastShapes(a.shape, b.shape)
 	if err != nil {
 		return nil, err
-	}
-	pos := func(t *tensor, idx []int) int {
-		off, s := 0, strides(t.shape)
-		for k := range t.shape {
-			i := idx[len(idx)-len(t.shape)+k]
-			if t.shape[k] == 1 {
-				i = 0
-			}
-			off += i * s[k]
-		}
-		return off
 	}
 	isFloat := a.isFloat() || b.isFloat()
 	cmp := op == "Equal" || op == "Less" || op == "Greater" || op == "LessOrEqual" || op == "GreaterOrEqual"
@@ -230,7 +229,7 @@ func binaryStatic(op string, a, b *tensor) (*tensor, error) {
 	ai, bi := a.asInts(), b.asInts()
 	var bad error
 	mapIndex(shape, func(flat int, idx []int) {
-		pa, pb := pos(a, idx), pos(b, idx)
+		pa, pb := broadcastOffset(a, idx), broadcastOffset(b, idx)
 		if cmp {
 			x, y := af[pa], bf[pb]
 			r := map[string]bool{"Equal": x == y, "Less": x < y, "Greater": x > y, "LessOrEqual": x <= y, "GreaterOrEqual": x >= y}[op]
@@ -283,22 +282,13 @@ func transposeStatic(t *tensor, perm []int) *tensor {
 		shape[k] = t.shape[p]
 	}
 	src := strides(t.shape)
-	at := func(idx []int) int {
+	return remapStatic(t, shape, func(idx []int) int {
 		off := 0
 		for k, p := range perm {
 			off += idx[k] * src[p]
 		}
 		return off
-	}
-	out := &tensor{dtype: t.dtype, shape: shape}
-	if t.isFloat() {
-		out.f = make([]float64, len(t.f))
-		mapIndex(shape, func(flat int, idx []int) { out.f[flat] = t.f[at(idx)] })
-	} else {
-		out.i = make([]int64, len(t.i))
-		mapIndex(shape, func(flat int, idx []int) { out.i[flat] = t.i[at(idx)] })
-	}
-	return out
+	})
 }
 
 // whereStatic is numpy's where(cond, x, y) on static tensors.
@@ -310,15 +300,6 @@ func whereStatic(cond, x, y *tensor) (*tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	pos := func(t *tensor, idx []int) int {
-		off, s := 0, strides(t.shape)
-		for k := range t.shape {
-			if t.shape[k] != 1 {
-				off += idx[len(idx)-len(t.shape)+k] * s[k]
-			}
-		}
-		return off
-	}
 	isFloat := x.isFloat() || y.isFloat()
 	out := &tensor{dtype: x.dtype, shape: shape}
 	if isFloat {
@@ -328,16 +309,16 @@ func whereStatic(cond, x, y *tensor) (*tensor, error) {
 	}
 	c, xf, yf, xi, yi := cond.asInts(), x.asFloats(), y.asFloats(), x.asInts(), y.asInts()
 	mapIndex(shape, func(flat int, idx []int) {
-		pick := c[pos(cond, idx)] != 0
+		pick := c[broadcastOffset(cond, idx)] != 0
 		switch {
 		case isFloat && pick:
-			out.f[flat] = xf[pos(x, idx)]
+			out.f[flat] = xf[broadcastOffset(x, idx)]
 		case isFloat:
-			out.f[flat] = yf[pos(y, idx)]
+			out.f[flat] = yf[broadcastOffset(y, idx)]
 		case pick:
-			out.i[flat] = xi[pos(x, idx)]
+			out.i[flat] = xi[broadcastOffset(x, idx)]
 		default:
-			out.i[flat] = yi[pos(y, idx)]
+			out.i[flat] = yi[broadcastOffset(y, idx)]
 		}
 	})
 	return out, nil
