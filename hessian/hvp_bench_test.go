@@ -7,11 +7,11 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/hessian-spectra/runner/internal/cputime"
 )
 
 // Benchmarks of Hessian-vector products on the PyTorch-made LeNet fixture:
@@ -29,15 +29,6 @@ var benchTargets = []string{FullTarget, "conv1.weight", "conv2.weight", "fc1.wei
 
 // dtypeName spells dt as specs do: float32, float64.
 func dtypeName(dt dtypes.DType) string { return strings.ToLower(dt.String()) }
-
-// cpuTime returns the CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // benchHessian returns the fixture's Hessians with respect to targets.
 func benchHessian(b *testing.B, dtype dtypes.DType, perPass int, targets ...string) *ModelHessian {
@@ -82,7 +73,7 @@ func BenchmarkHVP(b *testing.B) {
 						b.Fatal(err)
 					}
 					b.ResetTimer()
-					cpu := cpuTime()
+					cpu := cputime.Used()
 					for range b.N {
 						if err := op.ApplyBatch(ctx, dst, src); err != nil {
 							b.Fatal(err)
@@ -90,7 +81,7 @@ func BenchmarkHVP(b *testing.B) {
 					}
 					n := float64(b.N * k)
 					b.ReportMetric(float64(b.Elapsed().Microseconds())/n/1e3, "ms/hvp")
-					b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/n/1e3, "cpu-ms/hvp")
+					b.ReportMetric(float64((cputime.Used()-cpu).Microseconds())/n/1e3, "cpu-ms/hvp")
 				})
 			}
 		}
@@ -109,14 +100,14 @@ func BenchmarkGradient(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.ResetTimer()
-				cpu := cpuTime()
+				cpu := cputime.Used()
 				for range b.N {
 					if _, _, err := h.Gradient(ctx, 0); err != nil {
 						b.Fatal(err)
 					}
 				}
 				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1e3, "ms/grad")
-				b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N)/1e3, "cpu-ms/grad")
+				b.ReportMetric(float64((cputime.Used()-cpu).Microseconds())/float64(b.N)/1e3, "cpu-ms/grad")
 			})
 		}
 	}
@@ -135,7 +126,7 @@ func BenchmarkSeedEpoch(b *testing.B) {
 	for _, mode := range []string{"lockstep", "separate"} {
 		b.Run(mode, func(b *testing.B) {
 			h := benchHessian(b, dtypes.Float32, 16, benchTargets...)
-			cpu := cpuTime()
+			cpu := cputime.Used()
 			for range b.N {
 				if mode == "lockstep" {
 					reqs := make([]Request, h.Len())
@@ -154,7 +145,7 @@ func BenchmarkSeedEpoch(b *testing.B) {
 				}
 			}
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/epoch")
-			b.ReportMetric((cpuTime()-cpu).Seconds()/float64(b.N), "cpu-s/epoch")
+			b.ReportMetric((cputime.Used()-cpu).Seconds()/float64(b.N), "cpu-s/epoch")
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*1152)/1e3, "ms/hvp")
 		})
 	}

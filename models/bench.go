@@ -13,6 +13,7 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX's idiom.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/hessian-spectra/runner/internal/cputime"
 	"github.com/hessian-spectra/runner/nn"
 )
 
@@ -207,7 +208,7 @@ func (b *bencher) time(exec *Exec, name string, batch int, args []any) (m Measur
 	var cpu time.Duration
 	var times []float64
 	for i := range b.opts.Warmup + b.opts.Repeats {
-		cpu0 := processCPUTime()
+		cpu0 := cputime.Used()
 		start := time.Now()
 		out, err := exec.Exec(args...)
 		if err != nil {
@@ -221,7 +222,7 @@ func (b *bencher) time(exec *Exec, name string, batch int, args []any) (m Measur
 			m.FirstMs = ms
 		}
 		if i >= b.opts.Warmup {
-			cpu += processCPUTime() - cpu0
+			cpu += cputime.Used() - cpu0
 			total += ms
 			times = append(times, ms)
 			m.MinMs = math.Min(m.MinMs, ms)

@@ -8,6 +8,7 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/hessian-spectra/runner/internal/cputime"
 	"github.com/hessian-spectra/runner/nn"
 )
 
@@ -40,11 +41,11 @@ func runBench(b *testing.B, exec *Exec, batch int, args []any) {
 		}
 	}
 	run()
-	cpu0 := processCPUTime()
+	cpu0 := cputime.Used()
 	for b.Loop() {
 		run()
 	}
-	b.ReportMetric((processCPUTime()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/call")
+	b.ReportMetric((cputime.Used()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/call")
 	perCall := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(float64(batch)/perCall, "images/s")
 	b.ReportMetric(perCall*1e3, "ms/call")

@@ -6,7 +6,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
+	"github.com/hessian-spectra/runner/internal/cputime"
 	"github.com/hessian-spectra/runner/models"
 	"github.com/hessian-spectra/runner/nn"
 )
@@ -102,11 +102,7 @@ func TestProfileSteps(t *testing.T) {
 	}
 	exec.MustExec(args...)
 	if os.Getenv("PROFILE_CPU") != "" {
-		stepClock = func() time.Duration {
-			var ru syscall.Rusage
-			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-			return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		}
+		stepClock = cputime.Used
 		defer func() { stepClock = func() time.Duration { return time.Duration(time.Now().UnixNano()) } }()
 	}
 	stepTimes = map[string]time.Duration{}

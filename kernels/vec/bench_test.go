@@ -2,8 +2,10 @@ package vec
 
 import (
 	"fmt"
-	"github.com/hessian-spectra/runner/kernels/internal/cputime"
 	"testing"
+	"time"
+
+	"github.com/hessian-spectra/runner/internal/cputime"
 
 	"gonum.org/v1/gonum/blas/gonum"
 	"gonum.org/v1/gonum/floats"
@@ -47,7 +49,7 @@ func benchVec[T Float](b *testing.B, typ string) {
 				}
 				b.Run(fmt.Sprintf("%s/%s/n%d/%s", typ, op.name, n, impl), func(b *testing.B) {
 					useAsm = impl == "asm"
-					cpu0, _ := cputime.Seconds()
+					cpu0 := cputime.Used()
 					for i := 0; i < b.N; i++ {
 						op.f()
 					}
@@ -59,7 +61,7 @@ func benchVec[T Float](b *testing.B, typ string) {
 		for _, name := range []string{"Axpy", "Dot", "Sum"} {
 			if f := gonumOps[name]; f != nil {
 				b.Run(fmt.Sprintf("%s/%s/n%d/gonum", typ, name, n), func(b *testing.B) {
-					cpu0, _ := cputime.Seconds()
+					cpu0 := cputime.Used()
 					for i := 0; i < b.N; i++ {
 						f()
 					}
@@ -73,11 +75,11 @@ func benchVec[T Float](b *testing.B, typ string) {
 
 // report reports elements per nanosecond of wall-clock and of CPU time
 // (since cpu0) for b.N loops over n elements.
-func report(b *testing.B, n int, cpu0 float64) {
+func report(b *testing.B, n int, cpu0 time.Duration) {
 	elems := float64(n) * float64(b.N)
 	b.ReportMetric(elems/float64(b.Elapsed().Nanoseconds()), "elem/ns")
-	if cpu1, ok := cputime.Seconds(); ok {
-		b.ReportMetric(elems/(cpu1-cpu0)/1e9, "elem/cpu-ns")
+	if cputime.Measured() {
+		b.ReportMetric(elems/float64((cputime.Used()-cpu0).Nanoseconds()), "elem/cpu-ns")
 	}
 }
 

@@ -24,7 +24,7 @@ func backendT(t testing.TB) backends.Backend {
 	t.Helper()
 	b, err := testBackend()
 	if err != nil {
-		t.Fatalf("pure-Go backend: %v", err)
+		t.Fatalf("backend: %v", err)
 	}
 	return b
 }

@@ -2,12 +2,15 @@
 
 package cputime
 
-import "syscall"
+import (
+	"syscall"
+	"time"
+)
 
-func seconds() (float64, bool) {
+func used() (time.Duration, bool) {
 	var r syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &r) != nil {
 		return 0, false
 	}
-	return float64(r.Utime.Nano()+r.Stime.Nano()) / 1e9, true
+	return time.Duration(r.Utime.Nano() + r.Stime.Nano()), true
 }

@@ -1,5 +1,0 @@
-//go:build !unix
-
-package cputime
-
-func seconds() (float64, bool) { return 0, false }
